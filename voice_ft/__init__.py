@@ -1,0 +1,63 @@
+"""voice_ft: fine-tune pretrained language and speech models into on-device voice assistants.
+
+The public API is re-exported here lazily (PEP 562): `import voice_ft` costs nothing, and
+`voice_ft.runtime` (what a phone app uses) never pulls in TensorFlow. Each name is loaded from
+its module the first time it is used.
+
+Example:
+    >>> import voice_ft
+    >>> backbone = voice_ft.load_backbone("all-minilm-l6-v2")
+    >>> train, val, test, labels = voice_ft.datasets.load("snips", task="intent")
+    >>> model = voice_ft.build_intent_classifier(backbone, num_labels=len(labels))
+    >>> voice_ft.fit(model, train, val, recipe=voice_ft.Recipe(epochs=2))
+    >>> voice_ft.export_tflite(model, "out/intent.tflite", quantization="int8",
+    ...                        verify_on=test, labels=labels, representative_data=train)
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    # backbones
+    "Backbone": "voice_ft.backbones",
+    "load_backbone": "voice_ft.backbones",
+    "PACKAGED_CHECKPOINTS": "voice_ft.backbones",
+    # data
+    "TextEncoder": "voice_ft.data.text_encoder",
+    # models
+    "build_intent_classifier": "voice_ft.models.text_classifier",
+    "build_sentiment_classifier": "voice_ft.models.text_classifier",
+    "build_text_classifier": "voice_ft.models.text_classifier",
+    "load_model": "voice_ft.models.saving",
+    "save_model": "voice_ft.models.saving",
+    # training
+    "Recipe": "voice_ft.training",
+    "fit": "voice_ft.training",
+    "evaluate": "voice_ft.training",
+    # export
+    "export_tflite": "voice_ft.export.text_classifier",
+    "ExportResult": "voice_ft.export.text_classifier",
+}
+
+_SUBMODULES = ("datasets", "runtime", "data", "models", "export", "layers", "training", "backbones")
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name == "datasets":
+        value = importlib.import_module("voice_ft.data.datasets")
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"voice_ft.{name}")
+    else:
+        raise AttributeError(f"module 'voice_ft' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

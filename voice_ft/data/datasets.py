@@ -1,0 +1,151 @@
+"""`voice_ft.datasets.load`: the bundled text data sets, your own files, or any TFDS data set.
+
+- Bundled (in the repo's `data/`, read offline): `snips` (intent), `poem_sentiment` (sentiment),
+  `goemotions` (4-way sentiment derived from GoEmotions; mixed-sentiment rows dropped).
+- A folder with `train`/`validation`/`test` `.jsonl` or `.csv` files (and optionally labels.txt).
+- Any other name goes to `tfds.load(name)` (e.g. `"imdb_reviews"`, if prepared locally, or the
+  registered `voice_ft_snips` builders from `voice_ft.data.tfds_builders`).
+
+Every loader returns raw, unbatched `(text, label_id)` datasets plus the label list; the model's
+`TextEncoder` tokenises them in the pipeline (see `text_pipeline.encode_dataset`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+import tensorflow as tf
+
+from voice_ft.data.errors import DataError
+from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.readers import read_text_file
+from voice_ft.data.text_pipeline import examples_to_dataset
+
+SPLITS = ("train", "validation", "test")
+
+
+def data_root() -> pathlib.Path:
+    """Where the bundled data sets live: `$VOICE_FT_DATA_DIR`, else the repo's `data/` folder."""
+    env = os.environ.get("VOICE_FT_DATA_DIR")
+    return pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class BundledTextDataset:
+    """A text classification data set shipped in `data/<folder>/` as JSONL splits + labels.txt."""
+
+    folder: str
+    label_field: str
+    text_field: str = "text"
+    labels_file: str = "labels.txt"
+    skip_null_labels: bool = False
+    description: str = ""
+
+
+BUNDLED = {
+    ("snips", "intent"): BundledTextDataset("snips", "intent", description="SNIPS, 7 intents (CC0)"),
+    ("poem_sentiment", "sentiment"): BundledTextDataset("poem_sentiment", "label", description="Poem sentiment, 4 labels (CC BY 4.0)"),
+    ("goemotions", "sentiment"): BundledTextDataset(
+        "goemotions", "sentiment", skip_null_labels=True,
+        description="GoEmotions grouped into positive/negative/ambiguous/neutral (Apache-2.0)",
+    ),
+}
+DEFAULT_TASK = {"snips": "intent", "poem_sentiment": "sentiment", "goemotions": "sentiment"}
+
+
+def available() -> list[str]:
+    """Names of the bundled data sets, as `name:task`."""
+    return [f"{name}:{task}" for name, task in BUNDLED]
+
+
+def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None = None, labels=None):
+    """Loads train/validation/test splits as raw `(text, label_id)` datasets.
+
+    Args:
+        name: a bundled data set name, a folder of split files (write `./snips` for a folder
+            that shares a bundled set's name), or a TFDS name.
+        task: which labels to read for bundled sets (`"intent"`, `"sentiment"`); defaults per set.
+        data_dir: overrides where bundled data (or TFDS data) lives.
+        labels: a fixed label order (e.g. from a model being fine-tuned further); unknown labels in
+            the data are then errors naming file and line.
+
+    Returns:
+        `(train, validation, test, labels)`: three `tf.data.Dataset`s and a list of label names.
+    """
+    if name in DEFAULT_TASK:
+        task = task or DEFAULT_TASK[name]
+        if (name, task) not in BUNDLED:
+            tasks = [t for n, t in BUNDLED if n == name]
+            raise ValueError(f"Data set {name!r} has no task {task!r}; available: {tasks}")
+        return load_bundled(BUNDLED[(name, task)], data_dir=data_dir, labels=labels)
+    if pathlib.Path(name).expanduser().is_dir():
+        return load_folder(pathlib.Path(name).expanduser(), labels=labels)
+    return load_tfds(name, data_dir=data_dir, labels=labels)
+
+
+def load_bundled(spec: BundledTextDataset, data_dir=None, labels=None):
+    folder = pathlib.Path(data_dir) if data_dir else data_root() / spec.folder
+    vocabulary = LabelVocabulary(labels) if labels is not None else LabelVocabulary.from_file(folder / spec.labels_file)
+    splits = []
+    for split in SPLITS:
+        examples = read_text_file(
+            folder / f"{split}.jsonl", spec.text_field, spec.label_field, skip_null_labels=spec.skip_null_labels
+        )
+        splits.append(examples_to_dataset(examples, vocabulary))
+    return (*splits, list(vocabulary))
+
+
+def load_folder(folder: pathlib.Path, text_field="text", label_field="label", labels=None):
+    """Loads `train`/`validation`/`test` files (.jsonl, .csv or .tsv) from a user's folder.
+
+    Labels come from `labels` or `labels.txt` if present, else from the training split (sorted).
+    """
+    files = {}
+    for split in SPLITS:
+        found = [p for ext in (".jsonl", ".csv", ".tsv") if (p := folder / f"{split}{ext}").exists()]
+        if not found:
+            raise DataError(f"no {split}.jsonl/.csv/.tsv in the folder", folder)
+        files[split] = found[0]
+    examples = {split: read_text_file(path, text_field, label_field) for split, path in files.items()}
+    if labels is not None:
+        vocabulary = LabelVocabulary(labels)
+    elif (folder / "labels.txt").exists():
+        vocabulary = LabelVocabulary.from_file(folder / "labels.txt")
+    else:
+        vocabulary = LabelVocabulary.from_records(ex.label for ex in examples["train"])
+    return (*(examples_to_dataset(examples[s], vocabulary) for s in SPLITS), list(vocabulary))
+
+
+def load_tfds(name: str, data_dir=None, labels=None, text_key: str = "text", label_key: str = "label"):
+    """Passes a name through to TFDS and maps its records to `(text, label_id)`.
+
+    Uses the data set's `ClassLabel` names as labels. Missing validation/test splits are an error.
+    """
+    import tensorflow_datasets as tfds
+
+    from voice_ft.data import tfds_builders  # noqa: F401  registers voice_ft_* builders
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # tfds raises several types for unknown names
+        raise ValueError(
+            f"{name!r} is neither a bundled data set ({', '.join(available())}), a folder, "
+            f"nor a TFDS data set: {e}"
+        ) from None
+    builder.download_and_prepare()
+    features = builder.info.features
+    if text_key not in features or label_key not in features:
+        raise ValueError(f"TFDS {name!r} has features {list(features)}; expected {text_key!r} and {label_key!r}.")
+    names = features[label_key].names
+    if labels is not None:
+        LabelVocabulary(labels).check_matches(names, what=f"TFDS data set {name!r}")
+    available_splits = list(builder.info.splits)
+    wanted = [s for s in SPLITS if s in available_splits]
+    if len(wanted) < 3:
+        raise ValueError(f"TFDS {name!r} has splits {available_splits}; voice_ft needs train, validation and test.")
+    datasets = [
+        builder.as_dataset(split=s).map(lambda r: (r[text_key], tf.cast(r[label_key], tf.int32))) for s in wanted
+    ]
+    return (*datasets, list(names))

@@ -1,0 +1,98 @@
+"""tf.data pipelines for labelled text: (text, label id) -> encoded, cached, shuffled, batched.
+
+Raw datasets are plain `tf.data.Dataset`s of `(text: tf.string, label: tf.int32)`. `encode_dataset`
+tokenises them in the pipeline (in batches, which is much faster than per example), caches the
+token ids so later epochs skip tokenisation, then shuffles, batches and prefetches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.readers import TextExample
+from voice_ft.data.text_encoder import TextEncoder
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def examples_to_dataset(examples: Sequence[TextExample], labels: LabelVocabulary) -> tf.data.Dataset:
+    """Turns validated examples into a raw `(text, label_id)` dataset.
+
+    Unknown labels raise a DataError naming the file and line (e.g. a test file with a label the
+    model was not trained on).
+    """
+    label_ids = [labels.index(ex.label, ex.path, ex.line) for ex in examples]
+    texts = [ex.text for ex in examples]
+    return tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), tf.constant(label_ids, tf.int32)))
+
+
+def is_raw_text(dataset: tf.data.Dataset) -> bool:
+    """True for an unbatched dataset whose features are scalar strings."""
+    spec = dataset.element_spec
+    features = spec[0] if isinstance(spec, tuple) else spec
+    return isinstance(features, tf.TensorSpec) and features.dtype == tf.string and features.shape.rank == 0
+
+
+def encode_dataset(
+    dataset: tf.data.Dataset,
+    encoder: TextEncoder,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    cache: bool = True,
+    seed: int | None = None,
+    report_truncation: bool = True,
+) -> tf.data.Dataset:
+    """Encodes a raw `(text, label[, weight])` dataset into batches of `({token_ids, padding_mask}, label)`.
+
+    Args:
+        dataset: unbatched raw dataset (see `examples_to_dataset`).
+        encoder: the model's `TextEncoder`.
+        batch_size: examples per batch.
+        shuffle: reshuffle each epoch (training data).
+        cache: keep the encoded examples in memory after the first pass.
+        seed: shuffle seed.
+        report_truncation: log once how many texts exceed the sequence length.
+    """
+    if not is_raw_text(dataset):
+        raise ValueError(f"encode_dataset needs an unbatched dataset of (text, label); got {dataset.element_spec}")
+    if report_truncation:
+        _report_truncation(dataset, encoder)
+
+    def encode(texts, *rest):
+        return (encoder(texts), *rest)
+
+    encoded = dataset.batch(1024).map(encode, num_parallel_calls=AUTOTUNE).unbatch()
+    if int(dataset.cardinality()) >= 0:  # unbatch() forgets the size; Keras needs it for progress and steps
+        encoded = encoded.apply(tf.data.experimental.assert_cardinality(dataset.cardinality()))
+    if cache:
+        encoded = encoded.cache()
+    if shuffle:
+        encoded = encoded.shuffle(_cardinality_or(encoded, 10_000), seed=seed, reshuffle_each_iteration=True)
+    return encoded.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _cardinality_or(dataset: tf.data.Dataset, default: int) -> int:
+    n = int(dataset.cardinality())
+    return n if n > 0 else default
+
+
+def _report_truncation(dataset: tf.data.Dataset, encoder: TextEncoder) -> None:
+    truncated, total = encoder.count_truncated(dataset.map(lambda text, *_: text))
+    if truncated:
+        logging.warning(
+            "%d of %d texts are longer than sequence_length=%d (with [CLS]/[SEP]) and were truncated.",
+            truncated, total, encoder.sequence_length,
+        )
+
+
+def label_counts(dataset: tf.data.Dataset, num_labels: int) -> np.ndarray:
+    """Counts label ids in a raw or encoded dataset."""
+    counts = np.zeros(num_labels, np.int64)
+    for label in dataset.map(lambda _, y, *rest: y).as_numpy_iterator():
+        counts += np.bincount(np.ravel(label), minlength=num_labels)[:num_labels]
+    return counts

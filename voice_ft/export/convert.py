@@ -1,0 +1,102 @@
+"""Keras model -> .tflite bytes, through a SavedModel, with builtin ops only.
+
+Why this path (TF 2.21 / Keras 3.15): `TFLiteConverter.from_keras_model` raises on Keras 3 models and
+`from_concrete_functions` leaves the weights unfrozen (NaN outputs); `model.export(dir,
+format="tf_saved_model")` then `TFLiteConverter.from_saved_model(dir)` works for every model here.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+class FlexOpsError(RuntimeError):
+    """The model needs TensorFlow (Flex) ops, which a phone's TFLite runtime does not have."""
+
+    def __init__(self, ops: list[str], detail: str):
+        self.ops = ops
+        super().__init__(
+            "The model needs ops outside the TFLite builtin set (they would require the Flex delegate, "
+            f"which voice_ft does not ship): {', '.join(ops) or 'see the converter log below'}.\n{detail[-2000:]}"
+        )
+
+
+def check_quantization(quantization: str) -> None:
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+
+
+def export_saved_model(model: keras.Model, directory: str) -> str:
+    """Writes the model's serving function (its own input names and shapes) as a SavedModel."""
+    model.export(directory, format="tf_saved_model", verbose=False)
+    return directory
+
+
+def make_converter(saved_model_dir: str, quantization: str, representative_data: Callable[[], Iterable[dict]] | None = None,
+                   signature_keys: list[str] | None = None) -> tf.lite.TFLiteConverter:
+    """A converter configured for one of the four quantization modes.
+
+    Args:
+        saved_model_dir: from `export_saved_model`.
+        quantization: "float32"; "float16" (weights in fp16); "dynamic" (int8 weights, float
+            activations); "int8" (int8 weights and activations, calibrated on
+            `representative_data`; inputs/outputs keep their float/int32 types).
+        representative_data: a callable returning an iterable of `{signature input name: array}`
+            with batch size 1, needed for "int8".
+        signature_keys: which SavedModel signatures to convert (default: serving_default).
+    """
+    check_quantization(quantization)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=signature_keys)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+        if representative_data is None:
+            raise ValueError("quantization='int8' needs representative data (e.g. 100-500 training examples).")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_data
+        # int8 kernels wherever they exist; an op with no int8 kernel stays float rather than failing.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter
+
+
+def run_converter(converter: tf.lite.TFLiteConverter) -> bytes:
+    """Converts, turning a "needs Flex ops" failure into a `FlexOpsError` listing them."""
+    try:
+        return converter.convert()
+    except Exception as e:  # the converter raises ConverterError (and others) with a text log
+        message = str(e)
+        ops = sorted(set(re.findall(r"\btf\.(\w+)", message)))
+        if ops or "select-tf-ops" in message or "Flex" in message:
+            raise FlexOpsError([f"tf.{op}" for op in ops], message) from None
+        raise
+
+
+def convert_to_tflite(
+    model: keras.Model,
+    quantization: str = "float32",
+    representative_data: Callable[[], Iterable[dict]] | None = None,
+) -> bytes:
+    """Converts a Keras model to .tflite bytes with builtin ops only.
+
+    Example:
+        >>> tflite_bytes = convert_to_tflite(model, "dynamic")
+    """
+    check_quantization(quantization)
+    with tempfile.TemporaryDirectory(prefix="voice_ft_savedmodel_") as directory:
+        export_saved_model(model, directory)
+        converter = make_converter(directory, quantization, representative_data)
+        tflite = run_converter(converter)
+    logging.info("Converted %s to TFLite (%s): %.1f MB", model.name, quantization, len(tflite) / 1e6)
+    return tflite

@@ -1,0 +1,93 @@
+"""Sentence classifiers (intent, sentiment) over a pretrained keras-hub encoder.
+
+pooled output -> dropout -> dense(num_labels) logits: the head of `keras_hub.models.BertTextClassifier`,
+but as a plain functional model whose inputs are exactly what the phone feeds (`token_ids`,
+`padding_mask`, int32, fixed length), so the same graph trains, saves as `.keras` and converts to
+TFLite. The model carries its `TextEncoder` (`model.text_encoder`) so `voice_ft.fit` and the
+exporter can tokenise raw text the way the model expects.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from voice_ft.backbones import Backbone
+from voice_ft.data.text_encoder import TextEncoder
+
+
+def encoder_inputs(sequence_length: int) -> dict[str, keras.KerasTensor]:
+    """The two int32 inputs of every text model."""
+    return {
+        "token_ids": keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids"),
+        "padding_mask": keras.Input(shape=(sequence_length,), dtype="int32", name="padding_mask"),
+    }
+
+
+def backbone_outputs(backbone_model: keras.Model, inputs: dict) -> dict:
+    """Calls a keras-hub encoder, supplying all-zero `segment_ids` when it takes them."""
+    feed = dict(inputs)
+    input_names = {t.name.split(":")[0] for t in backbone_model.inputs} if backbone_model.inputs else set()
+    if "segment_ids" in input_names:
+        feed["segment_ids"] = keras.ops.zeros_like(inputs["token_ids"])
+    outputs = backbone_model(feed)
+    if not isinstance(outputs, dict):
+        outputs = {"sequence_output": outputs}
+    return outputs
+
+
+def pooled_output(outputs: dict) -> keras.KerasTensor:
+    """BERT's pooled ([CLS] + dense + tanh) output, or the first token for encoders without one."""
+    if "pooled_output" in outputs:
+        return outputs["pooled_output"]
+    return outputs["sequence_output"][:, 0, :]
+
+
+def build_text_classifier(
+    backbone: Backbone,
+    num_labels: int,
+    sequence_length: int = 64,
+    dropout: float = 0.1,
+    name: str = "text_classifier",
+) -> keras.Model:
+    """Builds `{token_ids, padding_mask} -> logits[num_labels]` over a pretrained encoder.
+
+    Args:
+        backbone: from `voice_ft.load_backbone`.
+        num_labels: number of classes.
+        sequence_length: tokens per input, including [CLS] and [SEP].
+        dropout: dropout rate before the classification layer.
+        name: the model's name.
+
+    Example:
+        >>> backbone = voice_ft.load_backbone("all-minilm-l6-v2")
+        >>> model = build_intent_classifier(backbone, num_labels=7, sequence_length=32)
+        >>> model.output_shape
+        (None, 7)
+    """
+    if num_labels < 2:
+        raise ValueError(f"num_labels must be >= 2, got {num_labels}")
+    max_length = backbone.max_sequence_length
+    if max_length is not None and sequence_length > max_length:
+        raise ValueError(f"sequence_length={sequence_length} exceeds the backbone's {max_length} positions.")
+    inputs = encoder_inputs(sequence_length)
+    x = pooled_output(backbone_outputs(backbone.model, inputs))
+    x = keras.layers.Dropout(dropout, name="classifier_dropout")(x)
+    logits = keras.layers.Dense(
+        num_labels,
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+        dtype="float32",  # keep logits in float32 under mixed precision
+        name="logits",
+    )(x)
+    model = keras.Model(inputs, logits, name=name)
+    model.text_encoder = TextEncoder(backbone.tokenizer, sequence_length)
+    return model
+
+
+def build_intent_classifier(backbone: Backbone, num_labels: int, sequence_length: int = 64, dropout: float = 0.1) -> keras.Model:
+    """An intent classifier ("wake me up at seven" -> SetAlarm). See `build_text_classifier`."""
+    return build_text_classifier(backbone, num_labels, sequence_length, dropout, name="intent_classifier")
+
+
+def build_sentiment_classifier(backbone: Backbone, num_labels: int, sequence_length: int = 64, dropout: float = 0.1) -> keras.Model:
+    """A sentiment classifier (positive / negative / ...). See `build_text_classifier`."""
+    return build_text_classifier(backbone, num_labels, sequence_length, dropout, name="sentiment_classifier")

@@ -1,0 +1,9 @@
+"""The fine-tuning recipe: `Recipe` says what, `fit` does it (AdamW, warm-up + decay, clipping,
+layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs)."""
+
+from voice_ft.training.evaluation import evaluate, predict_classes
+from voice_ft.training.fit import fit
+from voice_ft.training.precision import use_mixed_precision
+from voice_ft.training.recipe import Recipe
+
+__all__ = ["Recipe", "evaluate", "fit", "predict_classes", "use_mixed_precision"]

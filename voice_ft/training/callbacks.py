@@ -1,0 +1,39 @@
+"""The recipe's callbacks: best checkpoint, resume after interruption, early stopping, logs."""
+
+from __future__ import annotations
+
+import pathlib
+
+import keras
+
+from voice_ft.training.recipe import Recipe
+
+
+def standard_callbacks(recipe: Recipe, run_dir: str | pathlib.Path | None, has_validation: bool) -> list[keras.callbacks.Callback]:
+    """Builds the callbacks for one `fit` call.
+
+    With a run directory:
+      - `checkpoints/best.weights.h5`: best weights by validation loss (or training loss);
+      - `backup/`: `BackupAndRestore`, so re-running an interrupted `fit` resumes at its last epoch;
+      - `logs/`: TensorBoard; `history.csv`: one row of metrics per epoch.
+    Early stopping (with the best weights restored) whenever the recipe sets a patience.
+    """
+    monitor = "val_loss" if has_validation else "loss"
+    callbacks: list[keras.callbacks.Callback] = []
+    if recipe.early_stopping_patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.early_stopping_patience, restore_best_weights=True)
+        )
+    if run_dir is None:
+        return callbacks
+    run_dir = pathlib.Path(run_dir)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    callbacks += [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, save_best_only=True, save_weights_only=True
+        ),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch", profile_batch=0),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+    ]
+    return callbacks

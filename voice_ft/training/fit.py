@@ -1,0 +1,125 @@
+"""`fit`: compile a task model with the recipe and train it with `keras.Model.fit`.
+
+It does only what plain Keras does not: tokenise raw text in the pipeline, apply freezing/LoRA,
+build the AdamW + warm-up schedule from the real number of steps, balance classes, and set up
+checkpoints/resume/logs. The training loop itself is Keras's, so it keeps Keras's speed.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from voice_ft.data.text_pipeline import encode_dataset, is_raw_text, label_counts
+from voice_ft.training.callbacks import standard_callbacks
+from voice_ft.training.freezing import apply_trainability, find_backbone, num_transformer_layers
+from voice_ft.training.optimizer import build_optimizer
+from voice_ft.training.precision import check_model_precision
+from voice_ft.training.recipe import Recipe
+
+
+def fit(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset | None = None,
+    recipe: Recipe | None = None,
+    run_dir: str | pathlib.Path | None = None,
+    loss=None,
+    metrics=None,
+    callbacks: list | None = None,
+    verbose="auto",
+) -> keras.callbacks.History:
+    """Fine-tunes `model` on `train` with the recipe.
+
+    Args:
+        model: a Keras model (e.g. from `voice_ft.build_intent_classifier`).
+        train: raw `(text, label)` examples (tokenised here with `model.text_encoder`), or batched
+            `(x, y)` / `(x, y, sample_weight)` data.
+        validation: the same kinds, optional.
+        recipe: hyper-parameters; `Recipe()` if None.
+        run_dir: where checkpoints, the resume backup, TensorBoard logs and history.csv go.
+        loss: defaults to sparse categorical cross-entropy on logits.
+        metrics: defaults to accuracy.
+        callbacks: extra Keras callbacks.
+        verbose: Keras's progress bar setting.
+
+    Returns:
+        The Keras `History`.
+    """
+    recipe = recipe or Recipe()
+    keras.utils.set_random_seed(recipe.seed)
+    check_model_precision(model, recipe.mixed_precision)
+    train_data = _prepare(model, train, recipe, shuffle=True)
+    validation_data = _prepare(model, validation, recipe, shuffle=False) if validation is not None else None
+
+    apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank)
+    steps_per_epoch = _count_batches(train_data)
+    backbone = find_backbone(model)
+    optimizer = build_optimizer(
+        recipe,
+        total_steps=steps_per_epoch * recipe.epochs,
+        model=model,
+        num_layers=num_transformer_layers(backbone) if backbone is not None else None,
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=metrics if metrics is not None else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=recipe.jit_compile,
+    )
+    class_weight = _class_weight(recipe.class_weight, train, model)
+    all_callbacks = standard_callbacks(recipe, run_dir, validation_data is not None) + list(callbacks or [])
+    logging.info(
+        "Training %s: %d steps/epoch x %d epochs, %s trainable parameters.",
+        model.name, steps_per_epoch, recipe.epochs, f"{_count_params(model.trainable_weights):,}",
+    )
+    return model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=recipe.epochs,
+        callbacks=all_callbacks,
+        class_weight=class_weight,
+        shuffle=False,  # the pipeline shuffles
+        verbose=verbose,
+    )
+
+
+def _prepare(model, dataset, recipe: Recipe, shuffle: bool) -> tf.data.Dataset:
+    if not is_raw_text(dataset):
+        return dataset
+    encoder = getattr(model, "text_encoder", None)
+    if encoder is None:
+        raise ValueError(
+            "fit got raw text but the model has no text_encoder; build it with a voice_ft text builder "
+            "or pass batched (token inputs, label) data."
+        )
+    return encode_dataset(dataset, encoder, batch_size=recipe.batch_size, shuffle=shuffle, seed=recipe.seed)
+
+
+def _count_batches(dataset: tf.data.Dataset) -> int:
+    n = int(dataset.cardinality())
+    if n > 0:
+        return n
+    if n == 0:
+        raise ValueError("The training dataset is empty.")
+    return sum(1 for _ in dataset)  # unknown cardinality: count once
+
+
+def _class_weight(setting, raw_train: tf.data.Dataset, model: keras.Model):
+    if setting is None or isinstance(setting, dict):
+        return setting
+    num_labels = int(model.output_shape[-1])
+    counts = label_counts(raw_train, num_labels).astype(np.float64)
+    if np.any(counts == 0):
+        missing = np.flatnonzero(counts == 0).tolist()
+        raise ValueError(f"class_weight='balanced' but label ids {missing} never occur in the training data.")
+    weights = counts.sum() / (num_labels * counts)
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def _count_params(weights) -> int:
+    return int(sum(np.prod(w.shape) for w in weights))

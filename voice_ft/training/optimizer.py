@@ -1,0 +1,76 @@
+"""AdamW for fine-tuning: decoupled weight decay without LayerNorm/bias, global clipping, and
+optional layer-wise learning-rate decay (LLRD)."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+
+from voice_ft.training.recipe import Recipe
+from voice_ft.training.schedule import LinearWarmupDecay
+
+# Variable names (Keras 3: the last path component) that get no weight decay: LayerNorm's scale
+# and shift, and every bias.
+NO_DECAY_NAMES = ["bias", "gamma", "beta"]
+
+_LAYER_INDEX = re.compile(r"transformer_layer_(\d+)/")
+_EMBEDDING_HINTS = ("embedding", "embeddings_layer_norm")
+
+
+@keras.saving.register_keras_serializable(package="voice_ft")
+class LayerwiseAdamW(keras.optimizers.AdamW):
+    """AdamW whose learning rate is scaled per variable by `lr_multipliers[variable.path]`.
+
+    Keras 3.15 optimizers take one learning rate for all variables, and scaling gradients does not
+    help (Adam normalises them away), so the scaled rate is applied in `update_step`. Decoupled
+    weight decay still uses the base rate (as Keras applies it before the update).
+    """
+
+    def __init__(self, lr_multipliers: dict[str, float] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.lr_multipliers = dict(lr_multipliers or {})
+        self._multiplier_by_index: list[float] = []
+
+    def build(self, variables):
+        super().build(variables)
+        self._multiplier_by_index = [float(self.lr_multipliers.get(v.path, 1.0)) for v in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        multiplier = self._multiplier_by_index[self._get_variable_index(variable)]
+        if multiplier != 1.0:
+            learning_rate = learning_rate * multiplier
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_multipliers": self.lr_multipliers}
+
+
+def layer_depth(path: str, num_layers: int) -> int:
+    """Depth of a variable: 0 for embeddings, k+1 for transformer layer k, num_layers+1 above."""
+    match = _LAYER_INDEX.search(path + "/")
+    if match:
+        return int(match.group(1)) + 1
+    if any(hint in path for hint in _EMBEDDING_HINTS):
+        return 0
+    return num_layers + 1
+
+
+def layerwise_multipliers(model: keras.Model, num_layers: int, decay: float) -> dict[str, float]:
+    """`decay ** (num_layers + 1 - depth)` for every trainable variable of `model`."""
+    top = num_layers + 1
+    return {v.path: decay ** (top - layer_depth(v.path, num_layers)) for v in model.trainable_variables}
+
+
+def build_optimizer(recipe: Recipe, total_steps: int, model: keras.Model | None = None, num_layers: int | None = None):
+    """The recipe's AdamW with its warm-up + linear decay schedule."""
+    schedule = LinearWarmupDecay(recipe.learning_rate, total_steps, round(recipe.warmup_ratio * total_steps))
+    kwargs = dict(learning_rate=schedule, weight_decay=recipe.weight_decay, clipnorm=recipe.clipnorm)
+    if recipe.layerwise_lr_decay and recipe.layerwise_lr_decay != 1.0:
+        if model is None or not num_layers:
+            raise ValueError("layerwise_lr_decay needs the model and its number of transformer layers.")
+        optimizer = LayerwiseAdamW(lr_multipliers=layerwise_multipliers(model, num_layers, recipe.layerwise_lr_decay), **kwargs)
+    else:
+        optimizer = keras.optimizers.AdamW(**kwargs)
+    optimizer.exclude_from_weight_decay(var_names=NO_DECAY_NAMES)
+    return optimizer

@@ -1,0 +1,73 @@
+"""`Recipe`: every fine-tuning hyper-parameter in one place, with defaults that work for BERT-size
+encoders on a few thousand examples."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class Recipe:
+    """What `voice_ft.fit` does.
+
+    Attributes:
+        epochs: passes over the training data.
+        batch_size: examples per step (used when `fit` batches raw text itself).
+        learning_rate: peak learning rate, reached at the end of warm-up.
+        warmup_ratio: fraction of all steps spent warming up linearly from 0; the rest decays
+            linearly to 0 (BERT's schedule).
+        weight_decay: AdamW decoupled weight decay; LayerNorm weights and biases are excluded.
+        clipnorm: global gradient-norm clip.
+        layerwise_lr_decay: if set (e.g. 0.9), layer k of L gets `lr * decay**(L - k)`: lower
+            layers move less. Off by default.
+        freeze_backbone: train only the head.
+        freeze_layers: freeze the embeddings and the bottom N transformer layers.
+        lora_rank: if set, freeze the backbone and train rank-r LoRA adapters on its attention
+            query/value projections (keras-hub's `enable_lora`) plus the head.
+        mixed_precision: compute in bfloat16 (CPU) / float16 (GPU); call
+            `voice_ft.training.use_mixed_precision()` before building the model. Off by default:
+            on CPUs without bf16 units it is slower.
+        early_stopping_patience: stop after this many epochs without validation improvement and
+            restore the best weights; None disables.
+        class_weight: None, "balanced" (inverse label frequency), or {label_id: weight}.
+        jit_compile: XLA-compile the train step.
+        seed: shuffling and initialisation seed.
+    """
+
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    clipnorm: float | None = 1.0
+    layerwise_lr_decay: float | None = None
+    freeze_backbone: bool = False
+    freeze_layers: int = 0
+    lora_rank: int | None = None
+    mixed_precision: bool = False
+    early_stopping_patience: int | None = None
+    class_weight: str | dict | None = None
+    jit_compile: bool = False
+    seed: int = 42
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.layerwise_lr_decay is None or 0 < self.layerwise_lr_decay <= 1, "layerwise_lr_decay must be in (0, 1]"),
+            (self.freeze_layers >= 0, "freeze_layers must be >= 0"),
+            (self.lora_rank is None or self.lora_rank >= 1, "lora_rank must be >= 1"),
+            (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict), "class_weight must be None, 'balanced' or a dict"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Recipe: {message}")
+        exclusive = [bool(self.freeze_backbone), self.freeze_layers > 0, self.lora_rank is not None]
+        if sum(exclusive) > 1:
+            raise ValueError("Recipe: choose one of freeze_backbone, freeze_layers and lora_rank.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
