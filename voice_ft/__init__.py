@@ -36,6 +36,7 @@ _EXPORTS = {
     "Recipe": "voice_ft.training",
     "fit": "voice_ft.training",
     "evaluate": "voice_ft.training",
+    "use_mixed_precision": "voice_ft.training",
     # export
     "export_tflite": "voice_ft.export.text_classifier",
     "ExportResult": "voice_ft.export.text_classifier",

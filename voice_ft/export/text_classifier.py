@@ -26,7 +26,14 @@ from voice_ft.runtime.interpreter import TFLiteModel
 
 
 class ExportVerificationError(RuntimeError):
-    """The exported model's task metric fell more than the tolerance below the Keras model's."""
+    """The exported model's task metric fell more than the tolerance below the Keras model's.
+
+    `.result` holds the measured figures of the refused file.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
 
 
 @dataclasses.dataclass
@@ -169,7 +176,8 @@ def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: Expor
     if drop > tolerance:
         raise ExportVerificationError(
             f"{result.quantization} TFLite accuracy {result.tflite_accuracy:.4f} is {drop:.2f} points below Keras "
-            f"({result.keras_accuracy:.4f}); tolerance is {tolerance} points. Try a milder quantization."
+            f"({result.keras_accuracy:.4f}); tolerance is {tolerance} points. Try a milder quantization.",
+            result,
         )
 
 

@@ -1,0 +1,101 @@
+"""The text-classifier benchmark behind `intent_snips.py` and `sentiment.py`.
+
+Fine-tunes with the library's default recipe, evaluates on the test split, exports float32,
+dynamic-range int8 and full int8 .tflite files (each verified against Keras by the exporter),
+times batch-1 inference on 1 and 2 threads, and returns one flat dict of figures.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+
+import voice_ft  # noqa: E402
+from common import ThroughputMeter, first_inputs, machine, tflite_latency_ms  # noqa: E402
+from voice_ft import metrics  # noqa: E402
+from voice_ft.data.text_pipeline import encode_dataset  # noqa: E402
+from voice_ft.export.text_classifier import ExportVerificationError, tflite_logits  # noqa: E402
+from voice_ft.runtime.interpreter import TFLiteModel  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
+flags.DEFINE_integer("epochs", None, "Epochs (default: the Recipe default).")
+flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the Recipe default).")
+flags.DEFINE_integer("sequence_length", 32, "Tokens per utterance.")
+flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (smoke runs).")
+flags.DEFINE_integer("latency_examples", 200, "Utterances timed per file.")
+flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")
+
+VARIANTS = {"fp32": "float32", "dynamic": "dynamic", "int8": "int8"}
+
+
+def run(dataset: str, task: str, builder) -> dict:
+    recipe_kwargs = {"batch_size": FLAGS.batch_size}
+    if FLAGS.epochs:
+        recipe_kwargs["epochs"] = FLAGS.epochs
+    if FLAGS.learning_rate:
+        recipe_kwargs["learning_rate"] = FLAGS.learning_rate
+    recipe = voice_ft.Recipe(**recipe_kwargs)
+
+    train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)
+    if FLAGS.train_limit:
+        train = train.take(FLAGS.train_limit)
+    backbone = voice_ft.load_backbone(FLAGS.backbone)
+    model = builder(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
+
+    meter = ThroughputMeter(FLAGS.batch_size)
+    start = time.perf_counter()
+    voice_ft.fit(model, train, validation, recipe=recipe, callbacks=[meter], verbose=2)
+    train_seconds = time.perf_counter() - start
+
+    y_true, y_pred, _ = voice_ft.training.predict_classes(model, test)
+    result = {
+        "dataset": dataset,
+        "backbone": FLAGS.backbone,
+        "recipe": recipe.to_dict(),
+        "sequence_length": FLAGS.sequence_length,
+        "train_examples": int(train.cardinality()),
+        "train_seconds": train_seconds,
+        "train_examples_per_s": meter.examples_per_second,
+        "keras_accuracy": metrics.accuracy(y_true, y_pred),
+        "keras_macro_f1": metrics.macro_f1(y_true, y_pred, len(labels)),
+    }
+
+    out_dir = pathlib.Path(FLAGS.out_dir or tempfile.mkdtemp(prefix="voice_ft_bench_"))
+    encoded_test = encode_dataset(test, model.text_encoder, batch_size=64, cache=True, report_truncation=False)
+    latency_inputs = first_inputs(encoded_test, FLAGS.latency_examples)
+    for short, quantization in VARIANTS.items():
+        path = out_dir / f"{dataset}_{short}.tflite"
+        try:
+            exported = voice_ft.export_tflite(
+                model, path, quantization=quantization, verify_on=test, labels=labels,
+                representative_data=train, overwrite=True,
+            )
+            result[f"tflite_{short}_refused"] = False
+        except ExportVerificationError as refused:
+            exported = refused.result
+            result[f"tflite_{short}_refused"] = True
+            path = path.with_suffix(".tflite.refused")
+            # re-run the measurements below on the refused bytes: write them for timing only
+            from voice_ft.export.convert import convert_to_tflite  # noqa: PLC0415
+            from voice_ft.export.text_classifier import representative_examples  # noqa: PLC0415
+
+            path.write_bytes(convert_to_tflite(model, quantization, representative_examples(model, train)))
+        result[f"tflite_{short}_accuracy"] = exported.tflite_accuracy
+        result[f"tflite_{short}_agreement"] = exported.agreement
+        result[f"tflite_{short}_size_bytes"] = exported.size_bytes
+        tflite = TFLiteModel(path)
+        labels_true, logits = tflite_logits(tflite, encoded_test, tflite.output_names[0])
+        result[f"tflite_{short}_macro_f1"] = metrics.macro_f1(labels_true, logits.argmax(-1), len(labels))
+        for threads in (1, 2):
+            result[f"tflite_{short}_latency_ms_{threads}thread"] = tflite_latency_ms(str(path), latency_inputs, threads)
+    result["machine"] = machine()
+    return result

@@ -1,0 +1,111 @@
+"""Shared main for the text-classifier trainers (`train_intent.py`, `train_sentiment.py`).
+
+Flags live here and in the two scripts; the work is done by the voice_ft API. A run writes into
+`--run_dir`: model.keras, config.json, labels.txt, vocab.txt, metrics.json, history.csv, logs/
+(TensorBoard), <task>.tflite + <task>.json (sidecar), confusion_matrix.png, training_curves.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import sys
+
+from absl import flags, logging
+
+import voice_ft
+from voice_ft import reporting
+from voice_ft.export.convert import check_quantization
+from voice_ft.files import prepare_run_dir
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
+                    "train/validation/test .jsonl/.csv files, or a TFDS name.")
+flags.DEFINE_string("task", None, "Label field of a bundled data set (intent, sentiment).")
+flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, keras-hub preset, preset dir or HF folder.")
+flags.DEFINE_integer("epochs", 3, "Training epochs.")
+flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+flags.DEFINE_integer("sequence_length", 32, "Tokens per utterance, including [CLS]/[SEP].")
+flags.DEFINE_string("run_dir", None, "Output directory for this run.")
+flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
+flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
+flags.DEFINE_bool("freeze_backbone", False, "Train only the classification head.")
+flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
+flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instead of the whole backbone.")
+flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
+flags.DEFINE_bool("mixed_precision", False, "Compute in bfloat16 (CPU) / float16 (GPU).")
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
+flags.DEFINE_enum("class_weight", None, ["balanced"], "Re-weight classes by inverse frequency.")
+flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
+flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
+
+
+def recipe_from_flags() -> voice_ft.Recipe:
+    return voice_ft.Recipe(
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate,
+        freeze_backbone=FLAGS.freeze_backbone,
+        freeze_layers=FLAGS.freeze_layers,
+        lora_rank=FLAGS.lora_rank,
+        layerwise_lr_decay=FLAGS.layerwise_lr_decay,
+        mixed_precision=FLAGS.mixed_precision,
+        early_stopping_patience=FLAGS.early_stopping_patience,
+        class_weight=FLAGS.class_weight,
+    )
+
+
+def run(task_name: str, builder) -> dict:
+    """Trains, evaluates, saves and exports one text classifier; returns the metrics."""
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
+    recipe = recipe_from_flags()  # validates the hyper-parameters before anything slow
+    for q in FLAGS.quantization:
+        check_quantization(q)
+    # Everything that can be wrong with the inputs fails here, before training.
+    train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task)
+    if FLAGS.train_limit:
+        train = train.take(FLAGS.train_limit)
+    backbone = voice_ft.load_backbone(FLAGS.backbone)
+    voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
+    model = builder(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
+
+    reporting.write_json(run_dir / "config.json", {
+        "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
+        "sequence_length": FLAGS.sequence_length, "recipe": dataclasses.asdict(recipe),
+        "quantization": FLAGS.quantization, "labels": labels,
+    })
+    history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=run_dir)
+    test_metrics = voice_ft.evaluate(model, test, labels)
+    voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
+
+    exports = {}
+    for quantization in FLAGS.quantization:
+        name = task_name if len(FLAGS.quantization) == 1 else f"{task_name}_{quantization}"
+        result = voice_ft.export_tflite(
+            model, run_dir / f"{name}.tflite", quantization=quantization, verify_on=test, labels=labels,
+            representative_data=train, tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite,
+        )
+        exports[quantization] = result.to_dict()
+
+    metrics = {"test": test_metrics, "history": history.history, "tflite": exports}
+    reporting.write_json(run_dir / "metrics.json", metrics)
+    reporting.plot_confusion_matrix(test_metrics["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
+    reporting.plot_training_curves(history.history, run_dir / "training_curves.png")
+    print_report(run_dir, test_metrics, exports)
+    return metrics
+
+
+def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict) -> None:
+    lines = [
+        f"\nRun directory: {run_dir}",
+        f"Keras test accuracy {test_metrics['accuracy']:.4f}, macro-F1 {test_metrics['macro_f1']:.4f} "
+        f"({test_metrics['num_examples']} examples)",
+    ]
+    for quantization, r in exports.items():
+        lines.append(
+            f"TFLite {quantization:8s} {pathlib.Path(r['path']).name}: {r['size_bytes'] / 1e6:.1f} MB, "
+            f"accuracy {r['tflite_accuracy']:.4f} (Keras {r['keras_accuracy']:.4f}, agreement {r['agreement']:.4f})"
+        )
+    print("\n".join(lines), file=sys.stdout, flush=True)
+    logging.info("Done.")

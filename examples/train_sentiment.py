@@ -1,0 +1,22 @@
+"""Fine-tune a pretrained encoder into a sentiment classifier and export it for phones.
+
+    python examples/train_sentiment.py --run_dir=runs/sentiment                 # GoEmotions, 4 labels
+    python examples/train_sentiment.py --data=poem_sentiment --run_dir=runs/poem
+"""
+
+from absl import app, flags
+
+import voice_ft
+import text_trainer  # noqa: F401  (defines the shared flags)
+
+
+def main(argv):
+    del argv
+    text_trainer.run("sentiment", voice_ft.build_sentiment_classifier)
+
+
+if __name__ == "__main__":
+    flags.FLAGS.set_default("data", "goemotions")
+    flags.FLAGS.set_default("sequence_length", 64)
+    flags.mark_flag_as_required("run_dir")
+    app.run(main)

@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny keras-hub BERT preset (random weights, tiny vocabulary) and real rows
+from the bundled data. Nothing here downloads anything."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pathlib
+import string
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def read_rows(path: pathlib.Path, limit: int) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for _, line in zip(range(limit), f)]
+
+
+def tiny_vocabulary(words: int = 300) -> list[str]:
+    """Specials, single characters (so every word tokenises) and the commonest SNIPS words."""
+    counts = collections.Counter()
+    for row in read_rows(DATA / "snips" / "train.jsonl", 3000):
+        counts.update(row["text"].split())
+    chars = list(string.ascii_lowercase + string.digits)
+    vocab = SPECIAL_TOKENS + chars + ["##" + c for c in chars]
+    vocab += [w for w, _ in counts.most_common(words) if w not in vocab and w.isascii()]
+    return vocab
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory) -> pathlib.Path:
+    """A keras-hub preset directory: 2-layer BERT, hidden 32, ~370-word vocabulary."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    directory = tmp_path_factory.mktemp("tiny_bert_preset")
+    vocab_file = directory / "tiny_vocab.txt"
+    vocab_file.write_text("\n".join(tiny_vocabulary()) + "\n", encoding="utf-8")
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(vocab_file), lowercase=True)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2, num_heads=2,
+        hidden_dim=32, intermediate_dim=64, max_sequence_length=64,
+    )
+    backbone.save_to_preset(str(directory))
+    tokenizer.save_to_preset(str(directory))
+    return directory
+
+
+@pytest.fixture()
+def tiny_backbone(tiny_preset):
+    import voice_ft
+
+    return voice_ft.load_backbone(tiny_preset)
+
+
+@pytest.fixture(scope="session")
+def snips_rows() -> list[dict]:
+    return read_rows(DATA / "snips" / "train.jsonl", 400)

@@ -1,0 +1,51 @@
+"""Text encoding inside tf.data: int32 tensors, fixed length, truncation counted, sizes known."""
+
+import numpy as np
+import tensorflow as tf
+
+from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.readers import TextExample
+from voice_ft.data.text_encoder import TextEncoder
+from voice_ft.data.text_pipeline import encode_dataset, examples_to_dataset, is_raw_text, label_counts
+
+
+def snips_dataset(rows):
+    labels = LabelVocabulary.from_records(r["intent"] for r in rows)
+    examples = [TextExample(r["text"], r["intent"], "snips", i + 1) for i, r in enumerate(rows)]
+    return examples_to_dataset(examples, labels), labels
+
+
+def test_encoder_packs_cls_sep_pad(tiny_backbone):
+    encoder = TextEncoder(tiny_backbone.tokenizer, sequence_length=8)
+    out = encoder(tf.constant(["play music", "add the song to my playlist please now"]))
+    ids, mask = out["token_ids"].numpy(), out["padding_mask"].numpy()
+    assert ids.dtype == np.int32 and mask.dtype == np.int32 and ids.shape == (2, 8)
+    vocab = tiny_backbone.tokenizer.get_vocabulary()
+    assert [vocab[i] for i in ids[0][:4]] == ["[CLS]", "play", "music", "[SEP]"]
+    assert mask[0].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+    assert vocab[ids[1][-1]] == "[SEP]" and mask[1].sum() == 8  # truncated, still ends with [SEP]
+
+
+def test_encode_dataset_batches_and_counts_truncation(tiny_backbone, snips_rows, caplog):
+    raw, labels = snips_dataset(snips_rows[:100])
+    assert is_raw_text(raw)
+    encoder = TextEncoder(tiny_backbone.tokenizer, sequence_length=8)
+    truncated, total = encoder.count_truncated(raw.map(lambda t, y: t))
+    lengths = [len(tiny_backbone.tokenizer.tokenize(r["text"])) for r in snips_rows[:100]]
+    assert total == 100 and truncated == sum(n > 6 for n in lengths) > 0
+    batched = encode_dataset(raw, encoder, batch_size=16, shuffle=True, seed=1)
+    assert int(batched.cardinality()) == 7  # known size: Keras shows progress and counts steps
+    x, y = next(iter(batched))
+    assert x["token_ids"].shape == (16, 8) and x["padding_mask"].dtype == tf.int32 and y.dtype == tf.int32
+    assert any("were truncated" in r.getMessage() for r in caplog.records)
+    counts = label_counts(raw, len(labels))
+    assert counts.sum() == 100 and counts.tolist() == [sum(r["intent"] == l for r in snips_rows[:100]) for l in labels]
+
+
+def test_shuffle_reorders_each_epoch_but_keeps_examples(tiny_backbone, snips_rows):
+    raw, _ = snips_dataset(snips_rows[:64])
+    batched = encode_dataset(raw, TextEncoder(tiny_backbone.tokenizer, 16), batch_size=64, shuffle=True, seed=3)
+    first = next(iter(batched))[0]["token_ids"].numpy()
+    second = next(iter(batched))[0]["token_ids"].numpy()
+    assert not np.array_equal(first, second)
+    assert sorted(map(tuple, first)) == sorted(map(tuple, second))

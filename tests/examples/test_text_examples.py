@@ -1,0 +1,78 @@
+"""Smoke tests of the absl trainers: a few steps on real data with the tiny preset backbone."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run_example(script, *args, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.run(
+        [sys.executable, str(REPO / "examples" / script), *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    if check and process.returncode != 0:
+        raise AssertionError(f"{script} failed:\n{process.stdout[-3000:]}\n{process.stderr[-5000:]}")
+    return process
+
+
+@pytest.fixture(scope="module")
+def intent_run(tiny_preset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "intent"
+    process = run_example(
+        "train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=96",
+        "--batch_size=16", "--sequence_length=24", "--learning_rate=1e-3", "--quantization=float32,dynamic",
+        "--tolerance=100",
+    )
+    return run_dir, process
+
+
+def test_train_intent_writes_a_complete_run_directory(intent_run):
+    run_dir, process = intent_run
+    for name in ("model.keras", "config.json", "labels.txt", "vocab.txt", "metrics.json", "history.csv",
+                 "intent_float32.tflite", "intent_float32.json", "intent_dynamic.tflite", "intent_dynamic.json",
+                 "confusion_matrix.png", "training_curves.png"):
+        assert (run_dir / name).exists(), name
+    assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["num_examples"] == 700
+    assert metrics["tflite"]["float32"]["tflite_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["recipe"]["epochs"] == 1 and len(config["labels"]) == 7
+    assert "Keras test accuracy" in process.stdout and "TFLite float32" in process.stdout
+
+
+def test_rerun_refuses_to_overwrite(intent_run, tiny_preset):
+    run_dir, _ = intent_run
+    before = (run_dir / "metrics.json").read_text()
+    process = run_example("train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", check=False)
+    assert process.returncode != 0 and "Refusing to overwrite" in process.stderr
+    assert (run_dir / "metrics.json").read_text() == before
+
+
+def test_export_example_on_a_trained_run(intent_run):
+    run_dir, _ = intent_run
+    process = run_example("export_tflite.py", f"--model_dir={run_dir}", "--data=snips", "--quantization=float16")
+    assert (run_dir / "intent_classifier_float16.tflite").exists()
+    assert "TFLite accuracy" in process.stdout
+
+
+def test_bad_arguments_fail_before_training(tiny_preset, tmp_path):
+    process = run_example("train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}",
+                          "--quantization=int4", check=False)
+    assert process.returncode != 0 and "quantization must be one of" in process.stderr
+    process = run_example("train_intent.py", "--backbone=no-such-backbone", f"--run_dir={tmp_path / 'r2'}", check=False)
+    assert process.returncode != 0 and "Unknown backbone 'no-such-backbone'" in process.stderr
+
+
+def test_train_sentiment_on_poems(tiny_preset, tmp_path):
+    run_dir = tmp_path / "poem"
+    run_example("train_sentiment.py", "--data=poem_sentiment", f"--backbone={tiny_preset}", f"--run_dir={run_dir}",
+                "--epochs=1", "--sequence_length=32", "--tolerance=100")
+    sidecar = json.loads((run_dir / "sentiment.json").read_text())
+    assert sidecar["labels"] == ["negative", "no_impact", "positive", "mixed"]

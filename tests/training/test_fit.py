@@ -1,0 +1,107 @@
+"""fit() on real SNIPS rows with a tiny backbone: learning, freezing, LoRA, resume, class weights."""
+
+import numpy as np
+import pytest
+import keras
+
+import voice_ft
+from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.readers import TextExample
+from voice_ft.data.text_pipeline import examples_to_dataset
+
+
+@pytest.fixture()
+def snips_small(snips_rows):
+    labels = LabelVocabulary.from_records(r["intent"] for r in snips_rows)
+    examples = [TextExample(r["text"], r["intent"], "train.jsonl", i + 1) for i, r in enumerate(snips_rows)]
+    return examples_to_dataset(examples[:320], labels), examples_to_dataset(examples[320:], labels), list(labels)
+
+
+def weights_of(layer):
+    return [np.array(w) for w in layer.weights]
+
+
+def test_fit_learns_snips_intents(tiny_backbone, snips_small, tmp_path):
+    train, validation, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=24)
+    recipe = voice_ft.Recipe(epochs=5, learning_rate=3e-3, batch_size=16)
+    history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=tmp_path, verbose=0)
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+    counts = np.bincount([int(y) for _, y in train.as_numpy_iterator()])
+    majority = counts.max() / counts.sum()  # what always guessing the commonest intent scores
+    assert voice_ft.evaluate(model, train, labels)["accuracy"] > 1.5 * majority
+    assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
+    assert (tmp_path / "history.csv").read_text().count("\n") == 6
+    assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_freeze_layers_keeps_bottom_layers_fixed(tiny_backbone, snips_small):
+    train, _, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    backbone = model.get_layer("bert_backbone")
+    before_bottom = weights_of(backbone.transformer_layers[0])
+    before_top = weights_of(backbone.transformer_layers[1])
+    voice_ft.fit(model, train, recipe=voice_ft.Recipe(epochs=1, freeze_layers=1, learning_rate=1e-3), verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before_bottom, weights_of(backbone.transformer_layers[0])))
+    assert not all(np.array_equal(a, b) for a, b in zip(before_top, weights_of(backbone.transformer_layers[1])))
+
+
+def test_lora_trains_only_adapters_and_head(tiny_backbone, snips_small):
+    train, _, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    full = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    voice_ft.fit(model, train.take(32), recipe=voice_ft.Recipe(epochs=1, lora_rank=2), verbose=0)
+    trainable = [w.path for w in model.trainable_weights]
+    assert any("lora_kernel_a" in p for p in trainable) and any(p.startswith("logits/") for p in trainable)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) < 0.2 * full
+
+
+def test_backup_and_restore_resumes_an_interrupted_run(tiny_backbone, snips_small, tmp_path):
+    train, _, labels = snips_small
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    recipe = voice_ft.Recipe(epochs=4, learning_rate=1e-3)
+    with pytest.raises(KeyboardInterrupt):
+        voice_ft.fit(model, train, recipe=recipe, run_dir=tmp_path, callbacks=[Interrupt()], verbose=0)
+    assert (tmp_path / "backup").exists()
+    resumed = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    history = voice_ft.fit(resumed, train, recipe=recipe, run_dir=tmp_path, verbose=0)
+    assert history.epoch == [2, 3]  # epochs 0 and 1 were restored, not re-run
+    assert not (tmp_path / "backup").exists()
+
+
+def test_balanced_class_weights_and_missing_class(tiny_backbone, snips_small):
+    from voice_ft.training.fit import _class_weight
+
+    train, _, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    weights = _class_weight("balanced", train, model)
+    counts = np.bincount([int(y) for _, y in train.as_numpy_iterator()], minlength=len(labels))
+    assert weights[int(counts.argmin())] == max(weights.values())
+    assert sum(weights[i] * counts[i] for i in range(len(labels))) == pytest.approx(counts.sum())
+    with pytest.raises(ValueError, match="never occur"):
+        _class_weight("balanced", train.filter(lambda t, y: y != 0), model)
+
+
+def test_mixed_precision_must_be_set_before_building(tiny_backbone, snips_small):
+    train, _, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    with pytest.raises(ValueError, match="use_mixed_precision"):
+        voice_ft.fit(model, train, recipe=voice_ft.Recipe(mixed_precision=True), verbose=0)
+
+
+def test_mixed_precision_training_runs(tiny_backbone, snips_small):
+    train, _, labels = snips_small
+    assert voice_ft.use_mixed_precision(True) == "mixed_bfloat16"
+    try:
+        model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+        history = voice_ft.fit(model, train.take(64), recipe=voice_ft.Recipe(epochs=1, mixed_precision=True), verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        assert model.get_layer("logits").compute_dtype == "float32"
+    finally:
+        voice_ft.use_mixed_precision(False)

@@ -1,0 +1,45 @@
+"""The recipe's pieces: validation, schedule shape, weight-decay exclusions, layer-wise LR."""
+
+import numpy as np
+import pytest
+
+import voice_ft
+from voice_ft.training.optimizer import build_optimizer, layer_depth, layerwise_multipliers
+from voice_ft.training.schedule import LinearWarmupDecay
+
+
+def test_recipe_rejects_bad_values():
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        voice_ft.Recipe(warmup_ratio=1.5)
+    with pytest.raises(ValueError, match="choose one of"):
+        voice_ft.Recipe(freeze_backbone=True, lora_rank=4)
+    with pytest.raises(ValueError, match="class_weight"):
+        voice_ft.Recipe(class_weight="inverse")
+
+
+def test_warmup_then_linear_decay():
+    schedule = LinearWarmupDecay(1e-3, total_steps=100, warmup_steps=10)
+    lrs = np.array([float(schedule(s)) for s in range(101)])
+    assert np.all(np.diff(lrs[:10]) > 0) and lrs[9] == pytest.approx(1e-3)
+    assert np.all(np.diff(lrs[10:]) < 0) and lrs[100] == pytest.approx(0.0)
+    assert lrs[55] == pytest.approx(1e-3 * 45 / 90)
+
+
+def test_layer_norm_and_bias_get_no_weight_decay(tiny_backbone):
+    model = voice_ft.build_intent_classifier(tiny_backbone, 3, 16)
+    optimizer = build_optimizer(voice_ft.Recipe(), total_steps=10)
+    optimizer.build(model.trainable_variables)
+    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert any(p.endswith("query/kernel") for p in decayed)
+    assert not any(p.endswith(("/bias", "/gamma", "/beta")) for p in decayed)
+
+
+def test_layerwise_multipliers(tiny_backbone):
+    model = voice_ft.build_intent_classifier(tiny_backbone, 3, 16)
+    multipliers = layerwise_multipliers(model, num_layers=2, decay=0.5)
+    assert layer_depth("transformer_layer_1/self_attention_layer/query/kernel", 2) == 2
+    by_suffix = lambda s: {m for p, m in multipliers.items() if s in p}  # noqa: E731
+    assert by_suffix("token_embedding") == {0.125}
+    assert by_suffix("transformer_layer_0/") == {0.25}
+    assert by_suffix("transformer_layer_1/") == {0.5}
+    assert by_suffix("logits") == {1.0}
