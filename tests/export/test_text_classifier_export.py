@@ -12,7 +12,7 @@ from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.readers import TextExample
 from voice_ft.data.text_pipeline import examples_to_dataset
 from voice_ft.export.convert import FlexOpsError, convert_to_tflite
-from voice_ft.export.text_classifier import ExportVerificationError
+from voice_ft.export.errors import ExportVerificationError
 from voice_ft.runtime.interpreter import TFLiteModel
 
 

@@ -20,20 +20,10 @@ from absl import logging
 from voice_ft import metrics
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.export.convert import check_quantization, convert_to_tflite
+from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.files import refuse_overwrite
 from voice_ft.runtime.interpreter import TFLiteModel
-
-
-class ExportVerificationError(RuntimeError):
-    """The exported model's task metric fell more than the tolerance below the Keras model's.
-
-    `.result` holds the measured figures of the refused file.
-    """
-
-    def __init__(self, message: str, result=None):
-        super().__init__(message)
-        self.result = result
 
 
 @dataclasses.dataclass

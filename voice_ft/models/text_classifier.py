@@ -1,6 +1,7 @@
 """Sentence classifiers (intent, sentiment) over a pretrained keras-hub encoder.
 
-pooled output -> dropout -> dense(num_labels) logits: the head of `keras_hub.models.BertTextClassifier`,
+sentence embedding (BERT's pooled output, or the mean over tokens for sentence-transformers
+checkpoints) -> dropout -> dense(num_labels) logits: the head of `keras_hub.models.BertTextClassifier`,
 but as a plain functional model whose inputs are exactly what the phone feeds (`token_ids`,
 `padding_mask`, int32, fixed length), so the same graph trains, saves as `.keras` and converts to
 TFLite. The model carries its `TextEncoder` (`model.text_encoder`) so `voice_ft.fit` and the
@@ -35,11 +36,31 @@ def backbone_outputs(backbone_model: keras.Model, inputs: dict) -> dict:
     return outputs
 
 
+POOLINGS = ("auto", "pooled", "mean", "cls", "max")
+
+
 def pooled_output(outputs: dict) -> keras.KerasTensor:
-    """BERT's pooled ([CLS] + dense + tanh) output, or the first token for encoders without one."""
-    if "pooled_output" in outputs:
-        return outputs["pooled_output"]
-    return outputs["sequence_output"][:, 0, :]
+    """BERT's pooled output ([CLS] + dense + tanh), or the first token for encoders without one."""
+    return sentence_embedding(outputs, None, "pooled")
+
+
+def sentence_embedding(outputs: dict, padding_mask: keras.KerasTensor, pooling: str) -> keras.KerasTensor:
+    """One vector per sentence from the encoder's outputs.
+
+    "pooled": BERT's pooled output ([CLS] + dense + tanh; the first token where an encoder has
+    no pooler); "cls": the first token; "mean" / "max": over the non-padding tokens.
+    """
+    sequence = outputs["sequence_output"]
+    if pooling == "pooled":
+        return outputs["pooled_output"] if "pooled_output" in outputs else sequence[:, 0, :]
+    if pooling == "cls":
+        return sequence[:, 0, :]
+    mask = keras.ops.cast(padding_mask, "bool")
+    if pooling == "mean":
+        return keras.layers.GlobalAveragePooling1D(name="mean_pooling")(sequence, mask=mask)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling1D(name="max_pooling")(sequence, mask=mask)
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
 
 
 def build_text_classifier(
@@ -48,6 +69,7 @@ def build_text_classifier(
     sequence_length: int = 64,
     dropout: float = 0.1,
     name: str = "text_classifier",
+    pooling: str = "auto",
 ) -> keras.Model:
     """Builds `{token_ids, padding_mask} -> logits[num_labels]` over a pretrained encoder.
 
@@ -57,6 +79,9 @@ def build_text_classifier(
         sequence_length: tokens per input, including [CLS] and [SEP].
         dropout: dropout rate before the classification layer.
         name: the model's name.
+        pooling: sentence summary fed to the head: "auto" (what the checkpoint was trained
+            with: mean for sentence-transformers models like all-MiniLM-L6-v2, else BERT's
+            pooler), "pooled", "mean", "cls" or "max".
 
     Example:
         >>> backbone = voice_ft.load_backbone("all-minilm-l6-v2")
@@ -69,8 +94,11 @@ def build_text_classifier(
     max_length = backbone.max_sequence_length
     if max_length is not None and sequence_length > max_length:
         raise ValueError(f"sequence_length={sequence_length} exceeds the backbone's {max_length} positions.")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     inputs = encoder_inputs(sequence_length)
-    x = pooled_output(backbone_outputs(backbone.model, inputs))
+    pooling = backbone.pooling if pooling == "auto" else pooling
+    x = sentence_embedding(backbone_outputs(backbone.model, inputs), inputs["padding_mask"], pooling)
     x = keras.layers.Dropout(dropout, name="classifier_dropout")(x)
     logits = keras.layers.Dense(
         num_labels,
@@ -83,11 +111,13 @@ def build_text_classifier(
     return model
 
 
-def build_intent_classifier(backbone: Backbone, num_labels: int, sequence_length: int = 64, dropout: float = 0.1) -> keras.Model:
+def build_intent_classifier(backbone: Backbone, num_labels: int, sequence_length: int = 64, dropout: float = 0.1,
+                            pooling: str = "auto") -> keras.Model:
     """An intent classifier ("wake me up at seven" -> SetAlarm). See `build_text_classifier`."""
-    return build_text_classifier(backbone, num_labels, sequence_length, dropout, name="intent_classifier")
+    return build_text_classifier(backbone, num_labels, sequence_length, dropout, name="intent_classifier", pooling=pooling)
 
 
-def build_sentiment_classifier(backbone: Backbone, num_labels: int, sequence_length: int = 64, dropout: float = 0.1) -> keras.Model:
+def build_sentiment_classifier(backbone: Backbone, num_labels: int, sequence_length: int = 64, dropout: float = 0.1,
+                               pooling: str = "auto") -> keras.Model:
     """A sentiment classifier (positive / negative / ...). See `build_text_classifier`."""
-    return build_text_classifier(backbone, num_labels, sequence_length, dropout, name="sentiment_classifier")
+    return build_text_classifier(backbone, num_labels, sequence_length, dropout, name="sentiment_classifier", pooling=pooling)

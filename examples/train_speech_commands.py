@@ -1,0 +1,138 @@
+"""Train a waveform-in speech-command classifier (default: FSDD spoken digits) and export it to .tflite.
+
+    python examples/train_speech_commands.py --run_dir=runs/fsdd
+    python examples/train_speech_commands.py --run_dir=runs/fsdd_pre --model=speech_embedding --epochs=30
+    python examples/train_speech_commands.py --data_dir=my_commands/ --run_dir=runs/mine  # <label>/<file>.wav
+
+The data is a CSV manifest (path,label[,speaker,split]) or a folder per label. With a `split` column
+the manifest's train/validation/test are used (FSDD's are speaker-disjoint); otherwise a seeded random
+80/10/10 split is made. A run writes model.keras, labels.txt, metrics.json, history.csv and one
+<name>_<quantization>.tflite + .json per exported variant.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import random
+
+from absl import app, flags, logging
+
+import voice_ft
+from voice_ft import reporting
+from voice_ft.data.audio import AudioSource
+from voice_ft.data.audio_readers import read_audio_folder, read_audio_manifest, select_split
+from voice_ft.data.errors import DataError
+from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_from_folder
+from voice_ft.export.audio import export_audio_classifier
+from voice_ft.files import prepare_run_dir
+from voice_ft.models.speech_commands import build_speech_command_classifier
+from voice_ft.models.speech_embedding import build_speech_embedding_classifier
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "CSV manifest: path,label[,speaker,split].")
+flags.DEFINE_string("data_dir", None, "Folder-per-label tree (overrides --manifest).")
+flags.DEFINE_string("run_dir", None, "Output directory.")
+flags.DEFINE_enum("model", "dscnn", ["dscnn", "speech_embedding"], "From-scratch DS-CNN or the pretrained speech_embedding.")
+flags.DEFINE_integer("epochs", 40, "Training epochs.")
+flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.")
+flags.DEFINE_integer("sample_rate", 16000, "Model sample rate (files are resampled to it).")
+flags.DEFINE_float("clip_seconds", 1.0, "Fixed clip length; shorter clips are centred in silence.")
+flags.DEFINE_float("upper_edge_hertz", None, "Top mel frequency (default: half the lowest file sample rate).")
+flags.DEFINE_integer("filters", 64, "DS-CNN width.")
+flags.DEFINE_integer("num_blocks", 4, "DS-CNN depthwise-separable blocks.")
+flags.DEFINE_bool("augment", True, "Speed, shift, gain and noise augmentation (plus SpecAugment in the DS-CNN).")
+flags.DEFINE_string("noise_dir", None, "Folder of background-noise recordings (default: generated pink noise).")
+flags.DEFINE_integer("repeat_augmented", 2, "Augmented copies of each clip per epoch.")
+flags.DEFINE_integer("train_per_class", None, "Keep only N training clips per class (data-scarcity runs).")
+flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable/empty/NaN files (and report them) instead of failing.")
+flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants: float32, float16, dynamic, int8, auto.")
+flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
+flags.DEFINE_integer("seed", 42, "Seed for splits, subsets and training.")
+flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
+flags.mark_flag_as_required("run_dir")
+
+
+def load_splits():
+    """(train, validation, test) AudioSources; every file is checked here, before training."""
+    examples = read_audio_folder(FLAGS.data_dir) if FLAGS.data_dir else read_audio_manifest(FLAGS.manifest)
+    if all(e.split for e in examples):
+        parts = [select_split(examples, s) for s in ("train", "validation", "test")]
+    else:
+        shuffled = random.Random(FLAGS.seed).sample(examples, len(examples))
+        n = len(shuffled) // 10
+        parts = [shuffled[2 * n :], shuffled[:n], shuffled[n : 2 * n]]
+    if FLAGS.train_per_class:
+        rng = random.Random(FLAGS.seed)
+        by_label = {}
+        for e in parts[0]:
+            by_label.setdefault(e.label, []).append(e)
+        parts[0] = [e for group in by_label.values() for e in rng.sample(group, min(FLAGS.train_per_class, len(group)))]
+    options = dict(sample_rate=FLAGS.sample_rate, clip_seconds=FLAGS.clip_seconds, skip_bad_files=FLAGS.skip_bad_files)
+    train = AudioSource.from_examples(parts[0], **options)
+    validation, test = (AudioSource.from_examples(p, train.labels, **options) for p in parts[1:])
+    skipped = train.skipped + validation.skipped + test.skipped
+    if skipped:
+        print(f"Skipped {len(skipped)} bad files:\n  " + "\n  ".join(s.reason for s in skipped))
+    return train, validation, test
+
+
+def build_model(train: AudioSource):
+    if FLAGS.model == "speech_embedding":
+        return build_speech_embedding_classifier(len(train.labels), FLAGS.clip_seconds)
+    upper = FLAGS.upper_edge_hertz or min(train.min_native_rate, FLAGS.sample_rate) / 2
+    return build_speech_command_classifier(
+        len(train.labels), FLAGS.sample_rate, FLAGS.clip_seconds, upper_edge_hertz=upper,
+        filters=FLAGS.filters, num_blocks=FLAGS.num_blocks, spec_augment=FLAGS.augment,
+    )
+
+
+def main(argv):
+    del argv
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
+    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+                             seed=FLAGS.seed)
+    try:
+        train, validation, test = load_splits()
+    except DataError as e:  # a bad file or manifest: say which, without a traceback
+        raise SystemExit(f"Error: {e}\n(--skip_bad_files skips unreadable audio files and lists them.)") from None
+    augment = None
+    if FLAGS.augment:
+        clip = train.clip_samples
+        noise = noise_from_folder(FLAGS.noise_dir, FLAGS.sample_rate, clip) if FLAGS.noise_dir else generated_noise(clip, "pink", num_clips=16)
+        augment = WaveformAugmentation(sample_rate=FLAGS.sample_rate, noise=noise)
+    train_ds = train.dataset(FLAGS.batch_size, shuffle=True, augment=augment, seed=FLAGS.seed,
+                             repeat_augmented=FLAGS.repeat_augmented if augment else 1)
+    model = build_model(train)
+    logging.info("%s: %d parameters, %d training clips", model.name, model.count_params(), len(train.examples))
+    history = voice_ft.fit(model, train_ds, validation.dataset(128), recipe=recipe, run_dir=run_dir, verbose=2)
+    labels = list(train.labels)
+    test_metrics = voice_ft.evaluate(model, test.dataset(128), labels)
+    voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
+
+    x_test, y_test = test.arrays()
+    x_rep = train.arrays()[0][:200]
+    exports = {}
+    for quantization in FLAGS.quantization:
+        try:
+            result = export_audio_classifier(
+                model, run_dir / f"{model.name}_{quantization}.tflite", quantization, verify_on=(x_test, y_test),
+                labels=labels, representative_waveforms=x_rep, sample_rate=FLAGS.sample_rate, pad=train.pad,
+                tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite,
+            )
+        except voice_ft.export.text_classifier.ExportVerificationError as e:
+            print(f"Refused {quantization}: {e}")
+            exports[quantization] = {"refused": str(e)}
+            continue
+        print(f"{result.path.name}: {result.size_bytes / 1e3:.0f} KB, {result.summary()}; TFLite accuracy "
+              f"{result.tflite_accuracy:.4f} (Keras {result.keras_accuracy:.4f})")
+        exports[quantization] = result.to_dict()
+    metrics = {"test": test_metrics, "params": model.count_params(), "epochs_run": len(history.epoch),
+               "skipped_files": [s.path for s in train.skipped + validation.skipped + test.skipped], "exports": exports}
+    reporting.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)
+    print(f"Test accuracy {test_metrics['accuracy']:.4f} on {test_metrics['num_examples']} clips")
+
+
+
+if __name__ == "__main__":
+    app.run(main)

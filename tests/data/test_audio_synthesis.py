@@ -1,0 +1,40 @@
+"""espeak-ng rendering into a voice-disjoint spoken dataset (skipped only where espeak-ng is absent)."""
+
+import numpy as np
+import pytest
+
+from voice_ft.data import speech_synthesis
+from voice_ft.data.audio_io import read_audio
+from voice_ft.data.audio_readers import read_audio_manifest
+
+pytestmark = pytest.mark.skipif(speech_synthesis.espeak_binary() is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+def test_default_voices_are_installed():
+    for voice in speech_synthesis.voices():
+        speech_synthesis.check_voice(voice)
+
+
+def test_voice_disjoint_split_holds_out_whole_accents():
+    split = speech_synthesis.voice_disjoint_split(speech_synthesis.voices())
+    assert len(split["train"]) + len(split["validation"]) + len(split["test"]) == 8 * 11
+    accents = {name: {v.split("+")[0] for v in vs} for name, vs in split.items()}
+    assert accents["test"] == {"en-gb-scotland", "en-029"}
+    assert not accents["train"] & (accents["test"] | accents["validation"])
+
+
+def test_synthesize_dataset_renders_readable_voice_disjoint_clips(tmp_path):
+    splits = {
+        "train": [speech_synthesis.Utterance("play some jazz", "PlayMusic"), speech_synthesis.Utterance("will it rain", "GetWeather")],
+        "test": [speech_synthesis.Utterance("play the radio", "PlayMusic")],
+    }
+    voices = {"train": ["en-us+m1", "en-gb+f2"], "test": ["en-029+m3"]}
+    manifest = speech_synthesis.synthesize_dataset(splits, tmp_path, voices, renditions={"train": 2})
+    examples = read_audio_manifest(manifest)
+    assert len(examples) == 5
+    assert {e.speaker for e in examples if e.split == "train"} == {"en-us+m1", "en-gb+f2"}
+    assert {e.speaker for e in examples if e.split == "test"} == {"en-029+m3"}
+    samples = read_audio(examples[0].path, 16000)
+    assert 0.3 < len(samples) / 16000 < 3.0 and np.abs(samples).max() > 0.05  # real speech, resampled from 22.05 kHz
+    with pytest.raises(ValueError, match="no voice/variant \\['no-such-voice'\\]"):
+        speech_synthesis.render("hello", tmp_path / "x.wav", voice="no-such-voice")

