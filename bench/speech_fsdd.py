@@ -38,11 +38,14 @@ flags.DEFINE_integer("epochs", 40, "DS-CNN epochs on all data.")
 flags.DEFINE_integer("head_epochs", 60, "Epochs for heads on pretrained embeddings.")
 flags.DEFINE_list("per_class", ["5", "20", "all"], "Training clips per class for the pretraining comparison.")
 flags.DEFINE_integer("seed", 42, "Seed.")
+flags.DEFINE_integer("filters", 96, "DS-CNN width (96 x 5 blocks: 59K parameters, ~126 KB int8 file).")
+flags.DEFINE_integer("num_blocks", 5, "DS-CNN depthwise-separable blocks.")
 
 
 def train_dscnn(train: AudioSource, validation: AudioSource, epochs: int, repeat: int):
     keras.utils.set_random_seed(FLAGS.seed)
-    model = build_speech_command_classifier(len(train.labels), upper_edge_hertz=train.min_native_rate / 2)
+    model = build_speech_command_classifier(len(train.labels), upper_edge_hertz=train.min_native_rate / 2,
+                                            filters=FLAGS.filters, num_blocks=FLAGS.num_blocks)
     augment = WaveformAugmentation(noise=generated_noise(train.clip_samples, "pink", num_clips=16))
     data = train.dataset(64, shuffle=True, augment=augment, seed=FLAGS.seed, repeat_augmented=repeat)
     recipe = voice_ft.Recipe(epochs=epochs, batch_size=64, learning_rate=3e-3, seed=FLAGS.seed)
@@ -102,7 +105,7 @@ def main(argv):
             result[f"tflite_{key}_bytes"] = exported.size_bytes
             if quantization == "int8":
                 result["int8_quantized"] = exported.summary()
-        except voice_ft.export.text_classifier.ExportVerificationError as e:
+        except voice_ft.export.errors.ExportVerificationError as e:
             result[f"tflite_{key}_accuracy"] = None
             result[f"tflite_{key}_refused"] = str(e)
     if result.get("tflite_int8_bytes"):

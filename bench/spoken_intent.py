@@ -53,7 +53,7 @@ def main(argv):
                                                verify_on=(x_test, y_test), labels=list(train.labels),
                                                representative_waveforms=arrays["train"][0][::10], overwrite=True)
             result[f"tflite_{key}_accuracy"], result[f"tflite_{key}_bytes"] = exported.tflite_accuracy, exported.size_bytes
-        except voice_ft.export.text_classifier.ExportVerificationError as e:
+        except voice_ft.export.errors.ExportVerificationError as e:
             result[f"tflite_{key}_accuracy"], result[f"tflite_{key}_refused"] = None, str(e)
     clips = [{"waveform": x_test[i : i + 1]} for i in range(50)]
     seconds = FLAGS.clip_seconds

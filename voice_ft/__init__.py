@@ -40,6 +40,17 @@ _EXPORTS = {
     # export
     "export_tflite": "voice_ft.export.text_classifier",
     "ExportResult": "voice_ft.export.text_classifier",
+    # joint intent + slot filling
+    "build_joint_nlu_model": "voice_ft.models.joint_nlu",
+    "fit_nlu": "voice_ft.models.joint_nlu",
+    "evaluate_nlu": "voice_ft.models.joint_nlu",
+    "parse": "voice_ft.models.joint_nlu",
+    "save_nlu_model": "voice_ft.models.joint_nlu",
+    "load_nlu_model": "voice_ft.models.joint_nlu",
+    "load_nlu": "voice_ft.data.slots",
+    "export_nlu_tflite": "voice_ft.export.joint_nlu",
+    "NLUExportResult": "voice_ft.export.joint_nlu",
+    "parse_markup": "voice_ft.data.slot_readers",
     # audio
     "build_speech_command_classifier": "voice_ft.models.speech_commands",
     "reuse_audio_encoder": "voice_ft.models.speech_commands",

@@ -1,0 +1,134 @@
+"""Fine-tune a pretrained encoder into a joint intent + slot model and export it for phones.
+
+    python examples/train_nlu.py --run_dir=runs/nlu                        # SNIPS, all-MiniLM-L6-v2
+    python examples/train_nlu.py --data=my_nlu/ --run_dir=runs/mine --crf --quantization=dynamic,int8
+
+`my_nlu/` holds train/validation/test files: .jsonl ({"tokens", "slots", "intent"} or
+{"markup": "wake me up at [seven am](time)", "intent": ...}), CoNLL .conll/.bio (with
+`# intent: X` lines) or markup .md/.txt; optional labels.txt and slot_labels.txt.
+A run writes into --run_dir: model.keras, nlu_model.json, config.json, labels.txt, slot_labels.txt,
+vocab.txt, metrics.json, history.csv, logs/, nlu[_<quantization>].tflite + .json sidecar,
+training_curves.png, intent_confusion_matrix.png. It refuses to overwrite a finished run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import app, flags, logging
+
+import voice_ft
+from voice_ft import reporting
+from voice_ft.data.slots import load_nlu
+from voice_ft.export.convert import check_quantization
+from voice_ft.export.joint_nlu import export_nlu_tflite
+from voice_ft.files import prepare_run_dir
+from voice_ft.metrics import confusion_matrix
+from voice_ft.models import joint_nlu
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data", "snips", "'snips' (bundled) or a folder with train/validation/test files.")
+flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, keras-hub preset, preset dir or HF folder.")
+flags.DEFINE_string("run_dir", None, "Output directory for this run.")
+flags.DEFINE_integer("epochs", 3, "Training epochs.")
+flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
+flags.DEFINE_integer("sequence_length", 40, "Word pieces per utterance, including [CLS]/[SEP].")
+flags.DEFINE_float("slot_loss_weight", 1.0, "Weight of the slot loss in intent loss + weight * slot loss.")
+flags.DEFINE_bool("crf", False, "Train a CRF slot layer and decode with its learned transitions.")
+flags.DEFINE_enum("decoding", None, ["bio", "argmax"], "Slot decoding without --crf (default: BIO-constrained Viterbi).")
+flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
+flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite drop of each metric, in points.")
+flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
+flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
+flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
+
+
+def main(argv):
+    del argv
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
+    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+                             freeze_layers=FLAGS.freeze_layers, early_stopping_patience=FLAGS.early_stopping_patience)  # fmt: skip
+    for q in FLAGS.quantization:
+        check_quantization(q)
+    if FLAGS.crf and FLAGS.decoding:
+        raise app.UsageError("--decoding applies without --crf only (a CRF decodes with its transitions).")
+    # Everything that can be wrong with the inputs fails here, before training.
+    train, validation, test, intents, slot_tags = load_nlu(FLAGS.data)
+    if FLAGS.train_limit:
+        train = train[: FLAGS.train_limit]
+    backbone = voice_ft.load_backbone(FLAGS.backbone)
+    model = joint_nlu.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, decoding=FLAGS.decoding,
+                                            sequence_length=FLAGS.sequence_length,
+                                            slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
+    encoded = {name: joint_nlu.encode_for(model, split) for name, split in
+               (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
+    reporting.write_json(run_dir / "config.json", {
+        "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": FLAGS.sequence_length,
+        "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
+        "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
+        "slot_tags": slot_tags, "truncated": {name: e.truncated for name, e in encoded.items()},
+    })  # fmt: skip
+
+    history = joint_nlu.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, run_dir=run_dir)
+    test_metrics, predicted_intents, _ = joint_nlu.evaluate_nlu(model, encoded["test"], return_predictions=True)
+    joint_nlu.save_nlu_model(model, run_dir, overwrite=FLAGS.overwrite)
+
+    exports = {}
+    for quantization in FLAGS.quantization:
+        name = "nlu" if len(FLAGS.quantization) == 1 else f"nlu_{quantization}"
+        result = export_nlu_tflite(model, run_dir / f"{name}.tflite", quantization=quantization, verify_on=encoded["test"],
+                                   representative_data=train, tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite)  # fmt: skip
+        exports[quantization] = result.to_dict()
+
+    index = {name: i for i, name in enumerate(intents)}
+    matrix = confusion_matrix([index[ex.intent] for ex in test], [index[p] for p in predicted_intents], len(intents))
+    reporting.write_json(run_dir / "metrics.json", {"test": test_metrics, "history": history.history, "tflite": exports,
+                                                    "intent_confusion_matrix": matrix.tolist()})  # fmt: skip
+    reporting.plot_confusion_matrix(matrix, intents, run_dir / "intent_confusion_matrix.png", title="Intent confusion (test)")
+    plot_curves(history.history, run_dir / "training_curves.png")
+    print_report(run_dir, test_metrics, exports)
+
+
+def plot_curves(history: dict, path) -> None:
+    """Total loss, intent accuracy and slot token accuracy per epoch (train and validation)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("loss", "loss"), ("intent_logits_intent_accuracy", "intent accuracy"),
+            ("slot_logits_slot_token_accuracy", "slot token accuracy")]  # fmt: skip
+    keys = [(k, title) for k, title in keys if k in history]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    for ax, (key, title) in zip(axes[0], keys):
+        ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(range(1, len(history[key]) + 1), history[f"val_{key}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def print_report(run_dir, test_metrics: dict, exports: dict) -> None:
+    lines = [f"\nRun directory: {run_dir}",
+             "Keras test: " + _figures(test_metrics) + f" ({test_metrics['num_examples']} utterances)"]  # fmt: skip
+    for quantization, r in exports.items():
+        lines.append(f"TFLite {quantization:8s} {r['size_bytes'] / 1e6:.1f} MB: " + _figures(r["tflite"]))
+    print("\n".join(lines), flush=True)
+    logging.info("Done.")
+
+
+def _figures(m: dict) -> str:
+    return (f"intent accuracy {100 * m['intent_accuracy']:.2f}, slot F1 {100 * m['slot_f1']:.2f}, "
+            f"sentence accuracy {100 * m['sentence_accuracy']:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("run_dir")
+    app.run(main)

@@ -1,0 +1,101 @@
+"""NLUParser: TensorFlow-free parsing of an exported joint model, identical to the Keras `parse`."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import voice_ft
+from voice_ft.export.joint_nlu import export_nlu_tflite
+from voice_ft.models import joint_nlu
+from voice_ft.runtime.text_classifier import SidecarError
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEXTS = [
+    "play the album back in black by ac dc on spotify",
+    "  Book a TABLE for 4 at   an italian   restaurant in  Paris\ttomorrow ",
+    "will it rain in são paulo next week?",
+    "rate this book five out of 6 stars",
+    "",
+    "x",
+]
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["bio", "crf"])
+def exported(request, tiny_preset, snips_rows, tmp_path_factory):
+    """An untrained tiny joint model (its random slot scores give many entities to check), exported."""
+    intents = sorted({r["intent"] for r in snips_rows})
+    tags = ["O"] + sorted({t for r in snips_rows for t in r["slots"] if t != "O"})
+    model = joint_nlu.build_joint_nlu_model(voice_ft.load_backbone(tiny_preset), intents, tags, crf=request.param,
+                                            sequence_length=24)  # fmt: skip
+    if request.param:  # random CRF scores so that decoding really depends on them
+        crf = joint_nlu.crf_layer(model)
+        crf.raw_transitions.assign(np.random.default_rng(0).normal(size=crf.raw_transitions.shape) / 50)
+    path = tmp_path_factory.mktemp("nlu") / "nlu.tflite"
+    export_nlu_tflite(model, path, quantization="float32")
+    return model, path
+
+
+def test_parser_matches_keras_parse(exported):
+    from voice_ft.runtime import NLUParser
+
+    model, path = exported
+    parser = NLUParser(path)
+    assert parser.parse_batch(TEXTS) == [parser.parse(t) for t in TEXTS]
+    found = 0
+    for text in TEXTS:
+        keras_result, lite_result = joint_nlu.parse(model, text), parser.parse(text)
+        assert lite_result["intent"] == keras_result["intent"]
+        assert lite_result["confidence"] == pytest.approx(keras_result["confidence"], abs=1e-5)
+        assert lite_result["slots"] == keras_result["slots"]
+        for slot in lite_result["slots"]:
+            assert text[slot["start"] : slot["end"]] == slot["value"]
+        found += len(lite_result["slots"])
+    assert found >= 3, "an untrained model should produce some entities to compare"
+    assert parser.parse("")["slots"] == []
+
+
+def test_parser_runs_without_tensorflow(exported):
+    _, path = exported
+    code = textwrap.dedent(f"""
+        import json, sys
+        from voice_ft.runtime import NLUParser
+        parser = NLUParser({str(path)!r})
+        results = parser.parse_batch({TEXTS!r})
+        bad = [m for m in ("tensorflow", "keras", "keras_hub", "tensorflow_text") if m in sys.modules]
+        assert not bad, bad
+        print("RESULT " + json.dumps(results))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    from voice_ft.runtime import NLUParser
+
+    assert json.loads(line[len("RESULT "):]) == NLUParser(path).parse_batch(TEXTS)
+
+
+def test_sidecar_errors(exported, tmp_path):
+    from voice_ft.runtime import NLUParser
+
+    _, path = exported
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    copy = tmp_path / "nlu.tflite"
+    copy.write_bytes(path.read_bytes())
+    (tmp_path / "vocab.txt").write_text((path.parent / "vocab.txt").read_text())
+    with pytest.raises(SidecarError, match="not found"):
+        NLUParser(copy)
+    copy.with_suffix(".json").write_text(json.dumps({**sidecar, "task": "text_classification"}))
+    with pytest.raises(SidecarError, match="expected 'joint_nlu'"):
+        NLUParser(copy)
+    copy.with_suffix(".json").write_text(json.dumps({**sidecar, "outputs": {"intent_logits": "x", "slot_logits": "y"}}))
+    with pytest.raises(SidecarError, match="names output 'x'"):
+        NLUParser(copy)
+    copy.with_suffix(".json").write_text(json.dumps({**sidecar, "slot_tags": sidecar["slot_tags"][1:]}))
+    with pytest.raises(SidecarError, match="slot tags must include 'O'"):
+        NLUParser(copy)
