@@ -16,6 +16,7 @@ def test_loads_local_keras_hub_preset(tiny_preset):
     assert backbone.tokenizer.lowercase
     assert backbone.path == tiny_preset.resolve()
     assert backbone.max_sequence_length == 64
+    assert backbone.pooling == "pooled"
 
 
 def test_unknown_name_lists_what_is_available():
@@ -53,6 +54,7 @@ def test_real_minilm_matches_pytorch_reference():
     backbone = voice_ft.load_backbone("all-minilm-l6-v2")
     assert backbone.model.hidden_dim == 384 and backbone.model.num_layers == 6
     assert backbone.tokenizer.strip_accents, "the uncased checkpoint strips accents"
+    assert backbone.pooling == "mean", "read from the sentence-transformers 1_Pooling/config.json"
     encoder = voice_ft.TextEncoder(backbone.tokenizer, sequence_length=16)
     inputs = encoder(tf.constant([reference["text"]]))
     assert inputs["token_ids"][0, : len(reference["token_ids"])].numpy().tolist() == reference["token_ids"]

@@ -42,3 +42,15 @@ def test_restore_with_other_labels_fails(tiny_backbone, tmp_path):
     voice_ft.save_model(model, tmp_path, labels=["on", "off"])
     with pytest.raises(ValueError, match="Label set does not match the model restored"):
         voice_ft.load_model(tmp_path, labels=["off", "on"])
+
+
+def test_mean_pooling_ignores_padding(tiny_backbone):
+    model = voice_ft.build_text_classifier(tiny_backbone, 3, sequence_length=16, pooling="mean", dropout=0.0)
+    assert not model.get_layer("bert_backbone").get_layer("pooled_dense").trainable
+    x = model.text_encoder(tf.constant(["play some jazz"]))
+    noisy = {"token_ids": tf.where(x["padding_mask"] == 1, x["token_ids"], 7), "padding_mask": x["padding_mask"]}
+    # padded positions change the tokens the encoder sees there, but the masked mean skips them
+    # (attention also ignores them), so the logits stay the same
+    np.testing.assert_allclose(model(noisy), model(x), atol=1e-5)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        voice_ft.build_text_classifier(tiny_backbone, 3, pooling="median")

@@ -99,6 +99,8 @@ def build_text_classifier(
     inputs = encoder_inputs(sequence_length)
     pooling = backbone.pooling if pooling == "auto" else pooling
     x = sentence_embedding(backbone_outputs(backbone.model, inputs), inputs["padding_mask"], pooling)
+    if pooling != "pooled" and "pooled_dense" in [layer.name for layer in backbone.model.layers]:
+        backbone.model.get_layer("pooled_dense").trainable = False  # unused: no gradient reaches it
     x = keras.layers.Dropout(dropout, name="classifier_dropout")(x)
     logits = keras.layers.Dense(
         num_labels,
