@@ -87,32 +87,10 @@ def main(argv):
     reporting.write_json(run_dir / "metrics.json", {"test": test_metrics, "history": history.history, "tflite": exports,
                                                     "intent_confusion_matrix": matrix.tolist()})  # fmt: skip
     reporting.plot_confusion_matrix(matrix, intents, run_dir / "intent_confusion_matrix.png", title="Intent confusion (test)")
-    plot_curves(history.history, run_dir / "training_curves.png")
+    reporting.plot_training_curves(history.history, run_dir / "training_curves.png", metrics=(
+        ("loss", "loss"), ("intent_logits_intent_accuracy", "intent accuracy"),
+        ("slot_logits_slot_token_accuracy", "slot token accuracy")))
     print_report(run_dir, test_metrics, exports)
-
-
-def plot_curves(history: dict, path) -> None:
-    """Total loss, intent accuracy and slot token accuracy per epoch (train and validation)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [("loss", "loss"), ("intent_logits_intent_accuracy", "intent accuracy"),
-            ("slot_logits_slot_token_accuracy", "slot token accuracy")]  # fmt: skip
-    keys = [(k, title) for k, title in keys if k in history]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
-    for ax, (key, title) in zip(axes[0], keys):
-        ax.plot(range(1, len(history[key]) + 1), history[key], marker="o", label="train")
-        if f"val_{key}" in history:
-            ax.plot(range(1, len(history[key]) + 1), history[f"val_{key}"], marker="o", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def print_report(run_dir, test_metrics: dict, exports: dict) -> None:

@@ -52,22 +52,22 @@ def plot_confusion_matrix(matrix, labels, path: str | os.PathLike, title: str = 
     plt.close(fig)
 
 
-def plot_training_curves(history: dict, path: str | os.PathLike) -> None:
-    """Loss and accuracy per epoch, training and validation."""
+def plot_training_curves(history: dict, path: str | os.PathLike, metrics=(("loss", "loss"), ("accuracy", "accuracy"))) -> None:
+    """One panel per `(history key, title)` present in `history`: training and validation per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in ("loss", "accuracy") if m in history]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        epochs = np.arange(1, len(history[metric]) + 1)
-        ax.plot(epochs, history[metric], marker="o", label="train")
-        if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], marker="o", label="validation")
+    panels = [(key, title) for key, title in metrics if key in history]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels):
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
         ax.set_xlabel("epoch")
-        ax.set_title(metric)
+        ax.set_title(title)
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
