@@ -78,18 +78,13 @@ def run(dataset: str, task: str, builder) -> dict:
         try:
             exported = voice_ft.export_tflite(
                 model, path, quantization=quantization, verify_on=test, labels=labels,
-                representative_data=train, overwrite=True,
+                representative_data=train, overwrite=True, keep_refused=True,
             )
             result[f"tflite_{short}_refused"] = False
-        except ExportVerificationError as refused:
+        except ExportVerificationError as refused:  # still measured: the refused file is kept for timing
             exported = refused.result
             result[f"tflite_{short}_refused"] = True
             path = path.with_suffix(".tflite.refused")
-            # re-run the measurements below on the refused bytes: write them for timing only
-            from voice_ft.export.convert import convert_to_tflite  # noqa: PLC0415
-            from voice_ft.export.text_classifier import representative_examples  # noqa: PLC0415
-
-            path.write_bytes(convert_to_tflite(model, quantization, representative_examples(model, train)))
         result[f"tflite_{short}_accuracy"] = exported.tflite_accuracy
         result[f"tflite_{short}_agreement"] = exported.agreement
         result[f"tflite_{short}_size_bytes"] = exported.size_bytes

@@ -79,6 +79,11 @@ def test_accuracy_drop_beyond_tolerance_is_refused(trained, tmp_path):
         voice_ft.export_tflite(model, path, quantization="float32", verify_on=test, labels=labels, tolerance=-1)
     assert error.value.result.tflite_accuracy == pytest.approx(error.value.result.keras_accuracy)
     assert not list(tmp_path.iterdir()), "a refused export leaves nothing behind"
+    with pytest.raises(ExportVerificationError):
+        voice_ft.export_tflite(model, path, quantization="float32", verify_on=test, labels=labels, tolerance=-1,
+                               keep_refused=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["refused.tflite.refused"]
+    assert TFLiteModel(tmp_path / "refused.tflite.refused").output_names
 
 
 def test_existing_outputs_are_not_overwritten(trained, tmp_path):

@@ -26,7 +26,8 @@ from voice_ft.data.slot_alignment import SlotDecoder
 from voice_ft.data.slots import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, predict_nlu
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
-from voice_ft.export.text_classifier import ExportVerificationError
+from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.staging import write_verified
 from voice_ft.files import refuse_overwrite
 from voice_ft.runtime.interpreter import TFLiteModel
 
@@ -140,21 +141,17 @@ def export_nlu_tflite(
                 yield {k: v[i : i + 1] for k, v in calibration.inputs.items()}
 
     tflite_bytes = convert_to_tflite(model, quantization, representative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".tflite.partial")
-    staging.write_bytes(tflite_bytes)
-    try:
-        result = NLUExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
-        tflite = TFLiteModel(staging)
+    result = NLUExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
+    outputs = None
+
+    def verify_file(staged: pathlib.Path) -> None:
+        nonlocal outputs
+        tflite = TFLiteModel(staged)
         outputs = output_names(tflite, len(intents), len(tags))
         if verify is not None:
             _verify(model, tflite, outputs, verify, decoder, result, tolerance)
-    except BaseException as error:
-        if keep_refused and isinstance(error, ExportVerificationError):
-            os.replace(staging, path.with_suffix(".tflite.refused"))
-        staging.unlink(missing_ok=True)
-        raise
-    os.replace(staging, path)
+
+    write_verified(path, tflite_bytes, verify_file, keep_refused)
 
     for companion, text in companions.items():
         companion.write_text(text, encoding="utf-8")

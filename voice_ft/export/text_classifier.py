@@ -21,6 +21,7 @@ from voice_ft import metrics
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.staging import write_verified
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.files import refuse_overwrite
 from voice_ft.runtime.interpreter import TFLiteModel
@@ -73,6 +74,7 @@ def export_tflite(
     tolerance: float = 0.5,
     overwrite: bool = False,
     num_representative: int = 200,
+    keep_refused: bool = False,
 ) -> ExportResult:
     """Exports a text classifier to `.tflite` with a sidecar, verified against Keras.
 
@@ -86,6 +88,7 @@ def export_tflite(
         tolerance: largest accepted accuracy drop, in percentage points.
         overwrite: replace existing files.
         num_representative: examples used for int8 calibration.
+        keep_refused: keep a file refused by verification as `<stem>.tflite.refused`.
 
     Returns:
         An `ExportResult`.
@@ -113,19 +116,17 @@ def export_tflite(
     representative = representative_examples(model, representative_data, num_representative) if quantization == "int8" else None
     tflite_bytes = convert_to_tflite(model, quantization, representative)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".tflite.partial")
-    staging.write_bytes(tflite_bytes)
-    try:
-        result = ExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
-        tflite = TFLiteModel(staging)
+    result = ExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
+    output_name = None
+
+    def verify(staged: pathlib.Path) -> None:
+        nonlocal output_name
+        tflite = TFLiteModel(staged)
         output_name = tflite.output_names[0]
         if verify_on is not None:
             _verify(model, tflite, output_name, verify_on, result, tolerance)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    os.replace(staging, path)
+
+    write_verified(path, tflite_bytes, verify, keep_refused)
 
     for companion, text in companions.items():
         companion.write_text(text, encoding="utf-8")
