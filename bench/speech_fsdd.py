@@ -17,7 +17,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -29,7 +28,7 @@ from voice_ft.data.audio_readers import read_audio_manifest, select_split  # noq
 from voice_ft.data.augment import WaveformAugmentation, generated_noise  # noqa: E402
 from voice_ft.export.audio import export_audio_classifier, keras_predict  # noqa: E402
 from voice_ft.models.speech_commands import build_speech_command_classifier  # noqa: E402
-from voice_ft.models.speech_embedding import build_embedding_head, load_speech_embedding  # noqa: E402
+from voice_ft.models.speech_embedding import build_embedding_head, fit_embedding_head, load_speech_embedding  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "FSDD manifest.")
@@ -40,25 +39,28 @@ flags.DEFINE_list("per_class", ["5", "20", "all"], "Training clips per class for
 flags.DEFINE_integer("seed", 42, "Seed.")
 flags.DEFINE_integer("filters", 96, "DS-CNN width (96 x 5 blocks: 59K parameters, ~126 KB int8 file).")
 flags.DEFINE_integer("num_blocks", 5, "DS-CNN depthwise-separable blocks.")
+flags.DEFINE_enum("teacher", "speech_embedding", ["speech_embedding", "none"],
+                  "Distil the shipped DS-CNN from the pretrained speech_embedding classifier, or train it from scratch.")
+flags.DEFINE_float("alpha", 0.3, "Weight of the hard-label loss in distillation.")
+flags.DEFINE_float("temperature", 4.0, "Distillation temperature.")
 
 
-def train_dscnn(train: AudioSource, validation: AudioSource, epochs: int, repeat: int):
+def train_dscnn(train: AudioSource, validation: AudioSource, epochs: int, repeat: int, teacher=None):
+    """The DS-CNN from scratch, or distilled from `teacher` (same augmented batches for both)."""
     keras.utils.set_random_seed(FLAGS.seed)
     model = build_speech_command_classifier(len(train.labels), upper_edge_hertz=train.min_native_rate / 2,
                                             filters=FLAGS.filters, num_blocks=FLAGS.num_blocks)
     augment = WaveformAugmentation(noise=generated_noise(train.clip_samples, "pink", num_clips=16))
     data = train.dataset(64, shuffle=True, augment=augment, seed=FLAGS.seed, repeat_augmented=repeat)
     recipe = voice_ft.Recipe(epochs=epochs, batch_size=64, learning_rate=3e-3, seed=FLAGS.seed)
-    voice_ft.fit(model, data, validation.dataset(128), recipe=recipe, verbose=0)
+    trained = model if teacher is None else voice_ft.Distiller(model, teacher, FLAGS.temperature, FLAGS.alpha)
+    voice_ft.fit(trained, data, validation.dataset(128), recipe=recipe, verbose=0)
     return model
 
 
 def train_head(emb_train, y_train, epochs: int):
-    keras.utils.set_random_seed(FLAGS.seed)
     head = build_embedding_head(int(y_train.max()) + 1, emb_train.shape[1])
-    data = tf.data.Dataset.from_tensor_slices((emb_train, y_train)).shuffle(len(y_train), seed=FLAGS.seed).batch(32)
-    voice_ft.fit(head, data, recipe=voice_ft.Recipe(epochs=epochs, learning_rate=1e-3, seed=FLAGS.seed), verbose=0)
-    return head
+    return fit_embedding_head(head, emb_train, y_train, epochs=epochs, seed=FLAGS.seed)
 
 
 def subset(examples, per_class, seed):
@@ -92,9 +94,21 @@ def main(argv):
     x_test, y_test = test.arrays()
     x_train, y_train = train.arrays()
 
-    model = train_dscnn(train, validation, FLAGS.epochs, repeat=2)
+    # The pretrained speech_embedding (frozen) + a small head: the teacher, and the pretraining comparison.
+    encoder = load_speech_embedding(train.clip_samples)
+    embed = lambda x: keras_predict(encoder, x)  # noqa: E731
+    emb_train, emb_test = embed(x_train), embed(x_test)
+    teacher_head = train_head(emb_train, y_train, FLAGS.head_epochs)
+    waveform = keras.Input(encoder.input.shape[1:], name="waveform")
+    teacher = keras.Model(waveform, teacher_head(encoder(waveform)), name="speech_embedding_classifier")
+
+    distil = FLAGS.teacher == "speech_embedding"
+    model = train_dscnn(train, validation, FLAGS.epochs, repeat=2, teacher=teacher if distil else None)
     result = {"benchmark": "speech_fsdd", "test_speaker": "yweweler", "keras_accuracy": accuracy(model, x_test, y_test),
-              "params": model.count_params()}
+              "params": model.count_params(), "seed": FLAGS.seed, "teacher": FLAGS.teacher,
+              "teacher_accuracy": accuracy(teacher_head, emb_test, y_test)}
+    if distil:
+        result.update(alpha=FLAGS.alpha, temperature=FLAGS.temperature)
     for quantization in ("float32", "int8"):
         key = "fp32" if quantization == "float32" else "int8"
         try:
@@ -115,26 +129,23 @@ def main(argv):
     for snr in (20, 10, 5):
         result[f"accuracy_snr_{snr}db"] = accuracy(model, noisy(x_test, snr), y_test)
 
-    # Pretraining: frozen speech_embedding + small head vs the DS-CNN from scratch, on few clips per class.
-    encoder = load_speech_embedding(train.clip_samples)
-    embed = lambda x: keras_predict(encoder, x)  # noqa: E731
-    emb_train, emb_test = embed(x_train), embed(x_test)
+    # Pretraining: frozen speech_embedding + small head vs the DS-CNN from scratch (no teacher), by clips per class.
     index = {e.path: i for i, e in enumerate(train.examples)}
     comparison = {}
     for per_class in FLAGS.per_class:
-        chosen = subset(train.examples, per_class, FLAGS.seed)
-        rows = np.array([index[e.path] for e in chosen])
-        head = train_head(emb_train[rows], y_train[rows], FLAGS.head_epochs)
-        pretrained = accuracy(head, emb_test, y_test)
         if per_class == "all":
-            scratch = result["keras_accuracy"]
+            pretrained = result["teacher_accuracy"]
+            scratch = accuracy(train_dscnn(train, validation, FLAGS.epochs, 2), x_test, y_test) if distil else result["keras_accuracy"]
         else:
+            chosen = subset(train.examples, per_class, FLAGS.seed)
+            rows = np.array([index[e.path] for e in chosen])
+            pretrained = accuracy(train_head(emb_train[rows], y_train[rows], FLAGS.head_epochs), emb_test, y_test)
             small = AudioSource.from_examples(chosen, labels)
             repeat = max(2, 2000 // (2 * len(chosen)))  # same number of steps as the full run
             scratch = accuracy(train_dscnn(small, validation, FLAGS.epochs, repeat), x_test, y_test)
         comparison[str(per_class)] = {"scratch": scratch, "pretrained": pretrained, "margin": pretrained - scratch}
     result["pretrained_vs_scratch"] = comparison
-    result["pretrained_params"] = int(encoder.count_params() + head.count_params())
+    result["pretrained_params"] = int(teacher.count_params())
     result["seconds"] = round(time.time() - start, 1)
     result["machine"] = machine()
     print_result(result)

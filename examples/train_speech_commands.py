@@ -3,6 +3,11 @@
     python examples/train_speech_commands.py --run_dir=runs/fsdd
     python examples/train_speech_commands.py --run_dir=runs/fsdd_pre --model=speech_embedding --epochs=30
     python examples/train_speech_commands.py --data_dir=my_commands/ --run_dir=runs/mine  # <label>/<file>.wav
+    python examples/train_speech_commands.py --run_dir=runs/fsdd_kd --teacher=speech_embedding  # distil
+
+With `--teacher=speech_embedding` the DS-CNN is distilled from the pretrained speech_embedding
+classifier (its head trained first on the same training clips): the small on-device model learns the
+large model's softened predictions on every augmented clip as well as the labels.
 
 The data is a CSV manifest (path,label[,speaker,split]) or a folder per label. With a `split` column
 the manifest's train/validation/test are used (FSDD's are speaker-disjoint); otherwise a seeded random
@@ -15,6 +20,8 @@ from __future__ import annotations
 import pathlib
 import random
 
+import keras
+import numpy as np
 from absl import app, flags, logging
 
 import voice_ft
@@ -26,7 +33,7 @@ from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_f
 from voice_ft.export.audio import export_audio_classifier
 from voice_ft.files import prepare_run_dir
 from voice_ft.models.speech_commands import build_speech_command_classifier
-from voice_ft.models.speech_embedding import build_speech_embedding_classifier
+from voice_ft.models.speech_embedding import build_speech_embedding_classifier, train_speech_embedding_classifier
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "CSV manifest: path,label[,speaker,split].")
@@ -41,6 +48,11 @@ flags.DEFINE_float("clip_seconds", 1.0, "Fixed clip length; shorter clips are ce
 flags.DEFINE_float("upper_edge_hertz", None, "Top mel frequency (default: half the lowest file sample rate).")
 flags.DEFINE_integer("filters", 96, "DS-CNN width (96 x 5 blocks: 59K parameters, 0.942-0.966 on FSDD's unseen speaker over 3 runs).")
 flags.DEFINE_integer("num_blocks", 5, "DS-CNN depthwise-separable blocks.")
+flags.DEFINE_enum("teacher", "none", ["none", "speech_embedding"],
+                  "Distil the DS-CNN from the pretrained speech_embedding classifier (16 kHz only).")
+flags.DEFINE_integer("teacher_epochs", 60, "Epochs for the teacher's head (on embeddings computed once).")
+flags.DEFINE_float("distill_alpha", 0.3, "Weight of the label loss when distilling (the rest: the teacher's).")
+flags.DEFINE_float("distill_temperature", 4.0, "Distillation softening temperature.")
 flags.DEFINE_bool("augment", True, "Speed, shift, gain and noise augmentation (plus SpecAugment in the DS-CNN).")
 flags.DEFINE_string("noise_dir", None, "Folder of background-noise recordings (default: generated pink noise).")
 flags.DEFINE_integer("repeat_augmented", 2, "Augmented copies of each clip per epoch.")
@@ -87,8 +99,28 @@ def build_model(train: AudioSource):
     )
 
 
+def train_teacher(train: AudioSource, test: AudioSource) -> keras.Model:
+    """The speech_embedding classifier, head trained on the training clips; prints its test accuracy."""
+    x_train, y_train = train.arrays()
+    teacher = train_speech_embedding_classifier(x_train, y_train, len(train.labels), FLAGS.clip_seconds,
+                                                epochs=FLAGS.teacher_epochs, seed=FLAGS.seed)
+    x_test, y_test = test.arrays()
+    accuracy = float(np.mean(teacher.predict(x_test, batch_size=64, verbose=0).argmax(-1) == y_test))
+    print(f"Teacher (speech_embedding, {teacher.count_params():,} parameters): test accuracy {accuracy:.4f}")
+    return teacher
+
+
+def check_flags():
+    """Flag combinations that cannot work, refused before any data is read."""
+    if FLAGS.teacher != "none" and FLAGS.model != "dscnn":
+        raise app.UsageError("--teacher distils a --model=dscnn student; it makes no sense with --model=speech_embedding.")
+    if FLAGS.teacher == "speech_embedding" and FLAGS.sample_rate != 16000:
+        raise app.UsageError(f"--teacher=speech_embedding needs --sample_rate=16000 (got {FLAGS.sample_rate}).")
+
+
 def main(argv):
     del argv
+    check_flags()
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
     recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
                              seed=FLAGS.seed)
@@ -105,7 +137,9 @@ def main(argv):
                              repeat_augmented=FLAGS.repeat_augmented if augment else 1)
     model = build_model(train)
     logging.info("%s: %d parameters, %d training clips", model.name, model.count_params(), len(train.examples))
-    history = voice_ft.fit(model, train_ds, validation.dataset(128), recipe=recipe, run_dir=run_dir, verbose=2)
+    teacher = train_teacher(train, test) if FLAGS.teacher == "speech_embedding" else None
+    trained = model if teacher is None else voice_ft.Distiller(model, teacher, FLAGS.distill_temperature, FLAGS.distill_alpha)
+    history = voice_ft.fit(trained, train_ds, validation.dataset(128), recipe=recipe, run_dir=run_dir, verbose=2)
     labels = list(train.labels)
     test_metrics = voice_ft.evaluate(model, test.dataset(128), labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
@@ -128,7 +162,8 @@ def main(argv):
               f"{result.tflite_accuracy:.4f} (Keras {result.keras_accuracy:.4f})")
         exports[quantization] = result.to_dict()
     metrics = {"test": test_metrics, "params": model.count_params(), "epochs_run": len(history.epoch),
-               "skipped_files": [s.path for s in train.skipped + validation.skipped + test.skipped], "exports": exports}
+               "skipped_files": [s.path for s in train.skipped + validation.skipped + test.skipped], "exports": exports,
+               "teacher": FLAGS.teacher}
     reporting.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)
     print(f"Test accuracy {test_metrics['accuracy']:.4f} on {test_metrics['num_examples']} clips")
 

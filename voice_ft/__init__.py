@@ -37,6 +37,7 @@ _EXPORTS = {
     "fit": "voice_ft.training",
     "evaluate": "voice_ft.training",
     "use_mixed_precision": "voice_ft.training",
+    "Distiller": "voice_ft.training",
     # export
     "export_tflite": "voice_ft.export.text_classifier",
     "ExportResult": "voice_ft.export.text_classifier",
@@ -57,6 +58,7 @@ _EXPORTS = {
     "build_spoken_intent_classifier": "voice_ft.models.spoken_intent",
     "load_speech_embedding": "voice_ft.models.speech_embedding",
     "build_speech_embedding_classifier": "voice_ft.models.speech_embedding",
+    "train_speech_embedding_classifier": "voice_ft.models.speech_embedding",
     "export_audio_classifier": "voice_ft.export.audio",
     "AudioExportResult": "voice_ft.export.audio",
     "AudioSource": "voice_ft.data.audio",

@@ -3,6 +3,7 @@
 import csv
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -54,3 +55,26 @@ def test_trainer_fails_on_bad_file_then_skips_it(tmp_path):
     for quantization, export in metrics["exports"].items():  # written and verified, or refused with a reason
         assert "refused" in export or (tmp_path / "run2" / f"speech_commands_dscnn_{quantization}.tflite").is_file()
     assert "tflite_accuracy" in metrics["exports"]["float32"]
+
+
+def test_trainer_distils_from_speech_embedding_teacher(tmp_path):
+    manifest = tiny_manifest(tmp_path)
+    done = run([f"--manifest={manifest}", f"--run_dir={tmp_path / 'run'}", "--skip_bad_files", "--epochs=1",
+                "--filters=8", "--num_blocks=1", "--batch_size=8", "--repeat_augmented=1", "--quantization=float32",
+                "--teacher=speech_embedding", "--teacher_epochs=2"], REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    teacher = re.search(r"Teacher \(speech_embedding, ([\d,]+) parameters\): test accuracy ([\d.]+)", done.stdout)
+    assert teacher, done.stdout  # trained (and scored) before the student
+    assert int(teacher[1].replace(",", "")) > 328_128  # the pretrained encoder plus its head
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["teacher"] == "speech_embedding"
+    assert metrics["params"] < 5_000  # the exported model is the small student, not the teacher
+    assert (tmp_path / "run" / "speech_commands_dscnn_float32.tflite").is_file()
+
+
+def test_trainer_refuses_teacher_with_wrong_student_or_rate(tmp_path):
+    for flag, message in (("--model=speech_embedding", "--teacher distils a --model=dscnn"),
+                          ("--sample_rate=8000", "needs --sample_rate=16000")):
+        failed = run([f"--run_dir={tmp_path / 'run'}", "--teacher=speech_embedding", flag], REPO)
+        assert failed.returncode != 0 and message in failed.stderr
+        assert not (tmp_path / "run").exists()  # refused before anything was written
