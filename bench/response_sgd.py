@@ -66,11 +66,12 @@ def main(argv):
     t_start = time.perf_counter()
     generator = build_response_generator(FLAGS.model, sequence_length=FLAGS.sequence_length)
     generator.template = type(generator.template)(**{**generator.template.to_dict(), "max_turns": FLAGS.max_turns})
-    rng = np.random.default_rng(FLAGS.seed)
+    # Separate generators: the held-out sample must not change with --train_examples.
+    train_rng, held_out_rng = np.random.default_rng(FLAGS.seed), np.random.default_rng([FLAGS.seed, 1])
     train_pairs = sgd_response_pairs("train", max_dialogues=max(50, FLAGS.train_examples // 4))
-    train_pairs = [train_pairs[i] for i in rng.permutation(len(train_pairs))[: FLAGS.train_examples]]
+    train_pairs = [train_pairs[i] for i in train_rng.permutation(len(train_pairs))[: FLAGS.train_examples]]
     held_out = sgd_response_pairs("validation", max_dialogues=400)
-    held_out = [held_out[i] for i in rng.permutation(len(held_out))[: FLAGS.eval_examples + FLAGS.bleu_examples]]
+    held_out = [held_out[i] for i in held_out_rng.permutation(len(held_out))[: FLAGS.eval_examples + FLAGS.bleu_examples]]
     eval_pairs, bleu_pairs = held_out[: FLAGS.eval_examples], held_out[FLAGS.eval_examples :]
     train_examples, train_stats = tokenize_pairs(generator, to_prompt_response(train_pairs, generator.template))
     eval_examples, _ = tokenize_pairs(generator, to_prompt_response(eval_pairs, generator.template))
