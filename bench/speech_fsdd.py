@@ -28,7 +28,8 @@ from voice_ft.data.audio_readers import read_audio_manifest, select_split  # noq
 from voice_ft.data.augment import WaveformAugmentation, generated_noise  # noqa: E402
 from voice_ft.export.audio import export_audio_classifier, keras_predict  # noqa: E402
 from voice_ft.models.speech_commands import build_speech_command_classifier  # noqa: E402
-from voice_ft.models.speech_embedding import build_embedding_head, fit_embedding_head, load_speech_embedding  # noqa: E402
+from voice_ft.models.speech_embedding import build_embedding_head, build_speech_embedding_classifier, fit_embedding_head  # noqa: E402
+from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "FSDD manifest.")
@@ -41,8 +42,8 @@ flags.DEFINE_integer("filters", 96, "DS-CNN width (96 x 5 blocks: 59K parameters
 flags.DEFINE_integer("num_blocks", 5, "DS-CNN depthwise-separable blocks.")
 flags.DEFINE_enum("teacher", "speech_embedding", ["speech_embedding", "none"],
                   "Distil the shipped DS-CNN from the pretrained speech_embedding classifier, or train it from scratch.")
-flags.DEFINE_float("alpha", 0.3, "Weight of the hard-label loss in distillation.")
-flags.DEFINE_float("temperature", 4.0, "Distillation temperature.")
+flags.DEFINE_float("alpha", DEFAULT_ALPHA, "Weight of the hard-label loss in distillation.")
+flags.DEFINE_float("temperature", DEFAULT_TEMPERATURE, "Distillation temperature.")
 
 
 def train_dscnn(train: AudioSource, validation: AudioSource, epochs: int, repeat: int, teacher=None):
@@ -59,6 +60,7 @@ def train_dscnn(train: AudioSource, validation: AudioSource, epochs: int, repeat
 
 
 def train_head(emb_train, y_train, epochs: int):
+    keras.utils.set_random_seed(FLAGS.seed)
     head = build_embedding_head(int(y_train.max()) + 1, emb_train.shape[1])
     return fit_embedding_head(head, emb_train, y_train, epochs=epochs, seed=FLAGS.seed)
 
@@ -95,12 +97,12 @@ def main(argv):
     x_train, y_train = train.arrays()
 
     # The pretrained speech_embedding (frozen) + a small head: the teacher, and the pretraining comparison.
-    encoder = load_speech_embedding(train.clip_samples)
-    embed = lambda x: keras_predict(encoder, x)  # noqa: E731
-    emb_train, emb_test = embed(x_train), embed(x_test)
-    teacher_head = train_head(emb_train, y_train, FLAGS.head_epochs)
-    waveform = keras.Input(encoder.input.shape[1:], name="waveform")
-    teacher = keras.Model(waveform, teacher_head(encoder(waveform)), name="speech_embedding_classifier")
+    # Its head trains on embeddings computed once, here, so the subsets below reuse them.
+    keras.utils.set_random_seed(FLAGS.seed)
+    teacher = build_speech_embedding_classifier(len(labels), train.clip_samples / 16000)
+    encoder, teacher_head = teacher.get_layer("encoder"), teacher.get_layer("head")
+    emb_train, emb_test = keras_predict(encoder, x_train), keras_predict(encoder, x_test)
+    fit_embedding_head(teacher_head, emb_train, y_train, epochs=FLAGS.head_epochs, seed=FLAGS.seed)
 
     distil = FLAGS.teacher == "speech_embedding"
     model = train_dscnn(train, validation, FLAGS.epochs, repeat=2, teacher=teacher if distil else None)

@@ -1,24 +1,10 @@
 """Smoke tests of the absl trainers: a few steps on real data with the tiny preset backbone."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def run_example(script, *args, check=True):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.run(
-        [sys.executable, str(REPO / "examples" / script), *args], capture_output=True, text=True, env=env, timeout=600
-    )
-    if check and process.returncode != 0:
-        raise AssertionError(f"{script} failed:\n{process.stdout[-3000:]}\n{process.stderr[-5000:]}")
-    return process
+from example_runner import run_example
 
 
 @pytest.fixture(scope="module")

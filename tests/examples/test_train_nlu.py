@@ -1,30 +1,17 @@
 """Smoke test of examples/train_nlu.py: a few steps on real SNIPS rows with the tiny preset backbone."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def run_trainer(*args, check=True):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.run([sys.executable, str(REPO / "examples" / "train_nlu.py"), *args],
-                             capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
-    if check and process.returncode != 0:
-        raise AssertionError(f"train_nlu.py failed:\n{process.stdout[-3000:]}\n{process.stderr[-5000:]}")
-    return process
+from example_runner import run_example
 
 
 @pytest.fixture(scope="module")
 def nlu_run(tiny_preset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "nlu"
-    process = run_trainer(f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=64",
-                          "--batch_size=16", "--sequence_length=40", "--learning_rate=1e-3", "--crf",
+    process = run_example("train_nlu.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1",
+                          "--train_limit=64", "--batch_size=16", "--sequence_length=40", "--learning_rate=1e-3", "--crf",
                           "--slot_loss_weight=2", "--quantization=float32", "--tolerance=100")  # fmt: skip
     return run_dir, process
 
@@ -48,7 +35,7 @@ def test_train_nlu_writes_a_complete_run_directory(nlu_run):
 def test_rerun_refuses_to_overwrite(nlu_run, tiny_preset):
     run_dir, _ = nlu_run
     before = (run_dir / "metrics.json").read_text()
-    process = run_trainer(f"--backbone={tiny_preset}", f"--run_dir={run_dir}", check=False)
+    process = run_example("train_nlu.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", check=False)
     assert process.returncode != 0 and "Refusing to overwrite" in process.stderr
     assert (run_dir / "metrics.json").read_text() == before
 
@@ -59,7 +46,7 @@ def test_bad_data_fails_before_training_with_file_and_line(tiny_preset, tmp_path
     (data / "train.md").write_text("## intent:SetAlarm\n- wake me at [seven am(time)\n")
     (data / "validation.md").write_text("## intent:SetAlarm\n- wake me at [seven](time)\n")
     (data / "test.md").write_text("## intent:SetAlarm\n- wake me at [seven](time)\n")
-    process = run_trainer(f"--data={data}", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}", check=False)
+    process = run_example("train_nlu.py", f"--data={data}", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}", check=False)
     assert process.returncode != 0
     assert f"{data / 'train.md'}:2: unbalanced '[' without ']' at column 12" in process.stderr
     assert not (tmp_path / "r" / "checkpoints").exists()

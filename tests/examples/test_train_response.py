@@ -1,11 +1,8 @@
 """The response trainer runs end to end on a tiny GPT-2 and the user's own JSONL pairs."""
 
 import json
-import pathlib
-import subprocess
-import sys
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from example_runner import run_example
 
 
 def test_train_response_end_to_end(tmp_path):
@@ -14,12 +11,11 @@ def test_train_response_end_to_end(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "examples" / "train_response.py"), "--model=tiny-gpt2",
-           f"--train_file={data}", f"--validation_file={data}", "--train_examples=12", "--eval_examples=4",
-           "--bleu_examples=2", "--sequence_length=64", "--epochs=2", "--batch_size=4", "--learning_rate=0.01",
-           "--lora_rank=0", "--quantization=float32", "--prefill_length=48", "--cache_length=64",
-           "--verify_prompts=2", f"--out_dir={out}"]
-    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, text=True, timeout=600)
+    run_example("train_response.py", "--model=tiny-gpt2",
+                f"--train_file={data}", f"--validation_file={data}", "--train_examples=12", "--eval_examples=4",
+                "--bleu_examples=2", "--sequence_length=64", "--epochs=2", "--batch_size=4", "--learning_rate=0.01",
+                "--lora_rank=0", "--quantization=float32", "--prefill_length=48", "--cache_length=64",
+                "--verify_prompts=2", f"--out_dir={out}")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["ppl_after"] < metrics["ppl_before"]
     assert metrics["tflite_greedy_match"] == 1.0

@@ -5,10 +5,9 @@ import json
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from example_runner import REPO, run_example
+
 FSDD = REPO / "data" / "fsdd"
 
 
@@ -32,20 +31,16 @@ def tiny_manifest(tmp_path: pathlib.Path) -> pathlib.Path:
     return manifest
 
 
-def run(args, cwd):
-    return subprocess.run([sys.executable, str(REPO / "examples" / "train_speech_commands.py"), *args],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
 def test_trainer_fails_on_bad_file_then_skips_it(tmp_path):
     manifest = tiny_manifest(tmp_path)
     common = [f"--manifest={manifest}", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
               "--repeat_augmented=1", "--quantization=float32,int8"]
-    failed = run([*common, f"--run_dir={tmp_path / 'run1'}"], REPO)
+    failed = run_example("train_speech_commands.py", *common, f"--run_dir={tmp_path / 'run1'}", check=False)
     assert failed.returncode != 0
     assert "corrupt.wav" in failed.stderr and "unreadable audio" in failed.stderr
 
-    done = run([*common, f"--run_dir={tmp_path / 'run2'}", "--skip_bad_files"], REPO)
+    done = run_example("train_speech_commands.py", *common, f"--run_dir={tmp_path / 'run2'}", "--skip_bad_files",
+                       check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Skipped 1 bad files" in done.stdout and "corrupt.wav" in done.stdout
     metrics = json.loads((tmp_path / "run2" / "metrics.json").read_text())
@@ -59,15 +54,17 @@ def test_trainer_fails_on_bad_file_then_skips_it(tmp_path):
 
 def test_trainer_distils_from_speech_embedding_teacher(tmp_path):
     manifest = tiny_manifest(tmp_path)
-    done = run([f"--manifest={manifest}", f"--run_dir={tmp_path / 'run'}", "--skip_bad_files", "--epochs=1",
-                "--filters=8", "--num_blocks=1", "--batch_size=8", "--repeat_augmented=1", "--quantization=float32",
-                "--teacher=speech_embedding", "--teacher_epochs=2"], REPO)
+    done = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={tmp_path / 'run'}",
+                       "--skip_bad_files", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
+                       "--repeat_augmented=1", "--quantization=float32", "--teacher=speech_embedding", "--teacher_epochs=2",
+                       check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     teacher = re.search(r"Teacher \(speech_embedding, ([\d,]+) parameters\): test accuracy ([\d.]+)", done.stdout)
     assert teacher, done.stdout  # trained (and scored) before the student
     assert int(teacher[1].replace(",", "")) > 328_128  # the pretrained encoder plus its head
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["teacher"] == "speech_embedding"
+    assert abs(metrics["teacher_test_accuracy"] - float(teacher[2])) < 1e-4
     assert metrics["params"] < 5_000  # the exported model is the small student, not the teacher
     assert (tmp_path / "run" / "speech_commands_dscnn_float32.tflite").is_file()
 
@@ -75,6 +72,7 @@ def test_trainer_distils_from_speech_embedding_teacher(tmp_path):
 def test_trainer_refuses_teacher_with_wrong_student_or_rate(tmp_path):
     for flag, message in (("--model=speech_embedding", "--teacher distils a --model=dscnn"),
                           ("--sample_rate=8000", "needs --sample_rate=16000")):
-        failed = run([f"--run_dir={tmp_path / 'run'}", "--teacher=speech_embedding", flag], REPO)
+        failed = run_example("train_speech_commands.py", f"--run_dir={tmp_path / 'run'}", "--teacher=speech_embedding",
+                             flag, check=False)
         assert failed.returncode != 0 and message in failed.stderr
         assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -8,14 +8,11 @@ export, metrics), not accuracy.
 import csv
 import json
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
+from example_runner import run_example
 from voice_ft.data.speech_synthesis import espeak_binary
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 SENTENCES = {
     "GetWeather": ["what is the weather in paris", "will it rain tomorrow", "is it cold in boston today",
@@ -39,12 +36,9 @@ def test_trainer_main_synthesises_trains_and_exports(tmp_path):
     pytest.importorskip("onnx", reason="the pretrained speech_embedding is read from ONNX (pip install onnx)")
     write_text_splits(tmp_path / "text")
     run_dir = tmp_path / "run"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "train_spoken_intent.py"), f"--data_dir={tmp_path / 'text'}",
-         f"--run_dir={run_dir}", "--train_per_intent=3", "--train_renditions=2", "--eval_per_intent=1",
-         "--clip_seconds=2.0", "--epochs=1", "--quantization=float32"],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
-    )
+    done = run_example("train_spoken_intent.py", f"--data_dir={tmp_path / 'text'}", f"--run_dir={run_dir}",
+                       "--train_per_intent=3", "--train_renditions=2", "--eval_per_intent=1", "--clip_seconds=2.0",
+                       "--epochs=1", "--quantization=float32", check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Spoken-intent accuracy on held-out voices" in done.stdout
 

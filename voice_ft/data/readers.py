@@ -26,7 +26,8 @@ class TextExample:
     line: int
 
 
-def _check_path(path: str | os.PathLike) -> pathlib.Path:
+def existing_file(path: str | os.PathLike) -> pathlib.Path:
+    """`path` as a `Path`; a `DataError` naming it if it is missing or a directory."""
     path = pathlib.Path(path)
     if not path.exists():
         raise DataError("file does not exist", path)
@@ -37,7 +38,7 @@ def _check_path(path: str | os.PathLike) -> pathlib.Path:
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yields (line number, object) for each non-blank line; raises DataError on bad JSON."""
-    path = _check_path(path)
+    path = existing_file(path)
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
@@ -97,7 +98,7 @@ def read_csv(
     delimiter: str = ",",
 ) -> list[TextExample]:
     """Reads a CSV file with a header row naming `text_field` and `label_field`."""
-    path = _check_path(path)
+    path = existing_file(path)
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         header = reader.fieldnames or []

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from voice_ft.data.errors import DataError
-from voice_ft.data.readers import iter_jsonl
+from voice_ft.data.readers import existing_file, iter_jsonl
 from voice_ft.data.slot_alignment import OUTSIDE, bio_error, split_words, tag_parts
 
 _SLOT_NAME = re.compile(r"^[^\s\[\]()]+$")
@@ -116,7 +116,7 @@ def read_conll(path: str | os.PathLike, default_intent: str | None = None) -> li
     The intent comes from a `# intent: X` (or `# intent = X`) line before the sentence, else
     `default_intent`; a sentence with neither is an error. Other `#` lines are comments.
     """
-    path = _existing_file(path)
+    path = existing_file(path)
     examples = []
     tokens, tags, intent, first_line = [], [], None, None
 
@@ -246,7 +246,7 @@ def read_markup(path: str | os.PathLike) -> list[SlotExample]:
 
     Lines starting with `<!--` or a single `#` (not `##`) are comments.
     """
-    path = _existing_file(path)
+    path = existing_file(path)
     examples = []
     intent = None
     with path.open(encoding="utf-8") as f:
@@ -311,11 +311,3 @@ def check_known(examples: Sequence[SlotExample], intents: Sequence[str], slot_ta
                     ex.path, ex.line,
                 )  # fmt: skip
 
-
-def _existing_file(path) -> pathlib.Path:
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise DataError("file does not exist", path)
-    if path.is_dir():
-        raise DataError("expected a file, got a directory", path)
-    return path

@@ -31,7 +31,8 @@ from voice_ft import metrics
 from voice_ft.export.convert import convert_to_tflite, export_saved_model, make_converter, run_converter
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.errors import ExportVerificationError
-from voice_ft.files import refuse_overwrite
+from voice_ft.export.staging import write_verified
+from voice_ft.export.companions import check_export_target
 from voice_ft.layers import LogMelSpectrogram, SpeechEmbeddingMel, UtteranceNormalization
 from voice_ft.runtime.interpreter import TFLiteModel
 
@@ -182,10 +183,7 @@ def export_audio_classifier(
     Raises:
         ExportVerificationError: the requested variant dropped more than `tolerance` points (nothing written).
     """
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(f"Export path must end in .tflite, got {path}")
-    refuse_overwrite([path, sidecar_path(path)], overwrite)
+    path = check_export_target(path, overwrite)
     num_outputs = int(model.output_shape[-1])
     if labels is not None and len(labels) != num_outputs:
         raise ValueError(f"{len(labels)} labels given but the model has {num_outputs} outputs.")
@@ -204,24 +202,23 @@ def export_audio_classifier(
             path, sidecar_path(path), candidate, len(tflite_bytes),
             frontend_float=candidate == "int8" and keep_frontend_float, int8_ops=int8_ops, float_ops=float_ops,
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(".tflite.partial")
-        staging.write_bytes(tflite_bytes)
-        try:
+
+        def verify(staged: pathlib.Path) -> None:
             if verify_on is not None:
-                _verify(TFLiteModel(staging), verify_on[1], keras_logits, verify_on[0], result)
+                _verify(TFLiteModel(staged), verify_on[1], keras_logits, verify_on[0], result)
             drop = _drop(result)
             if drop is not None and drop > tolerance:
                 reason = (f"{result.summary()} -> accuracy {result.tflite_accuracy:.4f}, {drop:.2f} points below Keras "
                           f"({result.keras_accuracy:.4f}); tolerance {tolerance}")
-                refused.append({"quantization": candidate, "tflite_accuracy": result.tflite_accuracy, "reason": reason})
-                logging.warning("Refused %s", reason)
-                staging.unlink()
-                continue
-        except BaseException:
-            staging.unlink(missing_ok=True)
-            raise
-        os.replace(staging, path)
+                raise ExportVerificationError(reason, {"quantization": candidate, "tflite_accuracy": result.tflite_accuracy,
+                                                       "reason": reason})
+
+        try:
+            write_verified(path, tflite_bytes, verify)
+        except ExportVerificationError as e:
+            refused.append(e.result)
+            logging.warning("Refused %s", e.result["reason"])
+            continue
         result.refused = refused
         _write_sidecar(model, path, result, labels, sample_rate, pad, num_outputs)
         logging.info("Exported %s: %s, %d bytes, accuracy %s (Keras %s)", path, result.summary(),

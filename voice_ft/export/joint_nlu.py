@@ -24,11 +24,11 @@ from absl import logging
 
 from voice_ft.data.slot_alignment import SlotDecoder
 from voice_ft.data.slots import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, predict_nlu
+from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.staging import write_verified
-from voice_ft.files import refuse_overwrite
 from voice_ft.runtime.interpreter import TFLiteModel
 
 METRICS = ("intent_accuracy", "slot_f1", "sentence_accuracy")
@@ -116,16 +116,8 @@ def export_nlu_tflite(
         if getattr(model, attribute, None) is None:
             raise ValueError(f"export_nlu_tflite needs a joint NLU model (build_joint_nlu_model); it has no {attribute}.")
     intents, tags, encoder = list(model.intent_labels), list(model.slot_tags), model.text_encoder
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(f"Export path must end in .tflite, got {path}")
-    refuse_overwrite([path, sidecar_path(path)], overwrite)
-    companions = {
-        path.parent / "vocab.txt": "\n".join(encoder.tokenizer.get_vocabulary()) + "\n",
-        path.parent / "labels.txt": "\n".join(intents) + "\n",
-        path.parent / "slot_labels.txt": "\n".join(tags) + "\n",
-    }
-    refuse_overwrite([p for p, text in companions.items() if p.exists() and p.read_text(encoding="utf-8") != text], overwrite)
+    companions = text_model_companions(encoder, pathlib.Path(path).parent, {"labels.txt": intents, "slot_labels.txt": tags})
+    path = check_export_target(path, overwrite, companions)
     if quantization == "int8" and representative_data is None:
         raise ValueError("quantization='int8' needs representative_data (pass the training examples).")
     decoder = decoder_for_model(model)
@@ -153,14 +145,12 @@ def export_nlu_tflite(
 
     write_verified(path, tflite_bytes, verify_file, keep_refused)
 
-    for companion, text in companions.items():
-        companion.write_text(text, encoding="utf-8")
-    tokenizer_config = {k: encoder.config()[k] for k in ("kind", "vocabulary", "lowercase", "strip_accents", "start_id", "end_id", "pad_id")}
+    write_companions(companions)
     write_sidecar(path, {
         "task": "joint_nlu",
         "intent_labels": intents,
         "slot_tags": tags,
-        "tokenizer": tokenizer_config,
+        "tokenizer": tokenizer_metadata(encoder),
         "sequence_length": encoder.sequence_length,
         "words": "ascii_whitespace",  # a word is a run of non-[ \t\n\r\f]; its first piece carries its tag
         "slot_decoder": decoder.to_config(),

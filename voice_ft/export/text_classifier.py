@@ -19,11 +19,11 @@ from absl import logging
 
 from voice_ft import metrics
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
+from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.staging import write_verified
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
-from voice_ft.files import refuse_overwrite
 from voice_ft.runtime.interpreter import TFLiteModel
 
 
@@ -104,12 +104,8 @@ def export_tflite(
     num_outputs = int(model.output_shape[-1])
     if labels is not None and len(labels) != num_outputs:
         raise ValueError(f"{len(labels)} labels given but the model has {num_outputs} outputs.")
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(f"Export path must end in .tflite, got {path}")
-    refuse_overwrite([path, sidecar_path(path)], overwrite)
-    companions = _companion_files(encoder, path.parent, labels)
-    refuse_overwrite([p for p, text in companions.items() if p.exists() and p.read_text(encoding="utf-8") != text], overwrite)
+    companions = text_model_companions(encoder, pathlib.Path(path).parent, {"labels.txt": labels})
+    path = check_export_target(path, overwrite, companions)
     if quantization == "int8" and representative_data is None:
         raise ValueError("quantization='int8' needs representative_data (pass the training set).")
 
@@ -128,15 +124,13 @@ def export_tflite(
 
     write_verified(path, tflite_bytes, verify, keep_refused)
 
-    for companion, text in companions.items():
-        companion.write_text(text, encoding="utf-8")
-    tokenizer_config = {k: encoder.config()[k] for k in ("kind", "vocabulary", "lowercase", "strip_accents", "start_id", "end_id", "pad_id")}
+    write_companions(companions)
     write_sidecar(
         path,
         {
             "task": "text_classification",
             "labels": list(labels) if labels is not None else [str(i) for i in range(num_outputs)],
-            "tokenizer": tokenizer_config,
+            "tokenizer": tokenizer_metadata(encoder),
             "sequence_length": encoder.sequence_length,
             "inputs": {"token_ids": "token_ids", "padding_mask": "padding_mask"},
             "outputs": {"logits": output_name},
@@ -171,10 +165,3 @@ def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: Expor
             result,
         )
 
-
-def _companion_files(encoder, directory: pathlib.Path, labels) -> dict[pathlib.Path, str]:
-    """vocab.txt (and labels.txt) shared by the files exported into one directory."""
-    files = {directory / "vocab.txt": "\n".join(encoder.tokenizer.get_vocabulary()) + "\n"}
-    if labels is not None:
-        files[directory / "labels.txt"] = "\n".join(labels) + "\n"
-    return files

@@ -38,7 +38,7 @@ def build_speech_command_classifier(
         sample_rate, clip_seconds: the fixed input, `(batch, sample_rate * clip_seconds)`.
         upper_edge_hertz: top of the mel range; set 4000 for 8 kHz recordings such as FSDD.
         filters, num_blocks: width and depth (64 / 4 is ~24K parameters; 96 / 5 is ~59K, a ~134 KB
-            int8 file with the float front end: 0.942-0.966 on FSDD's unseen speaker over 3 runs, vs 0.926-0.944).
+            int8 file with the float front end; its FSDD unseen-speaker figures are in bench/README.md).
 
     Example:
         >>> model = build_speech_command_classifier(10, upper_edge_hertz=4000)

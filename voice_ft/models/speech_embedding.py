@@ -194,7 +194,6 @@ def fit_embedding_head(
     labels = np.asarray(labels)
     if len(embeddings) != len(labels):
         raise ValueError(f"fit_embedding_head: {len(embeddings)} embeddings but {len(labels)} labels.")
-    keras.utils.set_random_seed(seed)
     data = tf.data.Dataset.from_tensor_slices((embeddings, labels)).shuffle(len(labels), seed=seed).batch(batch_size)
     fit(head, data, recipe=Recipe(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed), verbose=0)
     return head
@@ -208,6 +207,7 @@ def train_speech_embedding_classifier(
 
     The encoder stays frozen and runs once over the clips (16 kHz, centred in silence).
     """
+    keras.utils.set_random_seed(seed)  # the head's initialisation
     model = build_speech_embedding_classifier(num_classes, clip_seconds)
     embeddings = model.get_layer("encoder").predict(waveforms, batch_size=64, verbose=0)
     fit_embedding_head(model.get_layer("head"), embeddings, labels, epochs=epochs, seed=seed)
