@@ -58,6 +58,7 @@ _EXPORTS = {
     "build_spoken_intent_classifier": "voice_ft.models.spoken_intent",
     "load_speech_embedding": "voice_ft.models.speech_embedding",
     "build_speech_embedding_classifier": "voice_ft.models.speech_embedding",
+    "build_speech_embedding_dscnn": "voice_ft.models.speech_embedding",
     "train_speech_embedding_classifier": "voice_ft.models.speech_embedding",
     "export_audio_classifier": "voice_ft.export.audio",
     "AudioExportResult": "voice_ft.export.audio",

@@ -1,4 +1,4 @@
-"""The speech-commands trainer end to end on a few real FSDD clips (one epoch, a tiny DS-CNN)."""
+"""The speech-commands trainer end to end on a few real FSDD clips (one epoch, tiny models)."""
 
 import csv
 import json
@@ -33,7 +33,7 @@ def tiny_manifest(tmp_path: pathlib.Path) -> pathlib.Path:
 
 def test_trainer_fails_on_bad_file_then_skips_it(tmp_path):
     manifest = tiny_manifest(tmp_path)
-    common = [f"--manifest={manifest}", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
+    common = [f"--manifest={manifest}", "--model=dscnn", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
               "--repeat_augmented=1", "--quantization=float32,int8"]
     failed = run_example("train_speech_commands.py", *common, f"--run_dir={tmp_path / 'run1'}", check=False)
     assert failed.returncode != 0
@@ -52,10 +52,10 @@ def test_trainer_fails_on_bad_file_then_skips_it(tmp_path):
     assert "tflite_accuracy" in metrics["exports"]["float32"]
 
 
-def test_trainer_distils_from_speech_embedding_teacher(tmp_path):
+def test_trainer_distils_pretrained_stem_student_from_speech_embedding_teacher(tmp_path):
     manifest = tiny_manifest(tmp_path)
     done = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={tmp_path / 'run'}",
-                       "--skip_bad_files", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
+                       "--model=speech_embedding_dscnn", "--skip_bad_files", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
                        "--repeat_augmented=1", "--quantization=float32", "--teacher=speech_embedding", "--teacher_epochs=2",
                        check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -65,14 +65,14 @@ def test_trainer_distils_from_speech_embedding_teacher(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["teacher"] == "speech_embedding"
     assert abs(metrics["teacher_test_accuracy"] - float(teacher[2])) < 1e-4
-    assert metrics["params"] < 5_000  # the exported model is the small student, not the teacher
-    assert (tmp_path / "run" / "speech_commands_dscnn_float32.tflite").is_file()
+    assert 28_000 < metrics["params"] < 35_000  # the student: the 28K pretrained stem + one small block, not the teacher
+    assert (tmp_path / "run" / "speech_embedding_dscnn_float32.tflite").is_file()
 
 
 def test_trainer_refuses_teacher_with_wrong_student_or_rate(tmp_path):
-    for flag, message in (("--model=speech_embedding", "--teacher distils a --model=dscnn"),
-                          ("--sample_rate=8000", "needs --sample_rate=16000")):
-        failed = run_example("train_speech_commands.py", f"--run_dir={tmp_path / 'run'}", "--teacher=speech_embedding",
-                             flag, check=False)
+    for flags, message in ((["--teacher=speech_embedding", "--model=speech_embedding"], "--teacher distils a small student"),
+                           (["--teacher=speech_embedding", "--sample_rate=8000"], "--teacher=speech_embedding needs --sample_rate=16000"),
+                           (["--sample_rate=8000"], "--model=speech_embedding_dscnn needs --sample_rate=16000")):  # fmt: skip
+        failed = run_example("train_speech_commands.py", f"--run_dir={tmp_path / 'run'}", *flags, check=False)
         assert failed.returncode != 0 and message in failed.stderr
         assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -68,3 +68,31 @@ def test_speech_embedding_classifier_trains_only_its_head(onnx_dir):
     assert model.output.shape == (None, 4)
     assert not model.get_layer("encoder").trainable_weights
     assert model.get_layer("head").trainable_weights
+
+
+def test_speech_embedding_dscnn_keeps_the_pretrained_stem(onnx_dir, tmp_path):
+    from voice_ft.models.speech_embedding import build_embedding_cnn_from_onnx, build_speech_embedding_dscnn
+
+    model = build_speech_embedding_dscnn(3)
+    assert model.input.shape == (None, 16000) and model.output.shape == (None, 3)
+    assert model.count_params() < 60_000  # with the float mel front end: an int8 file under 150 KB
+    stem, full = model.get_layer("stem"), build_embedding_cnn_from_onnx(onnx_dir / "embedding_model.onnx")
+    assert stem.output.shape == (None, None, 8, 48)
+    mel = np.random.default_rng(3).uniform(-1, 3, size=(2, 97, 32)).astype("float32")
+    pretrained = keras.Model(full.input, full.get_layer("pool_6").output)
+    np.testing.assert_allclose(stem(mel).numpy(), pretrained(mel).numpy(), atol=1e-5)  # ONNX weights, not fresh ones
+    assert stem.trainable_weights  # fine-tuned with the blocks by default
+    assert not build_speech_embedding_dscnn(3, trainable_stem=False).get_layer("stem").trainable_weights
+
+    x = np.random.default_rng(0).normal(size=(2, 16000)).astype("float32") * 0.1
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(x).numpy(), model(x).numpy(), atol=1e-5)
+
+
+def test_speech_embedding_stem_refuses_unknown_layer(onnx_dir):
+    from voice_ft.models.speech_embedding import build_speech_embedding_dscnn, load_speech_embedding_stem
+
+    with pytest.raises(ValueError, match=r"last_layer='conv_99'.*pool_6"):
+        load_speech_embedding_stem("conv_99")
+    with pytest.raises(ValueError, match="clip_seconds=0.5"):
+        build_speech_embedding_dscnn(3, clip_seconds=0.5)

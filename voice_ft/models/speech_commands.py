@@ -64,8 +64,7 @@ def build_speech_command_classifier(
     x = keras.layers.Conv2D(filters, (10, 4), strides=(2, 2), padding="same", use_bias=False, name="conv0")(x)
     x = _bn_relu(x, "conv0")
     for i in range(1, num_blocks + 1):
-        x = _bn_relu(keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{i}")(x), f"dw{i}")
-        x = _bn_relu(keras.layers.Conv2D(filters, 1, use_bias=False, name=f"pw{i}")(x), f"pw{i}")
+        x = depthwise_separable_block(x, filters, str(i))
     x = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
@@ -94,6 +93,12 @@ def reuse_audio_encoder(
     x = keras.layers.Dropout(dropout, name="new_dropout")(encoder.output)
     logits = keras.layers.Dense(num_classes, name="new_logits")(x)
     return keras.Model(encoder.input, logits, name=name or f"{model.name}_reused")
+
+
+def depthwise_separable_block(x, filters: int, suffix: str):
+    """3x3 depthwise conv -> BN -> ReLU -> 1x1 conv to `filters` -> BN -> ReLU (layers `dw<suffix>`, `pw<suffix>`)."""
+    x = _bn_relu(keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{suffix}")(x), f"dw{suffix}")
+    return _bn_relu(keras.layers.Conv2D(filters, 1, use_bias=False, name=f"pw{suffix}")(x), f"pw{suffix}")
 
 
 def _bn_relu(x, name):
