@@ -55,18 +55,18 @@ flags.DEFINE_float("alpha", DEFAULT_ALPHA, "Weight of the hard-label loss in dis
 flags.DEFINE_float("temperature", DEFAULT_TEMPERATURE, "Distillation temperature.")
 
 
-def build_student(train: AudioSource, model: str):
-    """The on-device model: `model` is "speech_embedding_dscnn" or "dscnn" (MFCC, from scratch)."""
+def build_student(train: AudioSource, kind: str):
+    """The on-device model: `kind` is "speech_embedding_dscnn" or "dscnn" (MFCC, from scratch)."""
     keras.utils.set_random_seed(FLAGS.seed)
-    if model == "speech_embedding_dscnn":
+    if kind == "speech_embedding_dscnn":
         return build_speech_embedding_dscnn(len(train.labels), filters=FLAGS.filters or 64, num_blocks=FLAGS.num_blocks or 3)
     return build_speech_command_classifier(len(train.labels), upper_edge_hertz=train.min_native_rate / 2,
                                            filters=FLAGS.filters or 96, num_blocks=FLAGS.num_blocks or 5)
 
 
-def train_dscnn(train: AudioSource, validation: AudioSource, epochs: int, repeat: int, teacher=None, model: str = "dscnn"):
-    """The `model` (see `build_student`), trained on labels, or distilled from `teacher` (same augmented batches)."""
-    model = build_student(train, model)
+def train_model(train: AudioSource, validation: AudioSource, epochs: int, repeat: int, teacher=None, kind: str = "dscnn"):
+    """A `kind` model (see `build_student`), trained on labels, or distilled from `teacher` (same augmented batches)."""
+    model = build_student(train, kind)
     augment = WaveformAugmentation(noise=generated_noise(train.clip_samples, "pink", num_clips=16))
     data = train.dataset(64, shuffle=True, augment=augment, seed=FLAGS.seed, repeat_augmented=repeat)
     recipe = voice_ft.Recipe(epochs=epochs, batch_size=64, learning_rate=3e-3, seed=FLAGS.seed)
@@ -121,7 +121,7 @@ def main(argv):
     fit_embedding_head(teacher_head, emb_train, y_train, epochs=FLAGS.head_epochs, seed=FLAGS.seed)
 
     distil = FLAGS.teacher == "speech_embedding"
-    model = train_dscnn(train, validation, FLAGS.epochs, repeat=2, teacher=teacher if distil else None, model=FLAGS.model)
+    model = train_model(train, validation, FLAGS.epochs, repeat=2, teacher=teacher if distil else None, kind=FLAGS.model)
     result = {"benchmark": "speech_fsdd", "test_speaker": "yweweler", "keras_accuracy": accuracy(model, x_test, y_test),
               "model": FLAGS.model, "params": model.count_params(), "seed": FLAGS.seed, "teacher": FLAGS.teacher,
               "teacher_accuracy": accuracy(teacher_head, emb_test, y_test)}
@@ -154,14 +154,14 @@ def main(argv):
         if per_class == "all":
             pretrained = result["teacher_accuracy"]
             same_as_main = not distil and FLAGS.model == "dscnn"
-            scratch = result["keras_accuracy"] if same_as_main else accuracy(train_dscnn(train, validation, FLAGS.epochs, 2), x_test, y_test)
+            scratch = result["keras_accuracy"] if same_as_main else accuracy(train_model(train, validation, FLAGS.epochs, 2), x_test, y_test)
         else:
             chosen = subset(train.examples, per_class, FLAGS.seed)
             rows = np.array([index[e.path] for e in chosen])
             pretrained = accuracy(train_head(emb_train[rows], y_train[rows], FLAGS.head_epochs), emb_test, y_test)
             small = AudioSource.from_examples(chosen, labels)
             repeat = max(2, 2000 // (2 * len(chosen)))  # same number of steps as the full run
-            scratch = accuracy(train_dscnn(small, validation, FLAGS.epochs, repeat), x_test, y_test)
+            scratch = accuracy(train_model(small, validation, FLAGS.epochs, repeat), x_test, y_test)
         comparison[str(per_class)] = {"scratch": scratch, "pretrained": pretrained, "margin": pretrained - scratch}
     result["pretrained_vs_scratch"] = comparison
     result["pretrained_params"] = int(teacher.count_params())

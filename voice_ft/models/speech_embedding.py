@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from voice_ft.layers.speech_embedding_mel import SpeechEmbeddingMel
+from voice_ft.models.speech_commands import EMBEDDING_LAYER, depthwise_separable_block
 
 EMBEDDING_DIM = 96
 WINDOW_FRAMES = 76
@@ -180,8 +181,6 @@ def build_speech_embedding_dscnn(
         >>> model(np.zeros((1, 16000), "float32")).shape
         TensorShape([1, 10])
     """
-    from voice_ft.models.speech_commands import EMBEDDING_LAYER, depthwise_separable_block
-
     clip_samples = int(round(16000 * clip_seconds))
     if SpeechEmbeddingMel.num_frames(clip_samples) < WINDOW_FRAMES:
         raise ValueError(f"clip_seconds={clip_seconds}: speech_embedding needs clips of >= ~0.78 s at 16 kHz")
