@@ -46,8 +46,8 @@ flags.DEFINE_integer("seed", 42, "Seed.")
 flags.DEFINE_enum("model", "speech_embedding_dscnn", ["speech_embedding_dscnn", "dscnn"],
                   "The on-device model: DS-CNN blocks on speech_embedding's pretrained first layers, or a DS-CNN "
                   "on MFCCs trained from scratch.")
-flags.DEFINE_integer("filters", None, "Block width (default: 64 on the pretrained stem, 96 for the MFCC DS-CNN).")
-flags.DEFINE_integer("num_blocks", None, "Depthwise-separable blocks (default: 3 on the stem, 5 for the MFCC DS-CNN).")
+flags.DEFINE_integer("filters", None, "Block width (default: the builder's 64 on the pretrained stem; 96 for the MFCC DS-CNN).")
+flags.DEFINE_integer("num_blocks", None, "Depthwise-separable blocks (default: the builder's 3 on the stem; 5 for the MFCC DS-CNN).")
 flags.DEFINE_enum("teacher", "none", ["speech_embedding", "none"],
                   "Distil the shipped model from the pretrained speech_embedding classifier, or train it on the labels "
                   "(default: distillation gains about a point on clean clips but loses 3-9 in noise; bench/README.md).")
@@ -58,10 +58,11 @@ flags.DEFINE_float("temperature", DEFAULT_TEMPERATURE, "Distillation temperature
 def build_student(train: AudioSource, kind: str):
     """The on-device model: `kind` is "speech_embedding_dscnn" or "dscnn" (MFCC, from scratch)."""
     keras.utils.set_random_seed(FLAGS.seed)
+    sizes = {k: v for k, v in (("filters", FLAGS.filters), ("num_blocks", FLAGS.num_blocks)) if v is not None}
     if kind == "speech_embedding_dscnn":
-        return build_speech_embedding_dscnn(len(train.labels), filters=FLAGS.filters or 64, num_blocks=FLAGS.num_blocks or 3)
+        return build_speech_embedding_dscnn(len(train.labels), **sizes)
     return build_speech_command_classifier(len(train.labels), upper_edge_hertz=train.min_native_rate / 2,
-                                           filters=FLAGS.filters or 96, num_blocks=FLAGS.num_blocks or 5)
+                                           **{"filters": 96, "num_blocks": 5, **sizes})
 
 
 def train_model(train: AudioSource, validation: AudioSource, epochs: int, repeat: int, teacher=None, kind: str = "dscnn"):

@@ -7,7 +7,7 @@
     python examples/train_speech_commands.py --run_dir=runs/fsdd_kd --teacher=speech_embedding  # distil
 
 The default model (`speech_embedding_dscnn`) puts DS-CNN blocks on the first seven convolutions of
-Google's pretrained speech_embedding: 43K parameters, a ~121 KB int8 file, and far better on speakers
+Google's pretrained speech_embedding: 43K parameters, a ~123 KB int8 file, and far better on speakers
 it never heard than the same-size DS-CNN trained from scratch on MFCCs (`--model=dscnn`, which also
 runs at other sample rates). With `--teacher=speech_embedding` the small model is distilled from the
 whole pretrained speech_embedding classifier (its head trained first on the same training clips):
@@ -49,7 +49,7 @@ flags.DEFINE_string("data_dir", None, "Folder-per-label tree (overrides --manife
 flags.DEFINE_string("run_dir", None, "Output directory.")
 flags.DEFINE_enum("model", "speech_embedding_dscnn", ["speech_embedding_dscnn", "dscnn", "speech_embedding"],
                   "speech_embedding_dscnn: DS-CNN blocks on the pretrained speech_embedding's first layers (16 kHz; "
-                  "small enough for a 150 KB int8 file); dscnn: DS-CNN on MFCCs from scratch (any rate); "
+                  "a ~123 KB int8 file); dscnn: DS-CNN on MFCCs from scratch (any rate); "
                   "speech_embedding: the whole pretrained encoder, frozen, with a trained head (328K parameters).")
 flags.DEFINE_integer("epochs", 40, "Training epochs.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
@@ -57,11 +57,11 @@ flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.")
 flags.DEFINE_integer("sample_rate", 16000, "Model sample rate (files are resampled to it).")
 flags.DEFINE_float("clip_seconds", 1.0, "Fixed clip length; shorter clips are centred in silence.")
 flags.DEFINE_float("upper_edge_hertz", None, "Top mel frequency (default: half the lowest file sample rate).")
-flags.DEFINE_integer("filters", None, "Block width (default: 96 for dscnn, 96 x 5 blocks = 59K parameters, a ~134 KB "
-                     "int8 file; 64 for speech_embedding_dscnn, 64 x 3 = 43K, ~121 KB).")
-flags.DEFINE_integer("num_blocks", None, "Depthwise-separable blocks (default: 5 for dscnn, 3 for speech_embedding_dscnn).")
+flags.DEFINE_integer("filters", None, "Block width (default: the builder's 64 x 3 blocks for speech_embedding_dscnn, "
+                     "43K parameters, a ~123 KB int8 file; 96 x 5 for dscnn, 59K, ~134 KB).")
+flags.DEFINE_integer("num_blocks", None, "Depthwise-separable blocks (default: 3 for speech_embedding_dscnn, 5 for dscnn).")
 flags.DEFINE_enum("teacher", "none", ["none", "speech_embedding"],
-                  "Distil the DS-CNN from the pretrained speech_embedding classifier (16 kHz only).")
+                  "Distil the small model from the whole pretrained speech_embedding classifier (16 kHz only).")
 flags.DEFINE_integer("teacher_epochs", 60, "Epochs for the teacher's head (on embeddings computed once).")
 flags.DEFINE_float("distill_alpha", DEFAULT_ALPHA, "Weight of the label loss when distilling (the rest: the teacher's).")
 flags.DEFINE_float("distill_temperature", DEFAULT_TEMPERATURE, "Distillation softening temperature.")
@@ -104,13 +104,13 @@ def load_splits():
 def build_model(train: AudioSource):
     if FLAGS.model == "speech_embedding":
         return build_speech_embedding_classifier(len(train.labels), FLAGS.clip_seconds)
+    sizes = {k: v for k, v in (("filters", FLAGS.filters), ("num_blocks", FLAGS.num_blocks)) if v is not None}
     if FLAGS.model == "speech_embedding_dscnn":
-        return build_speech_embedding_dscnn(len(train.labels), FLAGS.clip_seconds, filters=FLAGS.filters or 64,
-                                            num_blocks=FLAGS.num_blocks or 3)
+        return build_speech_embedding_dscnn(len(train.labels), FLAGS.clip_seconds, **sizes)
     upper = FLAGS.upper_edge_hertz or min(train.min_native_rate, FLAGS.sample_rate) / 2
     return build_speech_command_classifier(
-        len(train.labels), FLAGS.sample_rate, FLAGS.clip_seconds, upper_edge_hertz=upper,
-        filters=FLAGS.filters or 96, num_blocks=FLAGS.num_blocks or 5, spec_augment=FLAGS.augment,
+        len(train.labels), FLAGS.sample_rate, FLAGS.clip_seconds, upper_edge_hertz=upper, spec_augment=FLAGS.augment,
+        **{"filters": 96, "num_blocks": 5, **sizes},
     )
 
 

@@ -94,5 +94,5 @@ def test_speech_embedding_stem_refuses_unknown_layer(onnx_dir):
 
     with pytest.raises(ValueError, match=r"last_layer='conv_99'.*pool_6"):
         load_speech_embedding_stem("conv_99")
-    with pytest.raises(ValueError, match="clip_seconds=0.5"):
+    with pytest.raises(ValueError, match="clip_samples=8000 gives 47"):
         build_speech_embedding_dscnn(3, clip_seconds=0.5)

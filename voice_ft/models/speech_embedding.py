@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from voice_ft.layers.speech_embedding_mel import SpeechEmbeddingMel
+from voice_ft.layers.speech_embedding_mel import SAMPLE_RATE, SpeechEmbeddingMel
 from voice_ft.models.speech_commands import EMBEDDING_LAYER, depthwise_separable_block
 
 EMBEDDING_DIM = 96
@@ -122,18 +122,29 @@ def load_speech_embedding(
         >>> encoder(np.zeros((1, 16000), "float32")).shape
         TensorShape([1, 3, 96])
     """
-    onnx_dir = pathlib.Path(onnx_dir) if onnx_dir else speech_embedding_onnx_dir()
+    waveform, mel = _waveform_and_mel(clip_samples)
+    cnn = build_embedding_cnn_from_onnx(_embedding_onnx(onnx_dir))
+    cnn.trainable = trainable
+    return keras.Model(waveform, cnn(mel), name="encoder")
+
+
+def _embedding_onnx(onnx_dir: str | os.PathLike | None) -> pathlib.Path:
+    return (pathlib.Path(onnx_dir) if onnx_dir else speech_embedding_onnx_dir()) / "embedding_model.onnx"
+
+
+def _waveform_and_mel(clip_samples: int):
+    """The `(batch, clip_samples)` 16 kHz waveform input and speech_embedding's mel front end on it.
+
+    Refuses clips shorter than one 76-frame window (~0.78 s), the least the CNN can take.
+    """
     frames = SpeechEmbeddingMel.num_frames(clip_samples)
     if frames < WINDOW_FRAMES:
         raise ValueError(
             f"speech_embedding needs >= {WINDOW_FRAMES} mel frames (~0.78 s at 16 kHz); "
             f"clip_samples={clip_samples} gives {frames}"
         )
-    cnn = build_embedding_cnn_from_onnx(onnx_dir / "embedding_model.onnx")
-    cnn.trainable = trainable
     waveform = keras.Input((clip_samples,), name="waveform")
-    mel = SpeechEmbeddingMel(name="mel_frontend")(waveform)
-    return keras.Model(waveform, cnn(mel), name="encoder")
+    return waveform, SpeechEmbeddingMel(name="mel_frontend")(waveform)
 
 
 def load_speech_embedding_stem(
@@ -145,10 +156,9 @@ def load_speech_embedding_stem(
     `"pool_6"` (7 convolutions, 28K parameters) maps one second (97 frames) to 42 x 8 x 48.
     Layer names are those of `build_embedding_cnn_from_onnx` (`conv_k`, `clamp_k`, `pool_k`).
     """
-    onnx_dir = pathlib.Path(onnx_dir) if onnx_dir else speech_embedding_onnx_dir()
-    cnn = build_embedding_cnn_from_onnx(onnx_dir / "embedding_model.onnx")
+    cnn = build_embedding_cnn_from_onnx(_embedding_onnx(onnx_dir))
     names = [layer.name for layer in cnn.layers]
-    if last_layer not in names or last_layer == "embeddings":
+    if last_layer not in names:
         cuts = [n for n in names if n.startswith(("pool_", "clamp_"))]
         raise ValueError(f"last_layer={last_layer!r} is not a speech_embedding layer to cut at; choose one of {cuts}")
     stem = keras.Model(cnn.input, cnn.get_layer(last_layer).output, name="stem")
@@ -181,11 +191,7 @@ def build_speech_embedding_dscnn(
         >>> model(np.zeros((1, 16000), "float32")).shape
         TensorShape([1, 10])
     """
-    clip_samples = int(round(16000 * clip_seconds))
-    if SpeechEmbeddingMel.num_frames(clip_samples) < WINDOW_FRAMES:
-        raise ValueError(f"clip_seconds={clip_seconds}: speech_embedding needs clips of >= ~0.78 s at 16 kHz")
-    waveform = keras.Input((clip_samples,), name="waveform")
-    mel = SpeechEmbeddingMel(name="mel_frontend")(waveform)
+    waveform, mel = _waveform_and_mel(int(round(SAMPLE_RATE * clip_seconds)))
     x = load_speech_embedding_stem(stem_layer, trainable=trainable_stem)(mel)
     x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
     for i in range(1, num_blocks + 1):
@@ -232,7 +238,7 @@ def build_speech_embedding_classifier(
     once (`model.get_layer("encoder").predict(waveforms)`), which is much faster on a CPU than
     running the encoder every epoch; the full model is then exported as one waveform-in file.
     """
-    encoder = load_speech_embedding(int(round(16000 * clip_seconds)), trainable=trainable_encoder)
+    encoder = load_speech_embedding(int(round(SAMPLE_RATE * clip_seconds)), trainable=trainable_encoder)
     steps = int(encoder.output.shape[1])
     head = build_embedding_head(num_classes, steps, hidden, dropout)
     waveform = keras.Input(encoder.input.shape[1:], name="waveform")

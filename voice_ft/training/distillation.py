@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# Hinton et al.'s usual range; on FSDD (bench/speech_fsdd.py) these gave +0.6 points over no teacher.
+# Hinton et al.'s usual range; their FSDD figures (bench/speech_fsdd.py --teacher=speech_embedding) are in bench/README.md.
 DEFAULT_TEMPERATURE = 4.0
 DEFAULT_ALPHA = 0.3
 
