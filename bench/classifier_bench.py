@@ -31,6 +31,7 @@ flags.DEFINE_integer("epochs", None, "Epochs (default: the Recipe default).")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the Recipe default).")
 flags.DEFINE_integer("sequence_length", 32, "Tokens per utterance.")
+flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: the Recipe default).")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (smoke runs).")
 flags.DEFINE_integer("latency_examples", 200, "Utterances timed per file.")
 flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")
@@ -44,6 +45,8 @@ def run(dataset: str, task: str, builder) -> dict:
         recipe_kwargs["epochs"] = FLAGS.epochs
     if FLAGS.learning_rate:
         recipe_kwargs["learning_rate"] = FLAGS.learning_rate
+    if FLAGS.ema_momentum:
+        recipe_kwargs["ema_momentum"] = FLAGS.ema_momentum
     recipe = voice_ft.Recipe(**recipe_kwargs)
 
     train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)

@@ -35,6 +35,7 @@ flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N
 flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instead of the whole backbone.")
 flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
 flags.DEFINE_bool("mixed_precision", False, "Compute in bfloat16 (CPU) / float16 (GPU).")
+flags.DEFINE_float("ema_momentum", None, "Keep a moving average of the weights with this momentum (e.g. 0.99) and train, validate and ship it.")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
 flags.DEFINE_enum("class_weight", None, ["balanced"], "Re-weight classes by inverse frequency.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
@@ -51,6 +52,7 @@ def recipe_from_flags() -> voice_ft.Recipe:
         lora_rank=FLAGS.lora_rank,
         layerwise_lr_decay=FLAGS.layerwise_lr_decay,
         mixed_precision=FLAGS.mixed_precision,
+        ema_momentum=FLAGS.ema_momentum,
         early_stopping_patience=FLAGS.early_stopping_patience,
         class_weight=FLAGS.class_weight,
     )

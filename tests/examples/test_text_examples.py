@@ -13,7 +13,7 @@ def intent_run(tiny_preset, tmp_path_factory):
     process = run_example(
         "train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=96",
         "--batch_size=16", "--sequence_length=24", "--learning_rate=1e-3", "--quantization=float32,dynamic",
-        "--tolerance=100",
+        "--tolerance=100", "--ema_momentum=0.9",
     )
     return run_dir, process
 
@@ -30,6 +30,7 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     assert metrics["tflite"]["float32"]["tflite_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     config = json.loads((run_dir / "config.json").read_text())
     assert config["recipe"]["epochs"] == 1 and len(config["labels"]) == 7
+    assert config["recipe"]["ema_momentum"] == 0.9  # Keras and TFLite figures above: the averaged weights
     assert "Keras test accuracy" in process.stdout and "TFLite float32" in process.stdout
 
 

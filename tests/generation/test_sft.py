@@ -5,6 +5,7 @@ import pytest
 
 from voice_ft.generation import build_response_generator
 from voice_ft.generation.sft import EmptyResponseError, collate, make_sft_dataset, tokenize_pairs
+from voice_ft.generation.train import response_token_loss
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +53,18 @@ def test_dataset_batches_pad_to_the_batch_not_the_window(generator):
     assert len(batches) == 3 == int(dataset.cardinality())
     assert sum(int(b[0]["token_ids"].shape[0]) for b in batches) == 10
     assert all(int(b[0]["token_ids"].shape[1]) <= 24 for b in batches)
+
+
+def test_training_loss_is_the_mean_over_response_tokens(generator):
+    pairs = [(generator.template.format(["hello"]), "Hi there."), (generator.template.format(["a longer question here"]), "Sure.")]
+    examples, _ = tokenize_pairs(generator, pairs)
+    loss = response_token_loss()
+    values = []
+    for width in (8, 32):  # the same examples padded to different widths
+        x, y, w = collate(examples, pad_to_multiple=width)
+        logits = np.asarray(generator.lm(x), np.float64)
+        log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+        nll = -np.take_along_axis(log_probs, y[..., None], axis=-1)[..., 0]
+        assert float(loss(y, logits, sample_weight=w)) == pytest.approx((nll * w).sum() / w.sum(), rel=1e-4)
+        values.append(float(loss(y, logits, sample_weight=w)))
+    assert values[0] == pytest.approx(values[1], rel=1e-4)  # padding does not dilute the loss

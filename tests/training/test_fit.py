@@ -7,7 +7,7 @@ import keras
 import voice_ft
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.readers import TextExample
-from voice_ft.data.text_pipeline import examples_to_dataset
+from voice_ft.data.text_pipeline import encode_dataset, examples_to_dataset
 
 
 @pytest.fixture()
@@ -105,3 +105,34 @@ def test_mixed_precision_training_runs(tiny_backbone, snips_small):
         assert model.get_layer("logits").compute_dtype == "float32"
     finally:
         voice_ft.use_mixed_precision(False)
+
+
+class _StepWeights(keras.callbacks.Callback):
+    """Records the logits layer's kernel after every optimizer step (the raw, un-averaged weights)."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(np.array(self.model.get_layer("logits").kernel))
+
+
+def test_weight_averaging_ends_with_the_moving_average(tiny_backbone, snips_small, tmp_path):
+    train, validation, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    momentum = 0.9
+    recorder = _StepWeights()
+    recipe = voice_ft.Recipe(epochs=2, learning_rate=3e-3, batch_size=32, ema_momentum=momentum)
+    history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=tmp_path, callbacks=[recorder], verbose=0)
+    expected = recorder.steps[0]  # Keras starts the average at the first step's weights
+    for step in recorder.steps[1:]:
+        expected = momentum * expected + (1 - momentum) * step
+    final = np.array(model.get_layer("logits").kernel)
+    assert len(recorder.steps) == 2 * 10  # 320 rows / 32, two epochs: epoch 2 trained on the raw weights again
+    np.testing.assert_allclose(final, expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(final, recorder.steps[-1], atol=1e-5)  # the average, not the last step
+    # Validation scored the averaged weights: re-evaluating the final model gives the last val_loss.
+    encoded = encode_dataset(validation, model.text_encoder, batch_size=32, shuffle=False, report_truncation=False)
+    val_loss = model.evaluate(encoded, verbose=0)[0]
+    assert val_loss == pytest.approx(history.history["val_loss"][-1], rel=1e-4)

@@ -15,6 +15,8 @@ def test_recipe_rejects_bad_values():
         voice_ft.Recipe(freeze_backbone=True, lora_rank=4)
     with pytest.raises(ValueError, match="class_weight"):
         voice_ft.Recipe(class_weight="inverse")
+    with pytest.raises(ValueError, match="ema_momentum"):
+        voice_ft.Recipe(ema_momentum=1.0)
 
 
 def test_warmup_then_linear_decay():

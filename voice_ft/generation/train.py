@@ -2,7 +2,7 @@
 
 `voice_ft.fit` does the optimizer (AdamW, warm-up + linear decay, clipping) and LoRA
 (`Recipe.lora_rank`: rank-r adapters on the attention query/value projections, backbone frozen);
-this module adds the response-only loss data and detaches keras-hub's preprocessor while
+this module adds the response-only loss (averaged over response tokens) and detaches keras-hub's preprocessor while
 training (a keras-hub `Task` with a preprocessor would try to preprocess the already tokenized
 batches).
 """
@@ -14,6 +14,20 @@ import time
 from collections.abc import Sequence
 
 from voice_ft.generation.sft import TokenizedPair, make_sft_dataset
+
+
+def response_token_loss():
+    """Cross-entropy averaged over the weighted (response) tokens of a batch.
+
+    Keras's default reduction divides by every position of the padded batch, so a batch of long
+    prompts (wide, few response tokens per position) would count less than a batch of short ones,
+    and each response token's weight would change with its batch-mates' lengths. Dividing by the
+    sum of the sample weights makes every response token count the same, which is also the
+    quantity held-out perplexity measures (`voice_ft.generation.evaluate.response_perplexity`).
+    """
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
 
 
 @dataclasses.dataclass
@@ -46,8 +60,6 @@ def train_response_generator(
     Returns:
         A `TrainResult`; tokens/s counts all non-padding input tokens (prompt + response).
     """
-    import keras
-
     from voice_ft.training import Recipe, fit
 
     recipe = recipe or Recipe(epochs=1, batch_size=8, learning_rate=1e-3, lora_rank=8)
@@ -62,7 +74,7 @@ def train_response_generator(
     try:
         history = fit(
             lm, train, validation, recipe=recipe, run_dir=run_dir,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=response_token_loss(),
             metrics=[], callbacks=callbacks, verbose=verbose,
         )
     finally:

@@ -1,4 +1,5 @@
-"""The recipe's callbacks: best checkpoint, resume after interruption, early stopping, logs."""
+"""The recipe's callbacks: best checkpoint, resume after interruption, early stopping, weight
+averaging, logs."""
 
 from __future__ import annotations
 
@@ -10,26 +11,35 @@ from voice_ft.training.recipe import Recipe
 
 
 def standard_callbacks(recipe: Recipe, run_dir: str | pathlib.Path | None, has_validation: bool) -> list[keras.callbacks.Callback]:
-    """Builds the callbacks for one `fit` call.
+    """Builds the callbacks for one `fit` call, in the order Keras must run them.
 
     With a run directory:
-      - `checkpoints/best.weights.h5`: best weights by validation loss (or training loss);
       - `backup/`: `BackupAndRestore`, so re-running an interrupted `fit` resumes at its last epoch;
+      - `checkpoints/best.weights.h5`: best weights by validation loss (or training loss);
       - `logs/`: TensorBoard; `history.csv`: one row of metrics per epoch.
     Early stopping (with the best weights restored) whenever the recipe sets a patience.
+
+    With `recipe.ema_momentum`, Keras's `SwapEMAWeights` puts the averaged weights in the model for
+    validation and at each epoch end, so early stopping and the best checkpoint judge and keep the
+    averaged weights, and `fit` ends with them. The backup runs before the swap: it stores the raw
+    weights and the optimizer's averages as they are, so a resumed run goes on from the raw weights
+    with its averages intact.
     """
     monitor = "val_loss" if has_validation else "loss"
+    run_dir = pathlib.Path(run_dir) if run_dir is not None else None
     callbacks: list[keras.callbacks.Callback] = []
+    if run_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True))
+    if recipe.ema_momentum is not None:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if recipe.early_stopping_patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, patience=recipe.early_stopping_patience, restore_best_weights=True)
         )
     if run_dir is None:
         return callbacks
-    run_dir = pathlib.Path(run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     callbacks += [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "checkpoints" / "best.weights.h5"), monitor=monitor, save_best_only=True, save_weights_only=True
         ),

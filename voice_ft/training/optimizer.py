@@ -63,9 +63,11 @@ def layerwise_multipliers(model: keras.Model, num_layers: int, decay: float) -> 
 
 
 def build_optimizer(recipe: Recipe, total_steps: int, model: keras.Model | None = None, num_layers: int | None = None):
-    """The recipe's AdamW with its warm-up + linear decay schedule."""
+    """The recipe's AdamW with its warm-up + linear decay schedule (and weight averaging if the recipe asks)."""
     schedule = LinearWarmupDecay(recipe.learning_rate, total_steps, round(recipe.warmup_ratio * total_steps))
     kwargs = dict(learning_rate=schedule, weight_decay=recipe.weight_decay, clipnorm=recipe.clipnorm)
+    if recipe.ema_momentum is not None:
+        kwargs.update(use_ema=True, ema_momentum=recipe.ema_momentum)
     if recipe.layerwise_lr_decay and recipe.layerwise_lr_decay != 1.0:
         if model is None or not num_layers:
             raise ValueError("layerwise_lr_decay needs the model and its number of transformer layers.")

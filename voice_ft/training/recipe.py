@@ -27,6 +27,10 @@ class Recipe:
         mixed_precision: compute in bfloat16 (CPU) / float16 (GPU); call
             `voice_ft.training.use_mixed_precision()` before building the model. Off by default:
             on CPUs without bf16 units it is slower.
+        ema_momentum: if set (e.g. 0.99), keep an exponential moving average of the trainable
+            weights (Polyak averaging; Keras's `use_ema`) and use it for validation, the best
+            checkpoint and the final model: the average of the last ~1/(1 - momentum) steps is
+            less noisy than the last step's weights. Off by default.
         early_stopping_patience: stop after this many epochs without validation improvement and
             restore the best weights; None disables.
         class_weight: None, "balanced" (inverse label frequency), or {label_id: weight}.
@@ -45,6 +49,7 @@ class Recipe:
     freeze_layers: int = 0
     lora_rank: int | None = None
     mixed_precision: bool = False
+    ema_momentum: float | None = None
     early_stopping_patience: int | None = None
     class_weight: str | dict | None = None
     jit_compile: bool = False
@@ -58,6 +63,7 @@ class Recipe:
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.layerwise_lr_decay is None or 0 < self.layerwise_lr_decay <= 1, "layerwise_lr_decay must be in (0, 1]"),
+            (self.ema_momentum is None or 0 < self.ema_momentum < 1, "ema_momentum must be in (0, 1)"),
             (self.freeze_layers >= 0, "freeze_layers must be >= 0"),
             (self.lora_rank is None or self.lora_rank >= 1, "lora_rank must be >= 1"),
             (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict), "class_weight must be None, 'balanced' or a dict"),
