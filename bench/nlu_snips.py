@@ -37,7 +37,7 @@ flags.DEFINE_integer("sequence_length", 32, "Tokens per utterance: 32 truncates 
                      "and no validation/test one with MiniLM's vocabulary (40 truncates none).")
 flags.DEFINE_bool("crf", False, "Train and decode with a CRF slot layer.")
 flags.DEFINE_float("slot_loss_weight", 1.0, "Weight of the slot loss.")
-flags.DEFINE_float("ema_momentum", None, "Keep a moving average of the weights with this momentum.")
+flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: none, as in the Recipe).")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (smoke runs).")
 flags.DEFINE_integer("latency_examples", 200, "Utterances timed per file.")
 flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")

@@ -35,7 +35,7 @@ flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N
 flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instead of the whole backbone.")
 flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
 flags.DEFINE_bool("mixed_precision", False, "Compute in bfloat16 (CPU) / float16 (GPU).")
-flags.DEFINE_float("ema_momentum", None, "Keep a moving average of the weights with this momentum (e.g. 0.99) and train, validate and ship it.")
+flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
 flags.DEFINE_enum("class_weight", None, ["balanced"], "Re-weight classes by inverse frequency.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")

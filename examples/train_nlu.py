@@ -40,7 +40,7 @@ flags.DEFINE_enum("decoding", None, ["bio", "argmax"], "Slot decoding without --
 flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite drop of each metric, in points.")
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
-flags.DEFINE_float("ema_momentum", None, "Keep a moving average of the weights with this momentum (e.g. 0.99) and train, validate and ship it.")
+flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")

@@ -56,18 +56,21 @@ def test_lora_trains_only_adapters_and_head(tiny_backbone, snips_small):
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) < 0.2 * full
 
 
+class _InterruptAfterSecondEpoch(keras.callbacks.Callback):
+    """Stops a run as Ctrl-C would, after epoch 1's callbacks (backup included) have run."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            self.kernel_at_interrupt = np.array(self.model.get_layer("logits").kernel)
+            raise KeyboardInterrupt
+
+
 def test_backup_and_restore_resumes_an_interrupted_run(tiny_backbone, snips_small, tmp_path):
     train, _, labels = snips_small
-
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
-
     model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
     recipe = voice_ft.Recipe(epochs=4, learning_rate=1e-3)
     with pytest.raises(KeyboardInterrupt):
-        voice_ft.fit(model, train, recipe=recipe, run_dir=tmp_path, callbacks=[Interrupt()], verbose=0)
+        voice_ft.fit(model, train, recipe=recipe, run_dir=tmp_path, callbacks=[_InterruptAfterSecondEpoch()], verbose=0)
     assert (tmp_path / "backup").exists()
     resumed = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
     history = voice_ft.fit(resumed, train, recipe=recipe, run_dir=tmp_path, verbose=0)
@@ -129,10 +132,38 @@ def test_weight_averaging_ends_with_the_moving_average(tiny_backbone, snips_smal
     for step in recorder.steps[1:]:
         expected = momentum * expected + (1 - momentum) * step
     final = np.array(model.get_layer("logits").kernel)
-    assert len(recorder.steps) == 2 * 10  # 320 rows / 32, two epochs: epoch 2 trained on the raw weights again
+    assert len(recorder.steps) == 2 * 10  # 320 rows / 32 per epoch, two epochs
     np.testing.assert_allclose(final, expected, rtol=1e-4, atol=1e-6)
     assert not np.allclose(final, recorder.steps[-1], atol=1e-5)  # the average, not the last step
     # Validation scored the averaged weights: re-evaluating the final model gives the last val_loss.
     encoded = encode_dataset(validation, model.text_encoder, batch_size=32, shuffle=False, report_truncation=False)
     val_loss = model.evaluate(encoded, verbose=0)[0]
     assert val_loss == pytest.approx(history.history["val_loss"][-1], rel=1e-4)
+
+
+class _KernelAtStart(keras.callbacks.Callback):
+    """The logits kernel and its moving average once `fit` has restored a backup."""
+
+    def on_train_begin(self, logs=None):
+        kernel = self.model.get_layer("logits").kernel
+        optimizer = self.model.optimizer
+        index = [v.path for v in optimizer._trainable_variables].index(kernel.path)
+        self.kernel = np.array(kernel)
+        self.average = np.array(optimizer._model_variables_moving_average[index])
+
+
+def test_resume_with_weight_averaging_restores_raw_weights_and_averages(tiny_backbone, snips_small, tmp_path):
+    train, _, labels = snips_small
+    recipe = voice_ft.Recipe(epochs=4, learning_rate=3e-3, batch_size=32, ema_momentum=0.9)
+    recorder, interrupt = _StepWeights(), _InterruptAfterSecondEpoch()
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    with pytest.raises(KeyboardInterrupt):
+        voice_ft.fit(model, train, recipe=recipe, run_dir=tmp_path, callbacks=[recorder, interrupt], verbose=0)
+    start = _KernelAtStart()
+    resumed = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    history = voice_ft.fit(resumed, train, recipe=recipe, run_dir=tmp_path, callbacks=[start], verbose=0)
+    assert history.epoch == [2, 3]
+    np.testing.assert_allclose(start.kernel, recorder.steps[-1], atol=1e-6)  # the last raw step, not the average
+    np.testing.assert_allclose(start.average, interrupt.kernel_at_interrupt, atol=1e-6)  # the average it had
+    assert not np.allclose(start.kernel, start.average, atol=1e-5)
+    # (atol: Keras swaps the two in place by adding and subtracting, which costs a few float32 ulps)
