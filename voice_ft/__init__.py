@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     # backbones
-    "Backbone": "voice_ft.backbones",
-    "load_backbone": "voice_ft.backbones",
-    "PACKAGED_CHECKPOINTS": "voice_ft.backbones",
+    "Backbone": "voice_ft.backbones.loader",
+    "load_backbone": "voice_ft.backbones.loader",
+    "PACKAGED_CHECKPOINTS": "voice_ft.backbones.loader",
     # data
     "TextEncoder": "voice_ft.data.text_encoder",
     # models
