@@ -19,10 +19,10 @@ from absl import flags  # noqa: E402
 
 import voice_ft  # noqa: E402
 from common import ThroughputMeter, first_inputs, machine, tflite_latency_ms  # noqa: E402
-from voice_ft import metrics  # noqa: E402
+from voice_ft.evaluation import metrics  # noqa: E402
 from voice_ft.data.text_pipeline import encode_dataset  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError
-from voice_ft.export.text_classifier import tflite_logits  # noqa: E402
+from voice_ft.text_classification.export import tflite_logits  # noqa: E402
 from voice_ft.runtime.interpreter import TFLiteModel  # noqa: E402
 
 FLAGS = flags.FLAGS

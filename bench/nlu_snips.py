@@ -23,10 +23,11 @@ from absl import app, flags  # noqa: E402
 
 import voice_ft  # noqa: E402
 from common import ThroughputMeter, machine, print_result, tflite_latency_ms  # noqa: E402
-from voice_ft.data.slots import load_nlu  # noqa: E402
+from voice_ft.nlu.data import load_nlu  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError  # noqa: E402
-from voice_ft.export.joint_nlu import METRICS, export_nlu_tflite  # noqa: E402
-from voice_ft.models import joint_nlu  # noqa: E402
+from voice_ft.nlu.export import METRICS, export_nlu_tflite  # noqa: E402
+from voice_ft.nlu import model as nlu_model
+from voice_ft.nlu import train as nlu_train  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
@@ -53,17 +54,17 @@ def main(argv):
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]
     backbone = voice_ft.load_backbone(FLAGS.backbone)
-    model = joint_nlu.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, sequence_length=FLAGS.sequence_length,
+    model = nlu_model.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, sequence_length=FLAGS.sequence_length,
                                             slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
-    encoded = {name: joint_nlu.encode_for(model, split) for name, split in
+    encoded = {name: nlu_train.encode_for(model, split) for name, split in
                (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
 
     meter = ThroughputMeter(FLAGS.batch_size)
     start = time.perf_counter()
-    joint_nlu.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, callbacks=[meter], verbose=2)
+    nlu_train.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, callbacks=[meter], verbose=2)
     train_seconds = time.perf_counter() - start
 
-    keras_report = joint_nlu.evaluate_nlu(model, encoded["test"])
+    keras_report = nlu_train.evaluate_nlu(model, encoded["test"])
     result = {
         "dataset": "snips", "backbone": FLAGS.backbone, "recipe": recipe.to_dict(), "crf": FLAGS.crf,
         "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,

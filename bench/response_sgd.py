@@ -57,10 +57,10 @@ def main(argv):
     del argv
     import numpy as np
 
-    from voice_ft.data.dialogues import sgd_response_pairs, to_prompt_response
-    from voice_ft.export.decoder import export_decoder
-    from voice_ft.generation import build_response_generator, evaluate_responses, tokenize_pairs
-    from voice_ft.generation.train import train_response_generator
+    from voice_ft.response.data import sgd_response_pairs, to_prompt_response
+    from voice_ft.response.export import export_decoder
+    from voice_ft.response import build_response_generator, evaluate_responses, tokenize_pairs
+    from voice_ft.response.train import train_response_generator
     from voice_ft.training import Recipe
 
     t_start = time.perf_counter()

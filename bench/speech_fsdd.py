@@ -29,9 +29,9 @@ import voice_ft  # noqa: E402
 from voice_ft.data.audio import AudioSource  # noqa: E402
 from voice_ft.data.audio_readers import read_audio_manifest, select_split  # noqa: E402
 from voice_ft.data.augment import WaveformAugmentation, generated_noise  # noqa: E402
-from voice_ft.export.audio import export_audio_classifier, keras_predict  # noqa: E402
-from voice_ft.models.speech_commands import build_speech_command_classifier  # noqa: E402
-from voice_ft.models.speech_embedding import (  # noqa: E402
+from voice_ft.speech_commands.export import export_audio_classifier, keras_predict  # noqa: E402
+from voice_ft.speech_commands.model import build_speech_command_classifier  # noqa: E402
+from voice_ft.speech_commands.pretrained import (  # noqa: E402
     build_embedding_head, build_speech_embedding_classifier, build_speech_embedding_dscnn, fit_embedding_head,
 )
 from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE  # noqa: E402

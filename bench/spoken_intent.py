@@ -23,7 +23,7 @@ from train_spoken_intent import spoken_sources, train_spoken_intent  # noqa: E40
 
 import voice_ft  # noqa: E402
 from voice_ft.data.augment import generated_noise  # noqa: E402
-from voice_ft.export.audio import export_audio_classifier, keras_predict  # noqa: E402
+from voice_ft.speech_commands.export import export_audio_classifier, keras_predict  # noqa: E402
 
 FLAGS = flags.FLAGS
 

@@ -14,9 +14,9 @@ import sys
 from absl import flags, logging
 
 import voice_ft
-from voice_ft import reporting
+from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
-from voice_ft.files import prepare_run_dir
+from voice_ft.data.files import prepare_run_dir
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
@@ -72,7 +72,7 @@ def run(task_name: str, builder) -> dict:
     voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
     model = builder(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
 
-    reporting.write_json(run_dir / "config.json", {
+    reports.write_json(run_dir / "config.json", {
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
         "sequence_length": FLAGS.sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,
@@ -91,9 +91,9 @@ def run(task_name: str, builder) -> dict:
         exports[quantization] = result.to_dict()
 
     metrics = {"test": test_metrics, "history": history.history, "tflite": exports}
-    reporting.write_json(run_dir / "metrics.json", metrics)
-    reporting.plot_confusion_matrix(test_metrics["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
-    reporting.plot_training_curves(history.history, run_dir / "training_curves.png")
+    reports.write_json(run_dir / "metrics.json", metrics)
+    reports.plot_confusion_matrix(test_metrics["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
+    reports.plot_training_curves(history.history, run_dir / "training_curves.png")
     print_report(run_dir, test_metrics, exports)
     return metrics
 

@@ -18,13 +18,14 @@ import dataclasses
 from absl import app, flags, logging
 
 import voice_ft
-from voice_ft import reporting
-from voice_ft.data.slots import load_nlu
+from voice_ft.evaluation import reports
+from voice_ft.nlu.data import load_nlu
 from voice_ft.export.convert import check_quantization
-from voice_ft.export.joint_nlu import export_nlu_tflite
-from voice_ft.files import prepare_run_dir
-from voice_ft.metrics import confusion_matrix
-from voice_ft.models import joint_nlu
+from voice_ft.nlu.export import export_nlu_tflite
+from voice_ft.data.files import prepare_run_dir
+from voice_ft.evaluation.metrics import confusion_matrix
+from voice_ft.nlu import model as nlu_model
+from voice_ft.nlu import train as nlu_train
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "snips", "'snips' (bundled) or a folder with train/validation/test files.")
@@ -61,21 +62,21 @@ def main(argv):
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]
     backbone = voice_ft.load_backbone(FLAGS.backbone)
-    model = joint_nlu.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, decoding=FLAGS.decoding,
+    model = nlu_model.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, decoding=FLAGS.decoding,
                                             sequence_length=FLAGS.sequence_length,
                                             slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
-    encoded = {name: joint_nlu.encode_for(model, split) for name, split in
+    encoded = {name: nlu_train.encode_for(model, split) for name, split in
                (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
-    reporting.write_json(run_dir / "config.json", {
+    reports.write_json(run_dir / "config.json", {
         "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": FLAGS.sequence_length,
         "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
         "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
         "slot_tags": slot_tags, "truncated": {name: e.truncated for name, e in encoded.items()},
     })  # fmt: skip
 
-    history = joint_nlu.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, run_dir=run_dir)
-    test_metrics, predicted_intents, _ = joint_nlu.evaluate_nlu(model, encoded["test"], return_predictions=True)
-    joint_nlu.save_nlu_model(model, run_dir, overwrite=FLAGS.overwrite)
+    history = nlu_train.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, run_dir=run_dir)
+    test_metrics, predicted_intents, _ = nlu_train.evaluate_nlu(model, encoded["test"], return_predictions=True)
+    nlu_model.save_nlu_model(model, run_dir, overwrite=FLAGS.overwrite)
 
     exports = {}
     for quantization in FLAGS.quantization:
@@ -86,10 +87,10 @@ def main(argv):
 
     index = {name: i for i, name in enumerate(intents)}
     matrix = confusion_matrix([index[ex.intent] for ex in test], [index[p] for p in predicted_intents], len(intents))
-    reporting.write_json(run_dir / "metrics.json", {"test": test_metrics, "history": history.history, "tflite": exports,
+    reports.write_json(run_dir / "metrics.json", {"test": test_metrics, "history": history.history, "tflite": exports,
                                                     "intent_confusion_matrix": matrix.tolist()})  # fmt: skip
-    reporting.plot_confusion_matrix(matrix, intents, run_dir / "intent_confusion_matrix.png", title="Intent confusion (test)")
-    reporting.plot_training_curves(history.history, run_dir / "training_curves.png", metrics=(
+    reports.plot_confusion_matrix(matrix, intents, run_dir / "intent_confusion_matrix.png", title="Intent confusion (test)")
+    reports.plot_training_curves(history.history, run_dir / "training_curves.png", metrics=(
         ("loss", "loss"), ("intent_logits_intent_accuracy", "intent accuracy"),
         ("slot_logits_slot_token_accuracy", "slot token accuracy")))
     print_report(run_dir, test_metrics, exports)

@@ -42,7 +42,7 @@ flags.DEFINE_integer("seed", 42, "Seed.")
 def load_pairs(split: str, path: str | None, limit: int, seed: int):
     import numpy as np
 
-    from voice_ft.data.dialogues import read_response_jsonl, sgd_response_pairs
+    from voice_ft.response.data import read_response_jsonl, sgd_response_pairs
 
     pairs = read_response_jsonl(path) if path else sgd_response_pairs(split, max_dialogues=max(50, limit // 4) if limit else None)
     if limit and len(pairs) > limit:
@@ -53,10 +53,10 @@ def load_pairs(split: str, path: str | None, limit: int, seed: int):
 def main(argv):
     del argv
     import voice_ft
-    from voice_ft.data.dialogues import to_prompt_response
-    from voice_ft.export.decoder import export_decoder
-    from voice_ft.generation import build_response_generator, evaluate_responses, tokenize_pairs
-    from voice_ft.generation.train import train_response_generator
+    from voice_ft.response.data import to_prompt_response
+    from voice_ft.response.export import export_decoder
+    from voice_ft.response import build_response_generator, evaluate_responses, tokenize_pairs
+    from voice_ft.response.train import train_response_generator
 
     out_dir = pathlib.Path(FLAGS.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

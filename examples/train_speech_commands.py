@@ -29,16 +29,16 @@ import numpy as np
 from absl import app, flags, logging
 
 import voice_ft
-from voice_ft import reporting
+from voice_ft.evaluation import reports
 from voice_ft.data.audio import AudioSource
 from voice_ft.data.audio_readers import read_audio_folder, read_audio_manifest, select_split
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_from_folder
-from voice_ft.export.audio import export_audio_classifier
+from voice_ft.speech_commands.export import export_audio_classifier
 from voice_ft.export.errors import ExportVerificationError
-from voice_ft.files import prepare_run_dir
-from voice_ft.models.speech_commands import build_speech_command_classifier
-from voice_ft.models.speech_embedding import (
+from voice_ft.data.files import prepare_run_dir
+from voice_ft.speech_commands.model import build_speech_command_classifier
+from voice_ft.speech_commands.pretrained import (
     build_speech_embedding_classifier, build_speech_embedding_dscnn, train_speech_embedding_classifier,
 )
 from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
@@ -181,7 +181,7 @@ def main(argv):
     metrics = {"test": test_metrics, "params": model.count_params(), "epochs_run": len(history.epoch),
                "skipped_files": [s.path for s in train.skipped + validation.skipped + test.skipped], "exports": exports,
                "teacher": FLAGS.teacher, "teacher_test_accuracy": teacher_accuracy}
-    reporting.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)
+    reports.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)
     print(f"Test accuracy {test_metrics['accuracy']:.4f} on {test_metrics['num_examples']} clips")
 
 

@@ -17,13 +17,13 @@ import tensorflow as tf
 from absl import app, flags
 
 import voice_ft
-from voice_ft import reporting
+from voice_ft.evaluation import reports
 from voice_ft.data.audio import AudioSource
 from voice_ft.data.audio_readers import read_audio_manifest, select_split
 from voice_ft.data.speech_synthesis import synthesize_text_splits
-from voice_ft.export.audio import export_audio_classifier, keras_predict
-from voice_ft.files import prepare_run_dir
-from voice_ft.models.spoken_intent import build_spoken_intent_classifier
+from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
+from voice_ft.data.files import prepare_run_dir
+from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", "data/snips", "Folder with train/validation/test .jsonl text files.")
@@ -95,7 +95,7 @@ def main(argv):
         except voice_ft.export.errors.ExportVerificationError as e:
             exports[quantization] = {"refused": str(e)}
             print(f"Refused {quantization}: {e}")
-    reporting.write_json(run_dir / "metrics.json", {"test_accuracy_held_out_voices": accuracy, "exports": exports,
+    reports.write_json(run_dir / "metrics.json", {"test_accuracy_held_out_voices": accuracy, "exports": exports,
                                                     "num_train": len(train.examples), "num_test": len(test.examples)})
     print(f"Spoken-intent accuracy on held-out voices: {accuracy:.4f} ({len(test.examples)} clips)")
 

@@ -7,7 +7,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 
-from voice_ft.data import audio_io
+from voice_ft.runtime import audio_io
 from voice_ft.data.audio import AudioSource, fix_length
 from voice_ft.data.audio_readers import AudioExample, read_audio_manifest
 from voice_ft.data.augment import WaveformAugmentation, change_speed, generated_noise, mix_at_snr, random_time_shift

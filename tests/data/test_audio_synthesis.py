@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from voice_ft.data import speech_synthesis
-from voice_ft.data.audio_io import read_audio
+from voice_ft.runtime.audio_io import read_audio
 from voice_ft.data.audio_readers import read_audio_manifest
 
 pytestmark = pytest.mark.skipif(speech_synthesis.espeak_binary() is None, reason="espeak-ng is not installed (apt-get install espeak-ng)")

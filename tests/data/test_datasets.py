@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import voice_ft
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 
 
 def test_bundled_snips_intents():

@@ -1,6 +1,6 @@
 import pytest
 
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 from voice_ft.data.labels import LabelVocabulary
 
 

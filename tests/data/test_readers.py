@@ -2,7 +2,7 @@
 
 import pytest
 
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 from voice_ft.data.readers import read_csv, read_jsonl, read_text_file
 
 

@@ -60,7 +60,7 @@ def test_utterance_normalization_and_spec_augment():
 
 def test_speech_embedding_mel_matches_onnx():
     ort = pytest.importorskip("onnxruntime")
-    from voice_ft.models.speech_embedding import speech_embedding_onnx_dir
+    from voice_ft.backbones.speech_embedding import speech_embedding_onnx_dir
 
     try:
         onnx_dir = speech_embedding_onnx_dir()

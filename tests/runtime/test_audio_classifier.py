@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import soundfile
 
-from voice_ft.data.audio_io import read_audio
-from voice_ft.export.audio import export_audio_classifier
-from voice_ft.models.speech_commands import build_speech_command_classifier
+from voice_ft.runtime.audio_io import read_audio
+from voice_ft.speech_commands.export import export_audio_classifier
+from voice_ft.speech_commands.model import build_speech_command_classifier
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FSDD_CLIP = REPO / "data" / "fsdd" / "7" / "7_yweweler_3.wav"

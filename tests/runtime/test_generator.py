@@ -22,8 +22,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from voice_ft.export.decoder import export_decoder
-    from voice_ft.generation import build_response_generator
+    from voice_ft.response.export import export_decoder
+    from voice_ft.response import build_response_generator
 
     generator = build_response_generator("tiny-gpt2", sequence_length=64)
     path = tmp_path_factory.mktemp("gen") / "tiny.tflite"

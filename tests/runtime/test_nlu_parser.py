@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import voice_ft
-from voice_ft.export.joint_nlu import export_nlu_tflite
-from voice_ft.models import joint_nlu
+from voice_ft.nlu.export import export_nlu_tflite
+from voice_ft.nlu import model as nlu_model
 from voice_ft.runtime.text_classifier import SidecarError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -31,10 +31,10 @@ def exported(request, tiny_preset, snips_rows, tmp_path_factory):
     """An untrained tiny joint model (its random slot scores give many entities to check), exported."""
     intents = sorted({r["intent"] for r in snips_rows})
     tags = ["O"] + sorted({t for r in snips_rows for t in r["slots"] if t != "O"})
-    model = joint_nlu.build_joint_nlu_model(voice_ft.load_backbone(tiny_preset), intents, tags, crf=request.param,
+    model = nlu_model.build_joint_nlu_model(voice_ft.load_backbone(tiny_preset), intents, tags, crf=request.param,
                                             sequence_length=24)  # fmt: skip
     if request.param:  # random CRF scores so that decoding really depends on them
-        crf = joint_nlu.crf_layer(model)
+        crf = nlu_model.crf_layer(model)
         crf.raw_transitions.assign(np.random.default_rng(0).normal(size=crf.raw_transitions.shape) / 50)
     path = tmp_path_factory.mktemp("nlu") / "nlu.tflite"
     export_nlu_tflite(model, path, quantization="float32")
@@ -49,7 +49,7 @@ def test_parser_matches_keras_parse(exported):
     assert parser.parse_batch(TEXTS) == [parser.parse(t) for t in TEXTS]
     found = 0
     for text in TEXTS:
-        keras_result, lite_result = joint_nlu.parse(model, text), parser.parse(text)
+        keras_result, lite_result = nlu_model.parse(model, text), parser.parse(text)
         assert lite_result["intent"] == keras_result["intent"]
         assert lite_result["confidence"] == pytest.approx(keras_result["confidence"], abs=1e-5)
         assert lite_result["slots"] == keras_result["slots"]

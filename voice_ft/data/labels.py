@@ -6,7 +6,7 @@ import os
 import pathlib
 from collections.abc import Iterable, Sequence
 
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 
 
 class LabelVocabulary:

@@ -13,7 +13,7 @@ import os
 import pathlib
 from collections.abc import Iterator
 
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from voice_ft.data.errors import DataError
+from voice_ft.runtime.errors import DataError
 
 # The English voices that work without MBROLA, and the variants that sound like distinct speakers.
 BASE_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow_datasets as tfds
 
-from voice_ft.data.datasets import BUNDLED, data_root
+from voice_ft.data.bundled import BUNDLED, data_root
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.readers import iter_jsonl
 

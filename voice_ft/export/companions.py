@@ -14,7 +14,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 from voice_ft.export.sidecar import sidecar_path
-from voice_ft.files import refuse_overwrite
+from voice_ft.data.files import refuse_overwrite
 
 TOKENIZER_KEYS = ("kind", "vocabulary", "lowercase", "strip_accents", "start_id", "end_id", "pad_id")
 

@@ -1,7 +1,7 @@
 """`AudioClassifier`: a WAV path or a numpy waveform in, a label out, from an exported `.tflite` + sidecar.
 
 TensorFlow-free (numpy, soundfile, soxr, ai-edge-litert): it reads, downmixes, resamples and
-pads/trims audio with the same functions the training pipeline used (`voice_ft.data.audio_io`), then
+pads/trims audio with the same functions the training pipeline used (`voice_ft.runtime.audio_io`), then
 runs the waveform-in model. Sidecar schema (task "audio_classification"):
 
     {"task": "audio_classification", "labels": [...],
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from voice_ft.data.audio_io import check_samples, fix_length, read_audio, resample, to_mono
+from voice_ft.runtime.audio_io import check_samples, fix_length, read_audio, resample, to_mono
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.text_classifier import SidecarError, load_sidecar, softmax
 
@@ -26,7 +26,7 @@ AudioInput = str | os.PathLike | np.ndarray
 
 
 class AudioClassifier:
-    """Classifies audio clips with a waveform-in `.tflite` exported by `voice_ft.export.audio`.
+    """Classifies audio clips with a waveform-in `.tflite` exported by `voice_ft.speech_commands.export`.
 
     Args:
         tflite_path: the `.tflite`; `<stem>.json` must sit beside it.

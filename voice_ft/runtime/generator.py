@@ -1,6 +1,6 @@
 """`Generator`: TF-free response generation from a decoder `.tflite` with KV-cache signatures.
 
-Reads the sidecar `<stem>.json` written by `voice_ft.export.decoder.export_decoder` (tokenizer
+Reads the sidecar `<stem>.json` written by `voice_ft.response.export.export_decoder` (tokenizer
 files, start/stop tokens, cache size, prompt template), then runs the loop keras-hub's
 `generate` runs: `prefill` the right-padded prompt, `decode` the last prompt token at
 `len(prompt) - 1`, sample, feed the sample back, until a stop token, `max_new_tokens`, or the
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from voice_ft.generation.template import PromptTemplate  # pure Python, imports nothing heavy
+from voice_ft.runtime.prompt_template import PromptTemplate  # pure Python, imports nothing heavy
 
 _PRETOKEN = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
 
@@ -157,7 +157,7 @@ class Generator:
         if not self.path.is_file():
             raise FileNotFoundError(f"Decoder model not found: {self.path}")
         if not sidecar.is_file():
-            raise FileNotFoundError(f"Sidecar {sidecar} not found; export with voice_ft.export.decoder.export_decoder.")
+            raise FileNotFoundError(f"Sidecar {sidecar} not found; export with voice_ft.response.export.export_decoder.")
         self.metadata = json.loads(sidecar.read_text(encoding="utf-8"))
         if self.metadata.get("task") != "response_generation":
             raise ValueError(f"{sidecar} is not a response-generation sidecar (task={self.metadata.get('task')!r}).")

@@ -4,8 +4,8 @@
     >>> parser.parse("wake me up at seven am")  # doctest: +SKIP
     {'intent': 'SetAlarm', 'confidence': 0.99, 'slots': [{'slot': 'time', 'value': 'seven am', 'start': 14, 'end': 22}]}
 
-The same steps as the Keras `voice_ft.models.joint_nlu.parse`, with the same code
-(`voice_ft.data.slot_alignment`, numpy only): split the text into words at ASCII whitespace, WordPiece
+The same steps as the Keras `voice_ft.nlu.model.parse`, with the same code
+(`voice_ft.runtime.slot_alignment`, numpy only): split the text into words at ASCII whitespace, WordPiece
 each word, run the model, take each word's first-piece slot scores, decode them (BIO-constrained
 or CRF Viterbi, as the sidecar says) and map entities back to character offsets in the original
 text. Sidecar schema (task "joint_nlu"): `intent_labels`, `slot_tags`, `tokenizer`,
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from voice_ft.data.slot_alignment import SlotDecoder, align_words, parse_result, split_words
+from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, parse_result, split_words
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.text_classifier import (SidecarError, _require, load_sidecar, sidecar_path, softmax,
                                               wordpiece_from_sidecar)  # fmt: skip

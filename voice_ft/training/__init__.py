@@ -3,7 +3,7 @@ layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs)
 `Distiller` to train a small student from a large teacher."""
 
 from voice_ft.training.distillation import Distiller
-from voice_ft.training.evaluation import evaluate, predict_classes
+from voice_ft.evaluation.classifier import evaluate, predict_classes
 from voice_ft.training.fit import fit
 from voice_ft.training.precision import use_mixed_precision
 from voice_ft.training.recipe import Recipe

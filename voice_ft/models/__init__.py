@@ -1,4 +1,0 @@
-"""Task builders: each returns a plain functional Keras model over a backbone.
-
-Import the submodules directly; this package imports nothing heavy by itself.
-"""

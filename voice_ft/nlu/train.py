@@ -1,0 +1,57 @@
+"""Training and evaluation of joint intent + slot models: `fit_nlu`, `evaluate_nlu`.
+
+What the shared recipe (`voice_ft.fit`) does not know about this task: the two losses and metrics,
+and how `SlotExample`s become batches for the model's own tokenizer and label lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, nlu_dataset, predict_nlu
+from voice_ft.nlu.model import joint_nlu_losses, joint_nlu_metrics
+from voice_ft.nlu.readers import SlotExample
+from voice_ft.training import Recipe, fit
+
+
+def encode_for(model: keras.Model, examples: Sequence[SlotExample], report_truncation: bool = True) -> EncodedNLU:
+    """`encode_nlu` with the model's tokenizer, sequence length and label lists."""
+    encoder = model.text_encoder
+    return encode_nlu(examples, encoder.tokenizer, encoder.sequence_length, model.intent_labels, model.slot_tags,
+                      report_truncation=report_truncation)  # fmt: skip
+
+
+def _as_dataset(model, data, batch_size: int, shuffle: bool, seed=None):
+    if data is None or isinstance(data, tf.data.Dataset):
+        return data
+    encoded = data if isinstance(data, EncodedNLU) else encode_for(model, data)
+    return nlu_dataset(encoded, batch_size=batch_size, shuffle=shuffle, seed=seed)
+
+
+def fit_nlu(model: keras.Model, train, validation=None, recipe=None, run_dir=None, callbacks=None, verbose="auto"):
+    """`voice_ft.fit` with the joint losses and metrics.
+
+    `train`/`validation` are lists of `SlotExample` (from `load_nlu` or a reader), `EncodedNLU`,
+    or batched `tf.data` from `nlu_dataset`.
+    """
+    recipe = recipe or Recipe()
+    if recipe.class_weight is not None:
+        raise ValueError("class_weight is not supported for joint NLU models (two outputs).")
+    train_data = _as_dataset(model, train, recipe.batch_size, shuffle=True, seed=recipe.seed)
+    validation_data = _as_dataset(model, validation, recipe.batch_size, shuffle=False)
+    return fit(model, train_data, validation_data, recipe=recipe, run_dir=run_dir, loss=joint_nlu_losses(model),
+               metrics=joint_nlu_metrics(), callbacks=callbacks, verbose=verbose)  # fmt: skip
+
+
+def evaluate_nlu(model: keras.Model, data, batch_size: int = 64, return_predictions: bool = False):
+    """Intent accuracy, slot F1 (conlleval) and sentence accuracy on `SlotExample`s or `EncodedNLU`.
+
+    Unknown intents or slot tags in the data raise `DataError` naming the file and line.
+    """
+    encoded = data if isinstance(data, EncodedNLU) else encode_for(model, data)
+    intent_logits, slot_logits = predict_nlu(model, encoded, batch_size)
+    report, intents, tags = decode_and_score(encoded, intent_logits, slot_logits, model.intent_labels, decoder_for_model(model))
+    return (report, intents, tags) if return_predictions else report

@@ -1,0 +1,134 @@
+"""Reading audio files on the host: decode (soundfile), check, downmix, resample (soxr), pad/trim.
+
+TensorFlow-free on purpose: `voice_ft.runtime` uses the same functions, so training and the
+on-device runtime see identical samples. The tf.data side (`voice_ft.data.audio`) decodes WAV files
+that are already 16-bit PCM at the model rate in-graph and sends everything else through here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from voice_ft.runtime.errors import DataError
+
+
+class AudioFileError(DataError):
+    """A file that cannot be used as audio. The message names the file and the reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioInfo:
+    """What the header says about a file."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def in_graph_wav(self) -> bool:
+        """True when `tf.audio.decode_wav` can read the file (RIFF 16-bit PCM)."""
+        return self.format == "WAV" and self.subtype == "PCM_16"
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Reads the header; raises AudioFileError for missing, unreadable or empty files."""
+    import soundfile
+
+    path = str(path)
+    if not os.path.exists(path):
+        raise AudioFileError("audio file does not exist", path)
+    try:
+        info = soundfile.info(path)
+    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError with the codec's reason
+        raise AudioFileError(f"unreadable audio ({e})", path) from None
+    if info.frames <= 0:
+        raise AudioFileError("empty audio (0 samples)", path)
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Averages channels: `(frames, channels)` -> `(frames,)`; 1-D input is returned as is."""
+    return samples if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """High-quality resampling with soxr (a no-op when the rates match)."""
+    if from_rate == to_rate:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+PAD_MODES = ("center", "end")
+
+
+def fix_length(samples: np.ndarray, length: int, pad: str = "center") -> np.ndarray:
+    """Pads with zeros or trims to exactly `length` samples (last axis).
+
+    `pad="center"` keeps the clip in the middle (equal silence before and after; long clips lose
+    both ends): pretrained encoders such as speech_embedding need silence *before* a word.
+    `pad="end"` pads or trims at the end. The tf.data version (`voice_ft.data.audio.fix_length`)
+    follows the same rule, and the runtime reads the mode from the sidecar.
+    """
+    if pad not in PAD_MODES:
+        raise ValueError(f"pad must be one of {PAD_MODES}, got {pad!r}")
+    n = samples.shape[-1]
+    start = (n - length) // 2 if pad == "center" and n > length else 0
+    if n >= length:
+        return samples[..., start : start + length]
+    before = (length - n) // 2 if pad == "center" else 0
+    widths = [(0, 0)] * (samples.ndim - 1) + [(before, length - n - before)]
+    return np.pad(samples, widths)
+
+
+def check_samples(samples: np.ndarray, path: str, min_samples: int = 1) -> None:
+    """Raises AudioFileError on empty, too short or non-finite audio."""
+    if samples.size < min_samples:
+        raise AudioFileError(f"audio too short: {samples.size} samples (need >= {min_samples})", path)
+    if not np.all(np.isfinite(samples)):
+        raise AudioFileError(f"{int(np.sum(~np.isfinite(samples)))} NaN/inf samples", path)
+
+
+def read_audio(
+    path: str | os.PathLike,
+    sample_rate: int = 16000,
+    clip_samples: int | None = None,
+    max_channels: int = 8,
+    pad: str = "center",
+) -> np.ndarray:
+    """Reads any soundfile format (WAV, FLAC, OGG, MP3) as mono float32 in [-1, 1] at `sample_rate`.
+
+    Multi-channel audio is averaged to mono, other rates are resampled with soxr, and with
+    `clip_samples` the result is padded/trimmed to that length (see `fix_length`). Truncated, empty, NaN-containing or
+    unreadable files, and files with more than `max_channels` channels (probably not audio), raise
+    AudioFileError naming the file.
+    """
+    import soundfile
+
+    info = audio_info(path)
+    if info.channels > max_channels:
+        raise AudioFileError(f"{info.channels} channels (expected at most {max_channels})", info.path)
+    try:
+        samples, rate = soundfile.read(info.path, dtype="float32", always_2d=True)
+    except Exception as e:
+        raise AudioFileError(f"could not decode audio ({e})", info.path) from None
+    if samples.shape[0] < info.frames:
+        raise AudioFileError(f"truncated: header says {info.frames} samples, file holds {samples.shape[0]}", info.path)
+    samples = to_mono(samples)
+    check_samples(samples, info.path)
+    samples = resample(samples, rate, sample_rate)
+    return fix_length(samples, clip_samples, pad) if clip_samples else samples
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
+    """Writes mono float samples as 16-bit PCM WAV (clipped to [-1, 1])."""
+    import soundfile
+
+    soundfile.write(str(path), np.clip(samples, -1.0, 1.0), sample_rate, subtype="PCM_16")

@@ -1,0 +1,167 @@
+"""`export_tflite` for text classifiers: convert, verify against Keras, write sidecar + vocabulary.
+
+The exported file takes what the phone computes itself (int32 `token_ids` and `padding_mask` of
+the model's sequence length) and returns logits. Verification runs the `.tflite` with LiteRT on
+held-out data and compares accuracy and raw outputs with the Keras model; a file whose accuracy
+drops by more than `tolerance` points is refused (not written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from voice_ft.evaluation import metrics
+from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
+from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
+from voice_ft.export.convert import check_quantization, convert_to_tflite
+from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.staging import write_verified
+from voice_ft.export.sidecar import sidecar_path, write_sidecar
+from voice_ft.runtime.interpreter import TFLiteModel
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """What was written and how it compared with Keras."""
+
+    path: pathlib.Path
+    sidecar: pathlib.Path
+    quantization: str
+    size_bytes: int
+    keras_accuracy: float | None = None
+    tflite_accuracy: float | None = None
+    agreement: float | None = None  # fraction of examples where both predict the same label
+    max_abs_diff: float | None = None  # largest |logit difference|
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def representative_examples(model: keras.Model, dataset: tf.data.Dataset, count: int = 200):
+    """A callable yielding `count` single-example input dicts, as the int8 converter wants."""
+    batched = _encoded(model, dataset, batch_size=1)
+
+    def generate():
+        for x, *_ in batched.take(count):
+            yield {name: np.asarray(value) for name, value in x.items()}
+
+    return generate
+
+
+def tflite_logits(tflite: TFLiteModel, batched: tf.data.Dataset, output_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Runs a converted classifier over `(x, y)` batches; returns (labels, logits)."""
+    labels, logits = [], []
+    for x, y, *_ in batched.as_numpy_iterator():
+        logits.append(tflite(**x)[output_name])
+        labels.append(y)
+    return np.concatenate(labels), np.concatenate(logits)
+
+
+def export_tflite(
+    model: keras.Model,
+    path: str | os.PathLike,
+    quantization: str = "dynamic",
+    verify_on: tf.data.Dataset | None = None,
+    labels=None,
+    representative_data: tf.data.Dataset | None = None,
+    tolerance: float = 0.5,
+    overwrite: bool = False,
+    num_representative: int = 200,
+    keep_refused: bool = False,
+) -> ExportResult:
+    """Exports a text classifier to `.tflite` with a sidecar, verified against Keras.
+
+    Args:
+        model: a classifier from `build_text_classifier` (it carries its `text_encoder`).
+        path: the `.tflite` file to write. `<stem>.json`, `vocab.txt` and `labels.txt` go beside it.
+        quantization: "float32", "float16", "dynamic" (int8 weights) or "int8" (full integer).
+        verify_on: labelled data (raw text or encoded batches) to compare Keras and TFLite on.
+        labels: label names in output order (written to the sidecar and labels.txt).
+        representative_data: calibration data for "int8" (drawn from the training set).
+        tolerance: largest accepted accuracy drop, in percentage points.
+        overwrite: replace existing files.
+        num_representative: examples used for int8 calibration.
+        keep_refused: keep a file refused by verification as `<stem>.tflite.refused`.
+
+    Returns:
+        An `ExportResult`.
+
+    Raises:
+        ExportVerificationError: accuracy dropped by more than `tolerance` points.
+        voice_ft.export.convert.FlexOpsError: the model needs non-builtin ops.
+    """
+    check_quantization(quantization)
+    encoder = getattr(model, "text_encoder", None)
+    if encoder is None:
+        raise ValueError("export_tflite needs a model built by a voice_ft text builder (it carries text_encoder).")
+    num_outputs = int(model.output_shape[-1])
+    if labels is not None and len(labels) != num_outputs:
+        raise ValueError(f"{len(labels)} labels given but the model has {num_outputs} outputs.")
+    companions = text_model_companions(encoder, pathlib.Path(path).parent, {"labels.txt": labels})
+    path = check_export_target(path, overwrite, companions)
+    if quantization == "int8" and representative_data is None:
+        raise ValueError("quantization='int8' needs representative_data (pass the training set).")
+
+    representative = representative_examples(model, representative_data, num_representative) if quantization == "int8" else None
+    tflite_bytes = convert_to_tflite(model, quantization, representative)
+
+    result = ExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
+    output_name = None
+
+    def verify(staged: pathlib.Path) -> None:
+        nonlocal output_name
+        tflite = TFLiteModel(staged)
+        output_name = tflite.output_names[0]
+        if verify_on is not None:
+            _verify(model, tflite, output_name, verify_on, result, tolerance)
+
+    write_verified(path, tflite_bytes, verify, keep_refused)
+
+    write_companions(companions)
+    write_sidecar(
+        path,
+        {
+            "task": "text_classification",
+            "labels": list(labels) if labels is not None else [str(i) for i in range(num_outputs)],
+            "tokenizer": tokenizer_metadata(encoder),
+            "sequence_length": encoder.sequence_length,
+            "inputs": {"token_ids": "token_ids", "padding_mask": "padding_mask"},
+            "outputs": {"logits": output_name},
+            "quantization": quantization,
+            "verification": {k: v for k, v in result.to_dict().items() if k not in ("path", "sidecar")},
+        },
+    )
+    logging.info("Exported %s (%s, %.1f MB): %s", path, quantization, result.size_bytes / 1e6, result.to_dict())
+    return result
+
+
+def _encoded(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    if is_raw_text(dataset):
+        return encode_dataset(dataset, model.text_encoder, batch_size=batch_size, cache=False, report_truncation=False)
+    return dataset.unbatch().batch(batch_size)
+
+
+def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: ExportResult, tolerance: float) -> None:
+    batched = _encoded(model, dataset, batch_size=64)
+    y_true, tflite_out = tflite_logits(tflite, batched, output_name)
+    predict = tf.function(lambda x: model(x, training=False))
+    keras_out = np.concatenate([np.asarray(predict(x)) for x, *_ in batched]).astype(np.float32)
+    result.keras_accuracy = metrics.accuracy(y_true, keras_out.argmax(-1))
+    result.tflite_accuracy = metrics.accuracy(y_true, tflite_out.argmax(-1))
+    result.agreement = float(np.mean(keras_out.argmax(-1) == tflite_out.argmax(-1)))
+    result.max_abs_diff = float(np.max(np.abs(keras_out - tflite_out)))
+    drop = 100.0 * (result.keras_accuracy - result.tflite_accuracy)
+    if drop > tolerance:
+        raise ExportVerificationError(
+            f"{result.quantization} TFLite accuracy {result.tflite_accuracy:.4f} is {drop:.2f} points below Keras "
+            f"({result.keras_accuracy:.4f}); tolerance is {tolerance} points. Try a milder quantization.",
+            result,
+        )
+
