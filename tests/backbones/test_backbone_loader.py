@@ -50,7 +50,7 @@ def test_real_minilm_matches_pytorch_reference():
 
     import tensorflow as tf
 
-    reference = json.loads((pathlib.Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text())
+    reference = json.loads((pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "minilm_reference.json").read_text())
     backbone = voice_ft.load_backbone("all-minilm-l6-v2")
     assert backbone.model.hidden_dim == 384 and backbone.model.num_layers == 6
     assert backbone.tokenizer.strip_accents, "the uncased checkpoint strips accents"
