@@ -29,7 +29,7 @@ EXTRAS_REQUIRE = {
     "audio": ["soundfile>=0.12", "soxr>=0.3", "onnx>=1.16", "onnxruntime>=1.18"],
     # GGUF checkpoints and BLEU for response generation.
     "generation": ["gguf>=0.10", "sacrebleu>=2.4"],
-    "test": ["pytest>=8", "seqeval>=1.2"],
+    "test": ["pytest>=8", "seqeval>=1.2", "hypothesis>=6"],
 }
 EXTRAS_REQUIRE["all"] = sorted({r for reqs in EXTRAS_REQUIRE.values() for r in reqs})
 
