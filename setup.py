@@ -30,8 +30,8 @@ EXTRAS_REQUIRE = {
     # GGUF checkpoints and BLEU for response generation.
     "generation": ["gguf>=0.10", "sacrebleu>=2.4"],
     # faster-whisper (with ctranslate2) is only the reference the Whisper loader is tested against;
-    # voice_ft reads the CTranslate2 file itself.
-    "test": ["pytest>=8", "seqeval>=1.2", "faster-whisper>=1.2.1,<1.3"],
+    # voice_ft reads the CTranslate2 file itself. hypothesis drives the property tests.
+    "test": ["pytest>=8", "seqeval>=1.2", "hypothesis>=6", "faster-whisper>=1.2.1,<1.3"],
 }
 EXTRAS_REQUIRE["all"] = sorted({r for reqs in EXTRAS_REQUIRE.values() for r in reqs})
 

@@ -7,7 +7,8 @@ to tokenize exactly like training did. Training runs `keras_hub.tokenizers.BertT
 re-implements that path with the standard library and numpy only:
 
 1. strip accents (optional): NFD, then drop combining marks (category Mn);
-2. split: delimiters are ASCII whitespace `[ \\t\\n\\r\\f]` (RE2's `\\s` is ASCII-only, so e.g.
+2. split: the text ends at its first NUL (`tf_text.regex_split` stops reading there); delimiters
+   are ASCII whitespace `[ \\t\\n\\r\\f]` (RE2's `\\s` is ASCII-only, so e.g.
    U+00A0 is *not* a delimiter), control (Cc) and format (Cf) characters; punctuation (the
    four non-alphanumeric ASCII ranges plus Unicode `P*`) and CJK ideographs are delimiters
    that are kept as one-character words;
@@ -168,6 +169,10 @@ class WordPieceTokenizer:
         A piece is what one original character turned into after accent stripping (possibly
         "" or several characters), so original offsets survive the normalization.
         """
+        # keras-hub's TF path (`tf_text.regex_split`) reads each string only up to its first NUL:
+        # "a\x00b c" gives the ids of "a". Cut there too (a prefix keeps the offsets valid).
+        # keras-hub's pure-Python path does not cut; training in `tf.data` runs the TF path.
+        text = text.split("\x00", 1)[0]
         words: list[tuple[list[str], list[int]]] = []
         pieces: list[str] = []
         origin: list[int] = []
