@@ -14,6 +14,7 @@ import pathlib
 from collections.abc import Sequence
 
 from voice_ft.runtime.audio_io import AudioFileError, AudioInfo, audio_info, read_audio
+from voice_ft.data.readers import open_text
 from voice_ft.runtime.errors import DataError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -27,6 +28,7 @@ class AudioExample:
     label: str
     speaker: str | None = None
     split: str | None = None
+    source: str | None = None  # "manifest.csv:3" for examples read from a manifest (named in errors)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,16 +40,19 @@ class SkippedFile:
 def read_audio_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[AudioExample]:
     """Reads a CSV with a header and columns `path,label[,speaker,split]` (extra columns are ignored).
 
-    Relative paths are resolved against `root`, by default the manifest's folder.
+    Relative paths are resolved against `root`, by default the manifest's folder. Files are not
+    opened here: `check_audio_files` reports a missing or bad one with its manifest line.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise DataError("manifest does not exist", path)
     root = pathlib.Path(root) if root is not None else path.parent
     examples = []
-    with path.open(encoding="utf-8", newline="") as f:
+    with open_text(path, newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
+        if not header:
+            raise DataError("empty manifest (expected a header line 'path,label')", path)
         for column in ("path", "label"):
             if column not in header:
                 raise DataError(f"header has no column {column!r} (columns: {header})", path, 1)
@@ -61,6 +66,7 @@ def read_audio_manifest(path: str | os.PathLike, root: str | os.PathLike | None 
                     label=row["label"],
                     speaker=row.get("speaker") or None,
                     split=row.get("split") or None,
+                    source=f"{path}:{line}",
                 )
             )
     if not examples:
@@ -119,8 +125,10 @@ def check_audio_files(
             info = audio_info(example.path)
             read_audio(example.path, sample_rate=info.sample_rate)  # full decode, no resampling needed here
         except AudioFileError as e:
+            if example.source:
+                e = AudioFileError(f"{e.reason} (listed at {example.source})", e.path)
             if not skip_bad_files:
-                raise
+                raise e from None
             skipped.append(SkippedFile(example.path, str(e)))
             continue
         good.append(example)

@@ -64,12 +64,16 @@ def load_folder(folder: pathlib.Path, text_field="text", label_field="label", la
     """Loads `train`/`validation`/`test` files (.jsonl, .csv or .tsv) from a user's folder.
 
     Labels come from `labels` or `labels.txt` if present, else from the training split (sorted).
+    A label the vocabulary lacks (e.g. one only in test) is a DataError naming its file and line; a
+    training split with a single label, or two files for one split, is a DataError too.
     """
     files = {}
     for split in SPLITS:
         found = [p for ext in (".jsonl", ".csv", ".tsv") if (p := folder / f"{split}{ext}").exists()]
         if not found:
             raise DataError(f"no {split}.jsonl/.csv/.tsv in the folder", folder)
+        if len(found) > 1:
+            raise DataError(f"{' and '.join(p.name for p in found)} both hold the {split} split; keep one", folder)
         files[split] = found[0]
     examples = {split: read_text_file(path, text_field, label_field) for split, path in files.items()}
     if labels is not None:
@@ -78,6 +82,12 @@ def load_folder(folder: pathlib.Path, text_field="text", label_field="label", la
         vocabulary = LabelVocabulary.from_file(folder / "labels.txt")
     else:
         vocabulary = LabelVocabulary.from_records(ex.label for ex in examples["train"])
+    train_labels = sorted({ex.label for ex in examples["train"]})
+    if len(train_labels) < 2:
+        raise DataError(
+            f"every training example has the label {train_labels[0]!r}; a classifier needs at least two labels",
+            files["train"],
+        )
     return (*(examples_to_dataset(examples[s], vocabulary) for s in SPLITS), list(vocabulary))
 
 

@@ -6,6 +6,7 @@ import os
 import pathlib
 from collections.abc import Iterable, Sequence
 
+from voice_ft.data.readers import read_text
 from voice_ft.runtime.errors import DataError
 
 
@@ -32,11 +33,11 @@ class LabelVocabulary:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "LabelVocabulary":
-        """Reads one label per line (blank lines ignored)."""
+        """Reads one label per line (blank lines and a UTF-8 byte-order mark ignored)."""
         path = pathlib.Path(path)
         if not path.exists():
             raise DataError("label file does not exist", path)
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        names = [line.strip() for line in read_text(path).splitlines() if line.strip()]
         if not names:
             raise DataError("label file is empty", path)
         return cls(names)

@@ -1,20 +1,27 @@
 """Readers for labelled text: JSON Lines and CSV files -> validated `TextExample` records.
 
 Everything is checked while reading, so a bad row is reported with its file and line before any
-training time is spent: malformed JSON, a missing field, an empty utterance, a non-string label.
+training time is spent: bytes that are not UTF-8, malformed JSON, a missing field, an empty utterance,
+a non-string label. A UTF-8 byte-order mark (Excel's "CSV UTF-8") and CRLF line ends are accepted;
+labels lose surrounding whitespace ("PlayMusic " is "PlayMusic"). Duplicate rows are kept (a repeated
+example counts twice, as in the file) and logged once per file, with the text seen under two labels.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
+import io
 import json
+import logging
 import os
 import pathlib
 from collections.abc import Iterator
 
 from voice_ft.runtime.errors import DataError
 
+logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class TextExample:
@@ -36,10 +43,37 @@ def existing_file(path: str | os.PathLike) -> pathlib.Path:
     return path
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """The whole file decoded as UTF-8, without a leading byte-order mark.
+
+    Bytes that are not UTF-8 (a Latin-1 or Windows-1252 export, a UTF-16 file) raise a DataError
+    naming the line and byte column of the first bad byte, instead of a bare UnicodeDecodeError.
+    """
+    path = existing_file(path)
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError("file is UTF-16 encoded; save it as UTF-8", path, 1)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        raise DataError(
+            f"not UTF-8: byte 0x{data[e.start]:02x} at column {e.start - line_start + 1} (save the file as UTF-8)",
+            path, data.count(b"\n", 0, e.start) + 1,
+        ) from None  # fmt: skip
+
+
+def open_text(path: str | os.PathLike, newline: str | None = None) -> io.StringIO:
+    """`read_text` as a file object (`newline=""` for the csv module)."""
+    return io.StringIO(read_text(path), newline=newline)
+
+
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
     """Yields (line number, object) for each non-blank line; raises DataError on bad JSON."""
     path = existing_file(path)
-    with path.open(encoding="utf-8") as f:
+    with open_text(path) as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -63,7 +97,29 @@ def _make_example(text, label, path, line_no, text_field, label_field) -> TextEx
         raise DataError(f"field {label_field!r} must be a string, got {type(label).__name__}", path, line_no)
     if not text.strip():
         raise DataError(f"empty utterance in field {text_field!r}", path, line_no)
-    return TextExample(text=text, label=str(label), path=str(path), line=line_no)
+    label = str(label).strip()
+    if not label:
+        raise DataError(f"empty label in field {label_field!r}", path, line_no)
+    return TextExample(text=text, label=label, path=str(path), line=line_no)
+
+
+def log_duplicates(examples: list[TextExample]) -> None:
+    """Logs (once per file) rows repeating an earlier text, and texts given two different labels."""
+    first: dict[str, TextExample] = {}
+    repeated, conflicting = [], []
+    for ex in examples:
+        key = " ".join(ex.text.split())
+        seen = first.setdefault(key, ex)
+        if seen is not ex:
+            (repeated if seen.label == ex.label else conflicting).append((ex, seen))
+    if repeated:
+        ex, seen = repeated[0]
+        logger.warning("%s: %d duplicate rows kept (first: line %d repeats line %d)", ex.path, len(repeated), ex.line,
+                       seen.line)  # fmt: skip
+    if conflicting:
+        ex, seen = conflicting[0]
+        logger.warning("%s: %d rows repeat an earlier text with another label (first: line %d says %r, line %d says %r)",
+                       ex.path, len(conflicting), ex.line, ex.label, seen.line, seen.label)  # fmt: skip
 
 
 def read_jsonl(
@@ -88,6 +144,7 @@ def read_jsonl(
         examples.append(_make_example(record.get(text_field), record.get(label_field), path, line_no, text_field, label_field))
     if not examples:
         raise DataError("no examples found", path)
+    log_duplicates(examples)
     return examples
 
 
@@ -99,9 +156,11 @@ def read_csv(
 ) -> list[TextExample]:
     """Reads a CSV file with a header row naming `text_field` and `label_field`."""
     path = existing_file(path)
-    with path.open(encoding="utf-8", newline="") as f:
+    with open_text(path, newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         header = reader.fieldnames or []
+        if not header:
+            raise DataError(f"empty file (expected a header row naming {text_field!r} and {label_field!r})", path)
         for field in (text_field, label_field):
             if field not in header:
                 raise DataError(f"header has no column {field!r} (columns: {header})", path, 1)
@@ -114,6 +173,7 @@ def read_csv(
             examples.append(_make_example(row.get(text_field), label if label != "" else None, path, line_no, text_field, label_field))
     if not examples:
         raise DataError("no examples found", path)
+    log_duplicates(examples)
     return examples
 
 

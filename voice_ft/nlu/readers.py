@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from voice_ft.runtime.errors import DataError
-from voice_ft.data.readers import existing_file, iter_jsonl
+from voice_ft.data.readers import existing_file, iter_jsonl, open_text
 from voice_ft.runtime.slot_alignment import OUTSIDE, bio_error, split_words, tag_parts
 
 _SLOT_NAME = re.compile(r"^[^\s\[\]()]+$")
@@ -128,7 +128,7 @@ def read_conll(path: str | os.PathLike, default_intent: str | None = None) -> li
             examples.append(make_example(tokens, tags, intent or default_intent, path, first_line))
         tokens, tags, intent, first_line = [], [], None, None
 
-    with path.open(encoding="utf-8") as f:
+    with open_text(path) as f:
         for line_no, raw in enumerate(f, start=1):
             line = raw.strip()
             if not line:
@@ -249,7 +249,7 @@ def read_markup(path: str | os.PathLike) -> list[SlotExample]:
     path = existing_file(path)
     examples = []
     intent = None
-    with path.open(encoding="utf-8") as f:
+    with open_text(path) as f:
         for line_no, raw in enumerate(f, start=1):
             line = raw.strip()
             if not line or line.startswith("<!--") or (line.startswith("#") and not line.startswith("##")):

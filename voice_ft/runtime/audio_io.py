@@ -37,7 +37,7 @@ class AudioInfo:
 
 
 def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Reads the header; raises AudioFileError for missing, unreadable or empty files."""
+    """Reads the header; raises AudioFileError for missing, unreadable, empty or truncated files."""
     import soundfile
 
     path = str(path)
@@ -49,7 +49,36 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         raise AudioFileError(f"unreadable audio ({e})", path) from None
     if info.frames <= 0:
         raise AudioFileError("empty audio (0 samples)", path)
+    if info.format == "WAV" and (shortfall := wav_data_shortfall(path)):
+        declared, present = shortfall
+        raise AudioFileError(f"truncated WAV: the header declares {declared} bytes of samples, the file holds {present}",
+                             path)  # fmt: skip
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames), info.format, info.subtype)
+
+
+def wav_data_shortfall(path: str) -> tuple[int, int] | None:
+    """For a RIFF WAV whose `data` chunk is cut short: (bytes the header declares, bytes present).
+
+    libsndfile quietly reads what is there, so a half-copied file would otherwise pass as a
+    shorter clip. Streamed WAVs that leave the size at 0 or 0xFFFFFFFF are not checked.
+    """
+    import struct
+
+    with open(path, "rb") as f:
+        if f.read(12)[8:12] != b"WAVE":
+            return None
+        size = os.fstat(f.fileno()).st_size
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"data":
+                present = size - f.tell()
+                if 0 < chunk_size < 0xFFFFFFFF and present < chunk_size:
+                    return chunk_size, present
+                return None
+            f.seek(chunk_size + (chunk_size & 1), os.SEEK_CUR)
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

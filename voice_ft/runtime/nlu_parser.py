@@ -22,8 +22,8 @@ import numpy as np
 
 from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, parse_result, split_words
 from voice_ft.runtime.interpreter import TFLiteModel
-from voice_ft.runtime.text_classifier import (SidecarError, _require, load_sidecar, sidecar_path, softmax,
-                                              wordpiece_from_sidecar)  # fmt: skip
+from voice_ft.runtime.text_classifier import (SidecarError, _require, check_text, check_texts, load_sidecar, sidecar_path,
+                                              softmax, wordpiece_from_sidecar)  # fmt: skip
 
 
 class NLUParser:
@@ -80,8 +80,7 @@ class NLUParser:
 
     def parse_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One `parse` result per text."""
-        if isinstance(texts, str):
-            raise TypeError("parse_batch takes a list of texts; use parse() for one string.")
+        texts = check_texts(texts)
         if not texts:
             return []
         intent_logits, slot_logits, prepared = self.logits(texts)
@@ -96,6 +95,6 @@ class NLUParser:
 
         `start`/`end` are character offsets into `text`: `text[start:end] == value`.
         """
-        return self.parse_batch([text])[0]
+        return self.parse_batch([check_text(text)])[0]
 
     __call__ = parse

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.wordpiece import WordPieceTokenizer
 
@@ -76,6 +77,36 @@ def wordpiece_from_sidecar(meta: dict, path: pathlib.Path) -> WordPieceTokenizer
         raise SidecarError(f"Sidecar {path}: {e}") from e
 
 
+def check_text(text: Any, argument: str = "text") -> str:
+    """`text` if it is a `str` of valid Unicode; otherwise an error naming `argument`.
+
+    None, bytes and numbers raise `InputTypeError` (a `DataError` and a `TypeError`); a string with an
+    unpaired surrogate (e.g. from a bad UTF-16 bridge) raises `DataError`. Empty and very long
+    texts are valid: long ones are truncated to the model's sequence length, keeping the start.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        raise InputTypeError(f"{argument} must be a str, got {type(text).__name__} (decode it first, e.g. .decode('utf-8'))")
+    if not isinstance(text, str):
+        raise InputTypeError(f"{argument} must be a str, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DataError(f"{argument} is not valid Unicode: unpaired surrogate {text[e.start]!r} at character {e.start}") from None
+    return text
+
+
+def check_texts(texts: Any, argument: str = "texts") -> list[str]:
+    """A list of checked texts (`check_text` on each, named `texts[i]`)."""
+    if isinstance(texts, (str, bytes, bytearray)):
+        raise InputTypeError(f"{argument} must be a list of texts, got one {type(texts).__name__}; "
+                             "call the model on a single string instead")  # fmt: skip
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise InputTypeError(f"{argument} must be a list of texts, got {type(texts).__name__}") from None
+    return [check_text(text, f"{argument}[{i}]") for i, text in enumerate(texts)]
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis, in float64."""
     z = np.asarray(logits, dtype=np.float64)
@@ -124,8 +155,7 @@ class TextClassifier:
 
     def predict_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One `{"label", "confidence", "scores"}` dict per text."""
-        if isinstance(texts, str):
-            raise TypeError("predict_batch takes a list of texts; call the classifier on a single string.")
+        texts = check_texts(texts)
         if not texts:
             return []
         probs = softmax(self.logits(texts))
@@ -140,4 +170,4 @@ class TextClassifier:
         return results
 
     def __call__(self, text: str) -> dict[str, Any]:
-        return self.predict_batch([text])[0]
+        return self.predict_batch([check_text(text)])[0]

@@ -28,7 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.evaluation import metrics
-from voice_ft.export.convert import convert_to_tflite, export_saved_model, make_converter, run_converter
+from voice_ft.export.convert import QUANTIZATIONS, convert_to_tflite, export_saved_model, make_converter, run_converter
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.staging import write_verified
@@ -183,6 +183,8 @@ def export_audio_classifier(
     Raises:
         ExportVerificationError: the requested variant dropped more than `tolerance` points (nothing written).
     """
+    if quantization not in (*AUTO_ORDER, "auto"):
+        raise ValueError(f"quantization must be one of {(*QUANTIZATIONS, 'auto')}, got {quantization!r}")
     path = check_export_target(path, overwrite)
     num_outputs = int(model.output_shape[-1])
     if labels is not None and len(labels) != num_outputs:
