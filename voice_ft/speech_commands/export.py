@@ -107,10 +107,11 @@ def convert_audio_model(
 ) -> bytes:
     """Converts a waveform-in model; for "int8" the front-end layers' ops stay float32 by default.
 
-    What the shared converter would need to do this itself: an option
-    `denylisted_nodes=[...]` (or a layer-name pattern) passed to
-    `tf.lite.experimental.QuantizationDebugger(... QuantizationDebugOptions(denylisted_nodes=...))`,
-    then `get_nondebug_quantized_model()`; that is all this function adds.
+    The converter has no public option to keep some nodes float. TF 2.21's
+    `tf.lite.experimental.QuantizationDebugger(...).get_nondebug_quantized_model()` does it in two
+    steps: a calibration-only conversion, then `mlir_quantize(..., denylisted_nodes=...)`. voice_ft
+    runs those two steps itself (`_quantize_except`) because the debugger also converts a second
+    float model and builds two deprecated `tf.lite.Interpreter`s it never needs here.
     """
     if quantization != "int8":
         return convert_to_tflite(model, quantization)
@@ -133,12 +134,28 @@ def convert_audio_model(
         nodes = [n for _, outputs, _ in _ops(float_model) for n in outputs if pattern.search(n)]
         if not nodes:
             raise ValueError(f"{model.name}: no front-end layer ({[c.__name__ for c in FRONTEND_LAYERS]}) found to keep float.")
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter,
-            debug_dataset=representative,
-            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes),
-        )
-        return debugger.get_nondebug_quantized_model()
+        return _quantize_except(converter, nodes)
+
+
+def _quantize_except(converter: tf.lite.TFLiteConverter, float_nodes: list[str]) -> bytes:
+    """Full-int8 quantization leaving `float_nodes` (output tensor names) in float32.
+
+    The two steps of TF 2.21's `QuantizationDebugger.get_nondebug_quantized_model` with
+    `QuantizationDebugOptions(denylisted_nodes=...)` (its defaults: not fully quantized, no numeric
+    verification), through the same private converter API the debugger uses.
+    """
+    from tensorflow.lite.python import convert as tflite_convert  # what QuantizationDebugger calls (TF 2.21)
+
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # noqa: SLF001  as the debugger sets it
+    calibrated = run_converter(converter)
+    return tflite_convert.mlir_quantize(
+        calibrated,
+        disable_per_channel=converter._experimental_disable_per_channel,  # noqa: SLF001
+        fully_quantize=False,
+        enable_numeric_verify=False,
+        denylisted_nodes=float_nodes,
+    )
 
 
 def tflite_predict(tflite: TFLiteModel, waveforms: np.ndarray, batch_size: int = 1) -> np.ndarray:
