@@ -21,7 +21,8 @@ import numpy as np
 from voice_ft.runtime.audio_io import check_samples, fix_length, read_audio, resample, to_mono
 from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
-from voice_ft.runtime.text_classifier import SidecarError, load_sidecar, softmax
+from voice_ft.runtime.sidecar import SidecarError, check_output_width, load_sidecar, require_field, sidecar_path
+from voice_ft.runtime.text_classifier import softmax
 
 AudioInput = str | os.PathLike | np.ndarray
 MAX_CHANNELS = 8
@@ -46,13 +47,19 @@ class AudioClassifier:
         audio = self.meta.get("audio")
         if not isinstance(audio, dict) or not {"sample_rate", "clip_samples"} <= set(audio):
             raise SidecarError(f"Sidecar of {tflite_path}: 'audio' must give sample_rate and clip_samples.")
-        self.labels: list[str] = list(self.meta["labels"])
+        self.labels: list[str] = [str(x) for x in require_field(self.meta, sidecar_path(tflite_path), "labels", list)]
         self.sample_rate = int(audio["sample_rate"])
         self.clip_samples = int(audio["clip_samples"])
         self.pad = str(audio.get("pad", "center"))
         self.model = TFLiteModel(tflite_path, num_threads=num_threads)
         self._input = self.meta.get("inputs", {}).get("waveform", self.model.input_names[0])
         self._output = self.meta.get("outputs", {}).get("logits", self.model.output_names[0])
+        sidecar = sidecar_path(tflite_path)
+        if self._input not in self.model.input_details:
+            raise SidecarError(f"Sidecar {sidecar} names input {self._input!r}; the model has {self.model.input_names}.")
+        if self._output not in self.model.output_details:
+            raise SidecarError(f"Sidecar {sidecar} names output {self._output!r}; the model has {self.model.output_names}.")
+        check_output_width(sidecar, self.model.output_details, self._output, self.labels, "labels")
 
     def waveform(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
         """A path (any soundfile format) or an array `(samples,)` / `(samples, channels)` -> model input clip.

@@ -28,6 +28,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from voice_ft.runtime.prompt_template import PromptTemplate  # pure Python, imports nothing heavy
+from voice_ft.runtime.sidecar import companion_file
 
 _PRETOKEN = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+""")
 
@@ -163,7 +164,9 @@ class Generator:
             raise ValueError(f"{sidecar} is not a response-generation sidecar (task={self.metadata.get('task')!r}).")
         tok = self.metadata["tokenizer"]
         self.tokenizer = BPETokenizer.from_files(
-            self.path.parent / tok["vocabulary"], self.path.parent / tok["merges"], tok.get("special_tokens", ())
+            companion_file(sidecar, tok.get("vocabulary"), "tokenizer.vocabulary"),
+            companion_file(sidecar, tok.get("merges"), "tokenizer.merges"),
+            tok.get("special_tokens", ()),
         )
         self.template = PromptTemplate(**self.metadata["template"])
         self.stop_token_ids = tuple(self.metadata["stop_token_ids"])

@@ -22,8 +22,8 @@ import numpy as np
 
 from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, parse_result, split_words
 from voice_ft.runtime.interpreter import TFLiteModel
-from voice_ft.runtime.text_classifier import (SidecarError, _require, check_text, check_texts, load_sidecar, sidecar_path,
-                                              softmax, wordpiece_from_sidecar)  # fmt: skip
+from voice_ft.runtime.sidecar import SidecarError, check_output_width, load_sidecar, require_field, sidecar_path
+from voice_ft.runtime.text_classifier import check_text, check_texts, softmax, wordpiece_from_sidecar
 
 
 class NLUParser:
@@ -39,15 +39,15 @@ class NLUParser:
         self.sidecar = sidecar_path(self.path)
         meta = load_sidecar(self.path, task="joint_nlu")
         self.metadata = meta
-        self.intents = [str(x) for x in _require(meta, self.sidecar, "intent_labels", list)]
-        self.slot_tags = [str(x) for x in _require(meta, self.sidecar, "slot_tags", list)]
-        self.sequence_length = _require(meta, self.sidecar, "sequence_length", int)
-        inputs = _require(meta, self.sidecar, "inputs", dict)
-        outputs = _require(meta, self.sidecar, "outputs", dict)
-        self._ids_name = _require(inputs, self.sidecar, "token_ids", str)
-        self._mask_name = _require(inputs, self.sidecar, "padding_mask", str)
-        self._intent_name = _require(outputs, self.sidecar, "intent_logits", str)
-        self._slot_name = _require(outputs, self.sidecar, "slot_logits", str)
+        self.intents = [str(x) for x in require_field(meta, self.sidecar, "intent_labels", list)]
+        self.slot_tags = [str(x) for x in require_field(meta, self.sidecar, "slot_tags", list)]
+        self.sequence_length = require_field(meta, self.sidecar, "sequence_length", int)
+        inputs = require_field(meta, self.sidecar, "inputs", dict)
+        outputs = require_field(meta, self.sidecar, "outputs", dict)
+        self._ids_name = require_field(inputs, self.sidecar, "token_ids", str)
+        self._mask_name = require_field(inputs, self.sidecar, "padding_mask", str)
+        self._intent_name = require_field(outputs, self.sidecar, "intent_logits", str)
+        self._slot_name = require_field(outputs, self.sidecar, "slot_logits", str)
         try:
             self.decoder = SlotDecoder.from_config(self.slot_tags, meta.get("slot_decoder") or {})
         except ValueError as e:
@@ -60,6 +60,8 @@ class NLUParser:
         for name in (self._intent_name, self._slot_name):
             if name not in self.model.output_details:
                 raise SidecarError(f"Sidecar {self.sidecar} names output {name!r}; the model has {self.model.output_names}.")
+        check_output_width(self.sidecar, self.model.output_details, self._intent_name, self.intents, "intent labels")
+        check_output_width(self.sidecar, self.model.output_details, self._slot_name, self.slot_tags, "slot tags")
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list]:
         """(intent logits [N, I], slot logits [N, T, K], per text (words, aligned)) for a batch."""

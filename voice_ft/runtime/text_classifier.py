@@ -16,7 +16,6 @@ beside it, written by `voice_ft.export`. Schema (task "text_classification"):
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 from typing import Any, Sequence
@@ -25,50 +24,16 @@ import numpy as np
 
 from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.sidecar import SidecarError, check_output_width, companion_file, load_sidecar, require_field, sidecar_path  # noqa: F401
 from voice_ft.runtime.wordpiece import WordPieceTokenizer
-
-
-class SidecarError(ValueError):
-    """The JSON sidecar beside a `.tflite` file is missing or does not fit the schema."""
-
-
-def sidecar_path(tflite_path: str | os.PathLike) -> pathlib.Path:
-    """`model.tflite` -> `model.json` (same folder, same stem)."""
-    return pathlib.Path(tflite_path).with_suffix(".json")
-
-
-def load_sidecar(tflite_path: str | os.PathLike, task: str | None = None) -> dict[str, Any]:
-    """Reads the sidecar of `tflite_path`, checking its `task` when given."""
-    path = sidecar_path(tflite_path)
-    if not path.is_file():
-        raise SidecarError(f"Sidecar {path} not found; it is written next to the .tflite by voice_ft.export.")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SidecarError(f"Sidecar {path} is not valid JSON: {e}") from e
-    if not isinstance(meta, dict):
-        raise SidecarError(f"Sidecar {path} must hold a JSON object, got {type(meta).__name__}.")
-    if task is not None and meta.get("task") != task:
-        raise SidecarError(f"Sidecar {path} has task {meta.get('task')!r}, expected {task!r}.")
-    return meta
-
-
-def _require(meta: dict, path: pathlib.Path, key: str, kind: type | tuple[type, ...]) -> Any:
-    value = meta.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise SidecarError(f"Sidecar {path}: field {key!r} is missing or not a {getattr(kind, '__name__', kind)}.")
-    return value
 
 
 def wordpiece_from_sidecar(meta: dict, path: pathlib.Path) -> WordPieceTokenizer:
     """Builds the WordPiece tokenizer a sidecar describes (vocabulary relative to it)."""
-    spec = _require(meta, path, "tokenizer", dict)
+    spec = require_field(meta, path, "tokenizer", dict)
     if spec.get("kind") != "wordpiece":
         raise SidecarError(f"Sidecar {path}: tokenizer kind {spec.get('kind')!r} is not 'wordpiece'.")
-    vocab = _require(spec, path, "vocabulary", str)
-    vocab_path = (path.parent / vocab).resolve()
-    if not vocab_path.is_file():
-        raise SidecarError(f"Sidecar {path}: vocabulary file {vocab_path} not found.")
+    vocab_path = companion_file(path, require_field(spec, path, "vocabulary", str), "tokenizer.vocabulary")
     options = {k: spec[k] for k in ("lowercase", "strip_accents", "split_on_cjk", "suffix_indicator", "oov_token")
                if k in spec}  # fmt: skip
     try:
@@ -128,13 +93,13 @@ class TextClassifier:
         self.sidecar = sidecar_path(self.path)
         meta = load_sidecar(self.path, task="text_classification")
         self.metadata = meta
-        self.labels = [str(x) for x in _require(meta, self.sidecar, "labels", list)]
-        self.sequence_length = _require(meta, self.sidecar, "sequence_length", int)
-        inputs = _require(meta, self.sidecar, "inputs", dict)
-        outputs = _require(meta, self.sidecar, "outputs", dict)
-        self._ids_name = _require(inputs, self.sidecar, "token_ids", str)
-        self._mask_name = _require(inputs, self.sidecar, "padding_mask", str)
-        self._logits_name = _require(outputs, self.sidecar, "logits", str)
+        self.labels = [str(x) for x in require_field(meta, self.sidecar, "labels", list)]
+        self.sequence_length = require_field(meta, self.sidecar, "sequence_length", int)
+        inputs = require_field(meta, self.sidecar, "inputs", dict)
+        outputs = require_field(meta, self.sidecar, "outputs", dict)
+        self._ids_name = require_field(inputs, self.sidecar, "token_ids", str)
+        self._mask_name = require_field(inputs, self.sidecar, "padding_mask", str)
+        self._logits_name = require_field(outputs, self.sidecar, "logits", str)
         self.tokenizer = wordpiece_from_sidecar(meta, self.sidecar)
         self.model = TFLiteModel(self.path, num_threads=num_threads)
         for name in (self._ids_name, self._mask_name):
@@ -144,6 +109,7 @@ class TextClassifier:
             raise SidecarError(
                 f"Sidecar {self.sidecar} names output {self._logits_name!r}; the model has {self.model.output_names}."
             )
+        check_output_width(self.sidecar, self.model.output_details, self._logits_name, self.labels, "labels")
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits, float[batch, num_labels]."""
