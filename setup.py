@@ -14,6 +14,8 @@ INSTALL_REQUIRES = [
     "tensorflow-text>=2.21,<2.22",
     "tensorflow-datasets>=4.9.10,<4.10",
     "absl-py>=2.1",
+    # grammar files (Rhino-style context YAML) with line numbers for errors.
+    "pyyaml>=6",
     "ai-edge-litert>=2.3,<2.4",
     "safetensors>=0.4",
     "numpy>=1.26",

@@ -27,6 +27,10 @@ _EXPORTS = {
     # data
     "TextEncoder": "voice_ft.data.text_encoder",
     "DataError": "voice_ft.runtime.errors",
+    "read_grammar": "voice_ft.data.grammar",
+    "canonical_value": "voice_ft.data.grammar",
+    "from_grammar": "voice_ft.data.grammar_sampling",
+    "GrammarExample": "voice_ft.data.grammar_sampling",
     # models
     "build_intent_classifier": "voice_ft.text_classification.model",
     "build_sentiment_classifier": "voice_ft.text_classification.model",

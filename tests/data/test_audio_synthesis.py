@@ -38,3 +38,32 @@ def test_synthesize_dataset_renders_readable_voice_disjoint_clips(tmp_path):
     assert 0.3 < len(samples) / 16000 < 3.0 and np.abs(samples).max() > 0.05  # real speech, resampled from 22.05 kHz
     with pytest.raises(ValueError, match="no voice/variant \\['no-such-voice'\\]"):
         speech_synthesis.render("hello", tmp_path / "x.wav", voice="no-such-voice")
+
+
+def test_grammar_splits_render_with_transcripts_tags_and_slot_values(tmp_path):
+    import csv
+    import json
+    import pathlib
+
+    from voice_ft.data.grammar_sampling import from_grammar
+
+    grammar = pathlib.Path(__file__).resolve().parents[2] / "data" / "grammars" / "timers.yml"
+    train, validation, test, intents, tags = from_grammar(grammar, per_expression=2)
+    with_slots = [e for e in train if e.slots]
+    splits = {"train": with_slots[:2], "test": test[:1]}
+    voices = {"train": ["en-us+m1", "en-gb+f2"], "test": ["en-029+m3"]}
+    manifest = speech_synthesis.synthesize_text_splits(splits, tmp_path, split_voices=voices, renditions={"train": 2},
+                                                       speeds=(140, 180), pitches=(35, 65))
+    examples = read_audio_manifest(manifest)
+    assert len(examples) == 5 and {e.label for e in examples} <= set(intents)
+    assert {e.speaker for e in examples if e.split == "test"} == {"en-029+m3"}
+    with open(manifest, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    first = with_slots[0]
+    assert rows[0]["text"] == first.text and rows[0]["tags"].split() == list(first.tags)
+    assert json.loads(rows[0]["slots"]) == first.slots
+    assert len({(r["speaker"], r["speed"], r["pitch"]) for r in rows[:2]}) == 2  # two renditions, two voices
+    samples = read_audio(examples[-1].path, 16000)
+    assert 0.3 < len(samples) / 16000 < 6.0 and np.abs(samples).max() > 0.05
+    with pytest.raises(speech_synthesis.DataError, match="expected a SlotExample or an Utterance"):
+        speech_synthesis.synthesize_text_splits({"train": ["play jazz"]}, tmp_path, split_voices=voices)

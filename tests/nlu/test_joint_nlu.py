@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import voice_ft
-from voice_ft.nlu.readers import make_example
+from voice_ft.data.slot_examples import make_example
 from voice_ft.nlu import model as nlu_model
 from voice_ft.nlu import train as nlu_train
 from voice_ft.nlu.model import SlotLoss, build_joint_nlu_model, crf_negative_log_likelihood

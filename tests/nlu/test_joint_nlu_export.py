@@ -7,7 +7,7 @@ import pytest
 
 import voice_ft
 from voice_ft.runtime.errors import DataError
-from voice_ft.nlu.readers import make_example
+from voice_ft.data.slot_examples import make_example
 from voice_ft.nlu.export import export_nlu_tflite
 from voice_ft.text_classification.export import ExportVerificationError
 from voice_ft.nlu import model as nlu_model

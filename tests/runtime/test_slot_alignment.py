@@ -6,7 +6,7 @@ import pytest
 from voice_ft.runtime.slot_alignment import (IGNORE, SlotDecoder, align_words, bio_chunks, bio_error, slot_spans,
                                           split_words, token_labels)  # fmt: skip
 from voice_ft.nlu.data import encode_nlu, wordpiece_for
-from voice_ft.nlu.readers import make_example
+from voice_ft.data.slot_examples import make_example
 from voice_ft.runtime.wordpiece import WordPieceTokenizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "wake", "me", "up", "at", "seven", "am", "play", "be", "##yon", "##ce", ",", "now"]

@@ -3,6 +3,9 @@
 - Bundled (in the repo's `data/`, read offline): `snips` (intent), `poem_sentiment` (sentiment),
   `goemotions` (4-way sentiment derived from GoEmotions; mixed-sentiment rows dropped).
 - A folder with `train`/`validation`/`test` `.jsonl` or `.csv` files (and optionally labels.txt).
+- A grammar (Rhino-style context YAML, e.g. `data/grammars/smart_home.yml`): `from_grammar(path)`
+  samples intent + slot sentences from it (`SlotExample`s for the NLU trainer; see
+  `voice_ft.data.grammar` and `voice_ft.data.grammar_sampling`), `read_grammar(path)` reads it.
 - Any other name goes to `tfds.load(name)` (e.g. `"imdb_reviews"`, if prepared locally, or the
   registered `voice_ft_snips` builders from `voice_ft.data.tfds_builders`).
 
@@ -19,9 +22,12 @@ import tensorflow as tf
 
 from voice_ft.data.bundled import BUNDLED, DEFAULT_TASK, SPLITS, BundledTextDataset, available, data_root  # noqa: F401
 from voice_ft.runtime.errors import DataError
+from voice_ft.data.grammar import canonical_value, read_grammar  # noqa: F401  (voice_ft.datasets.read_grammar)
+from voice_ft.data.grammar_sampling import from_grammar  # noqa: F401  (voice_ft.datasets.from_grammar)
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.readers import read_text_file
 from voice_ft.data.text_pipeline import examples_to_dataset
+
 
 def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None = None, labels=None):
     """Loads train/validation/test splits as raw `(text, label_id)` datasets.

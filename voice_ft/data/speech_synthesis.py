@@ -3,9 +3,17 @@
 A voice assistant needs recordings of its commands, which rarely exist. espeak-ng (Debian package
 `espeak-ng`) renders ~100x faster than real time on one core, over 8 native English voices with
 many variants (+m1..+m7, +f1..+f4, ...), speeds and pitches. `synthesize_dataset` renders
-labelled text splits into WAV files plus a `manifest.csv` (path,label,speaker,split) that
+labelled text splits into WAV files plus a `manifest.csv` (path,label,speaker,split,text,...) that
 `voice_ft.data.audio_readers.read_audio_manifest` reads, with each split spoken by its own voices,
 so the test split measures generalisation to unseen voices (voice-disjoint), as real speakers would.
+
+`synthesize_text_splits` takes labelled text files or in-memory `SlotExample` lists (e.g. grammar
+sentences from `voice_ft.datasets.from_grammar`); for the latter the manifest also carries each
+clip's BIO tags (`tags`, one per word of `text`) and canonical slot values (`slots`, JSON).
+
+Noise is not baked into the files: mix it at training time with
+`voice_ft.data.augment.WaveformAugmentation(noise=...)`, which draws a fresh clip and SNR every
+epoch (and keeps this module free of TensorFlow).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import concurrent.futures
 import csv
 import dataclasses
 import functools
+import json
 import os
 import pathlib
 import random
@@ -21,6 +30,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from voice_ft.data.slot_examples import SlotExample
 from voice_ft.runtime.errors import DataError
 
 # The English voices that work without MBROLA, and the variants that sound like distinct speakers.
@@ -30,8 +40,17 @@ VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
 
 @dataclasses.dataclass(frozen=True)
 class Utterance:
+    """What to say and its label; `tags` (one BIO tag per word) and `slots` when it comes from slot data."""
+
     text: str
     label: str
+    tags: tuple[str, ...] | None = None
+    slots: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_slot_example(cls, example: SlotExample) -> Utterance:
+        """A `SlotExample` (or `GrammarExample`, whose canonical slot values are kept): text = its words, label = intent."""
+        return cls(example.text, example.intent, tuple(example.tags), tuple(getattr(example, "slot_values", ())))
 
 
 def espeak_binary() -> str | None:
@@ -117,7 +136,8 @@ def synthesize_dataset(
         seed: voice/speed/pitch draws.
         workers: parallel espeak-ng processes.
 
-    The manifest's `speaker` column is the voice name, so speaker-disjointness can be checked.
+    The manifest's `speaker` column is the voice name, so speaker-disjointness can be checked;
+    `text` is the transcript; `tags` and `slots` are added when any utterance has slot tags.
     Files already rendered are reused (the manifest is rewritten), so a re-run is cheap.
     """
     if espeak_binary() is None:
@@ -129,6 +149,7 @@ def synthesize_dataset(
         check_voice(voice)
     rng = random.Random(seed)
     out_dir = pathlib.Path(out_dir)
+    with_tags = any(u.tags is not None for us in splits.values() for u in us)
     jobs, rows = [], []
     for split, utterances in splits.items():
         (out_dir / split).mkdir(parents=True, exist_ok=True)
@@ -138,8 +159,12 @@ def synthesize_dataset(
                 speed, pitch = rng.randint(*speeds), rng.randint(*pitches)
                 relative = f"{split}/{len(rows):06d}.wav"
                 jobs.append((utterance.text, out_dir / relative, voice, speed, pitch))
-                rows.append({"path": relative, "label": utterance.label, "speaker": voice, "split": split,
-                             "text": utterance.text, "speed": speed, "pitch": pitch})
+                row = {"path": relative, "label": utterance.label, "speaker": voice, "split": split,
+                       "text": utterance.text, "speed": speed, "pitch": pitch}
+                if with_tags:
+                    row["tags"] = " ".join(utterance.tags or ())
+                    row["slots"] = json.dumps(dict(utterance.slots), ensure_ascii=False)
+                rows.append(row)
     todo = [job for job in jobs if not job[1].is_file()]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda job: render(*job), todo))
@@ -152,7 +177,7 @@ def synthesize_dataset(
 
 
 def synthesize_text_splits(
-    split_files: Mapping[str, str | os.PathLike],
+    split_files: Mapping[str, str | os.PathLike | Sequence],
     out_dir: str | os.PathLike,
     label_field: str = "label",
     per_label: Mapping[str, int | None] | None = None,
@@ -160,28 +185,50 @@ def synthesize_text_splits(
     seed: int = 0,
     **options,
 ) -> pathlib.Path:
-    """Renders labelled text files (.jsonl/.csv, e.g. data/snips/*.jsonl) into a voice-disjoint spoken dataset.
+    """Renders labelled text into a voice-disjoint spoken dataset.
 
     Args:
-        split_files: split name -> text file.
+        split_files: split name -> a labelled text file (.jsonl/.csv, e.g. data/snips/*.jsonl), or a
+            list of `SlotExample`s (text = their words, label = intent; e.g. `from_grammar`'s splits),
+            or of `Utterance`s.
         out_dir: where WAVs and manifest.csv go.
-        label_field: the label column (SNIPS: "intent").
+        label_field: the label column of text files (SNIPS: "intent").
         per_label: split name -> utterances kept per label (seeded sample; None keeps all).
         split_voices: split name -> voices; default `voice_disjoint_split(voices())` (accents held out).
         **options: passed to `synthesize_dataset` (speeds, pitches, renditions, workers).
-    """
-    from voice_ft.data.readers import read_text_file
 
+    Example (grammar sentences, each training sentence spoken by 3 voices):
+        >>> train, val, test, intents, tags = voice_ft.datasets.from_grammar("data/grammars/timers.yml")
+        >>> synthesize_text_splits({"train": train, "validation": val, "test": test}, "out/timers_audio",
+        ...                        renditions={"train": 3})
+    """
     rng = random.Random(seed)
     splits = {}
-    for split, path in split_files.items():
-        examples = read_text_file(path, label_field=label_field)
+    for split, source in split_files.items():
+        utterances = _utterances(source, label_field)
         limit = (per_label or {}).get(split)
         if limit:
             by_label = {}
-            for e in examples:
-                by_label.setdefault(e.label, []).append(e)
-            examples = [e for group in by_label.values() for e in rng.sample(group, min(limit, len(group)))]
-        splits[split] = [Utterance(e.text, e.label) for e in examples]
+            for u in utterances:
+                by_label.setdefault(u.label, []).append(u)
+            utterances = [u for group in by_label.values() for u in rng.sample(group, min(limit, len(group)))]
+        splits[split] = utterances
     split_voices = split_voices or voice_disjoint_split(voices())
     return synthesize_dataset(splits, out_dir, split_voices, seed=seed, **options)
+
+
+def _utterances(source, label_field: str) -> list[Utterance]:
+    """A text file's labelled lines, or in-memory `SlotExample`s / `Utterance`s, as `Utterance`s."""
+    if isinstance(source, (str, os.PathLike)):
+        from voice_ft.data.readers import read_text_file
+
+        return [Utterance(e.text, e.label) for e in read_text_file(source, label_field=label_field)]
+    utterances = []
+    for i, item in enumerate(source):
+        if isinstance(item, Utterance):
+            utterances.append(item)
+        elif isinstance(item, SlotExample):
+            utterances.append(Utterance.from_slot_example(item))
+        else:
+            raise DataError(f"item {i} is a {type(item).__name__}; expected a SlotExample or an Utterance")
+    return utterances
