@@ -16,7 +16,7 @@ from absl import flags, logging
 import voice_ft
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
-from voice_ft.data.files import prepare_run_dir
+from voice_ft.data.files import prepare_run_dir, record_run_config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
@@ -72,7 +72,7 @@ def run(task_name: str, builder) -> dict:
     voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
     model = builder(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
 
-    reports.write_json(run_dir / "config.json", {
+    record_run_config(run_dir, {
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
         "sequence_length": FLAGS.sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,

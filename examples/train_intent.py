@@ -21,4 +21,4 @@ if __name__ == "__main__":
     flags.FLAGS.set_default("data", "snips")
     flags.FLAGS.set_default("task", None)
     flags.mark_flag_as_required("run_dir")
-    app.run(main)
+    app.run(voice_ft.training.exit_on_interrupt(main))

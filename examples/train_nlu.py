@@ -22,7 +22,7 @@ from voice_ft.evaluation import reports
 from voice_ft.nlu.data import load_nlu
 from voice_ft.export.convert import check_quantization
 from voice_ft.nlu.export import export_nlu_tflite
-from voice_ft.data.files import prepare_run_dir
+from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.evaluation.metrics import confusion_matrix
 from voice_ft.nlu import model as nlu_model
 from voice_ft.nlu import train as nlu_train
@@ -67,7 +67,7 @@ def main(argv):
                                             slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
     encoded = {name: nlu_train.encode_for(model, split) for name, split in
                (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
-    reports.write_json(run_dir / "config.json", {
+    record_run_config(run_dir, {
         "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": FLAGS.sequence_length,
         "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
         "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
@@ -112,4 +112,4 @@ def _figures(m: dict) -> str:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("run_dir")
-    app.run(main)
+    app.run(voice_ft.training.exit_on_interrupt(main))

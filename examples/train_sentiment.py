@@ -19,4 +19,4 @@ if __name__ == "__main__":
     flags.FLAGS.set_default("data", "goemotions")
     flags.FLAGS.set_default("sequence_length", 64)
     flags.mark_flag_as_required("run_dir")
-    app.run(main)
+    app.run(voice_ft.training.exit_on_interrupt(main))

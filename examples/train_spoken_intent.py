@@ -101,4 +101,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(voice_ft.training.exit_on_interrupt(main))

@@ -43,6 +43,7 @@ _EXPORTS = {
     "evaluate": "voice_ft.training",
     "use_mixed_precision": "voice_ft.training",
     "Distiller": "voice_ft.training",
+    "TrainingInterrupted": "voice_ft.training",
     # export
     "export_tflite": "voice_ft.text_classification.export",
     "ExportResult": "voice_ft.text_classification.export",

@@ -142,3 +142,32 @@ def test_clear_errors(exported, tmp_path):
             TextClassifier(copy)
     sidecar.write_text(json.dumps(good), encoding="utf-8")
     assert TextClassifier(copy)("play jazz")["label"] in LABELS
+
+
+def test_sidecar_cannot_point_outside_its_folder_or_mislabel_outputs(exported, tmp_path):
+    """A crafted sidecar is refused at load: files outside its folder, labels that do not fit."""
+    tflite_path, _ = exported
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    copy = bundle / "model.tflite"
+    copy.write_bytes(pathlib.Path(tflite_path).read_bytes())
+    (bundle / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    secret = tmp_path / "secret.txt"  # a file of the phone's, outside the bundle
+    secret.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    (bundle / "link.txt").symlink_to(secret)
+    good = json.loads(pathlib.Path(tflite_path).with_suffix(".json").read_text(encoding="utf-8"))
+    sidecar = bundle / "model.json"
+    for vocabulary, pattern in [
+        ("../secret.txt", r"must be a file name inside"),
+        (str(secret), r"must be a file name inside"),
+        ("link.txt", r"resolves to .*secret.txt, outside"),
+        ("", r"must be a file name"),
+    ]:
+        sidecar.write_text(json.dumps({**good, "tokenizer": {**good["tokenizer"], "vocabulary": vocabulary}}), encoding="utf-8")
+        with pytest.raises(SidecarError, match=pattern):
+            TextClassifier(copy)
+    sidecar.write_text(json.dumps({**good, "labels": LABELS[:-1]}), encoding="utf-8")
+    with pytest.raises(SidecarError, match=f"lists {len(LABELS) - 1} labels but the model's output .* has {len(LABELS)}"):
+        TextClassifier(copy)
+    sidecar.write_text(json.dumps(good), encoding="utf-8")
+    assert TextClassifier(copy)("play jazz")["label"] in LABELS

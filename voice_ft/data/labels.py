@@ -6,6 +6,7 @@ import os
 import pathlib
 from collections.abc import Iterable, Sequence
 
+from voice_ft.data.files import write_text_atomic
 from voice_ft.data.readers import read_text
 from voice_ft.runtime.errors import DataError
 
@@ -66,7 +67,7 @@ class LabelVocabulary:
             )
 
     def save(self, path: str | os.PathLike) -> None:
-        pathlib.Path(path).write_text("\n".join(self.names) + "\n", encoding="utf-8")
+        write_text_atomic(path, "\n".join(self.names) + "\n")
 
     def __len__(self) -> int:
         return len(self.names)

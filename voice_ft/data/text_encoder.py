@@ -14,6 +14,8 @@ import pathlib
 import keras_hub
 import tensorflow as tf
 
+from voice_ft.data.files import write_text_atomic
+
 
 class TextEncoder:
     """Tokenises and packs text to `sequence_length` tokens.
@@ -89,9 +91,9 @@ class TextEncoder:
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         vocab = self.tokenizer.get_vocabulary()
-        (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        write_text_atomic(directory / "vocab.txt", "\n".join(vocab) + "\n")
         config = self.config()
-        (directory / "tokenizer.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(directory / "tokenizer.json", json.dumps(config, indent=2) + "\n")
         return config
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Run reports: metrics.json, a confusion-matrix PNG and a training-curve PNG."""
+"""Run reports: metrics.json, a confusion-matrix PNG and a training-curve PNG, each written atomically."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import pathlib
 
 import numpy as np
 
+from voice_ft.data.files import atomic_output, write_text_atomic
+
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
-    pathlib.Path(path).write_text(json.dumps(data, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
 
 
 def _jsonable(value):
@@ -48,7 +50,8 @@ def plot_confusion_matrix(matrix, labels, path: str | os.PathLike, title: str = 
                             color="white" if rates[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as partial:
+        fig.savefig(partial, dpi=120)
     plt.close(fig)
 
 
@@ -71,5 +74,6 @@ def plot_training_curves(history: dict, path: str | os.PathLike, metrics=(("loss
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as partial:
+        fig.savefig(partial, dpi=120)
     plt.close(fig)

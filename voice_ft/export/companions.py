@@ -14,7 +14,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 from voice_ft.export.sidecar import sidecar_path
-from voice_ft.data.files import refuse_overwrite
+from voice_ft.data.files import refuse_overwrite, write_text_atomic
 
 TOKENIZER_KEYS = ("kind", "vocabulary", "lowercase", "strip_accents", "start_id", "end_id", "pad_id")
 
@@ -45,7 +45,7 @@ def text_model_companions(encoder, directory: pathlib.Path, label_files: Mapping
 
 def write_companions(companions: Mapping[pathlib.Path, str]) -> None:
     for path, text in companions.items():
-        path.write_text(text, encoding="utf-8")
+        write_text_atomic(path, text)
 
 
 def tokenizer_metadata(encoder) -> dict:

@@ -12,6 +12,8 @@ import json
 import os
 import pathlib
 
+from voice_ft.data.files import write_text_atomic
+
 SIDECAR_VERSION = 1
 
 
@@ -38,5 +40,5 @@ def write_sidecar(tflite_path: str | os.PathLike, metadata: dict) -> pathlib.Pat
         **metadata,
         "versions": package_versions(),
     }
-    path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(content, indent=2) + "\n")
     return path

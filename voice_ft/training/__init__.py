@@ -5,7 +5,9 @@ layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs)
 from voice_ft.training.distillation import Distiller
 from voice_ft.evaluation.classifier import evaluate, predict_classes
 from voice_ft.training.fit import fit
+from voice_ft.training.interrupt import TrainingInterrupted, exit_on_interrupt
 from voice_ft.training.precision import use_mixed_precision
 from voice_ft.training.recipe import Recipe
 
-__all__ = ["Distiller", "Recipe", "evaluate", "fit", "predict_classes", "use_mixed_precision"]
+__all__ = ["Distiller", "Recipe", "TrainingInterrupted", "evaluate", "exit_on_interrupt", "fit", "predict_classes",
+           "use_mixed_precision"]

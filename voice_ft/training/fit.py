@@ -17,6 +17,7 @@ from absl import logging
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text, label_counts
 from voice_ft.training.callbacks import standard_callbacks
 from voice_ft.training.freezing import apply_trainability, find_backbone, num_transformer_layers
+from voice_ft.training.interrupt import TrainingInterrupted
 from voice_ft.training.optimizer import build_optimizer
 from voice_ft.training.precision import check_model_precision
 from voice_ft.training.recipe import Recipe
@@ -77,15 +78,18 @@ def fit(
         "Training %s: %d steps/epoch x %d epochs, %s trainable parameters.",
         model.name, steps_per_epoch, recipe.epochs, f"{_count_params(model.trainable_weights):,}",
     )
-    return model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=recipe.epochs,
-        callbacks=all_callbacks,
-        class_weight=class_weight,
-        shuffle=False,  # the pipeline shuffles
-        verbose=verbose,
-    )
+    try:
+        return model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=recipe.epochs,
+            callbacks=all_callbacks,
+            class_weight=class_weight,
+            shuffle=False,  # the pipeline shuffles
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run_dir) from None
 
 
 def _prepare(model, dataset, recipe: Recipe, shuffle: bool) -> tf.data.Dataset:

@@ -13,7 +13,7 @@ import keras
 
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.text_encoder import TextEncoder
-from voice_ft.data.files import refuse_overwrite
+from voice_ft.data.files import atomic_output, refuse_overwrite
 
 # Custom objects that `model.keras` files may reference: import to register them.
 from voice_ft.training import optimizer as _optimizer  # noqa: F401
@@ -29,7 +29,8 @@ def save_model(model: keras.Model, directory: str | os.PathLike, labels=None, ov
     optimizer = getattr(model, "optimizer", None)
     model.optimizer = None
     try:
-        model.save(directory / "model.keras")
+        with atomic_output(directory / "model.keras") as partial:
+            model.save(partial)
     finally:
         model.optimizer = optimizer
     encoder = getattr(model, "text_encoder", None)
