@@ -52,7 +52,7 @@ from voice_ft.asr import decoding
 from voice_ft.data.files import refuse_overwrite
 from voice_ft.export.convert import make_converter, run_converter
 from voice_ft.export.errors import ExportVerificationError
-from voice_ft.export.sidecar import write_sidecar
+from voice_ft.export.sidecar import package_versions, write_sidecar
 from voice_ft.export.staging import write_verified
 from voice_ft.runtime.generator import BPETokenizer
 from voice_ft.runtime.speech_recognizer import TASK, SpeechRecognizer
@@ -388,8 +388,6 @@ def export_speech_recognizer(
 def _metadata(model, tokenizer, name, quantization, audio_frames, max_tokens, cache_length, prompt,
               suppress, suppress_begin) -> dict:
     length = encoder_length(audio_frames)
-    from voice_ft.export.sidecar import package_versions
-
     return {
         "task": TASK,
         "architecture": type(model).__name__,
