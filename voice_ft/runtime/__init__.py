@@ -17,6 +17,7 @@ _LAZY = {
     "AudioClassifier": "voice_ft.runtime.audio_classifier",
     "NLUParser": "voice_ft.runtime.nlu_parser",
     "Generator": "voice_ft.runtime.generator",
+    "SpeechRecognizer": "voice_ft.runtime.speech_recognizer",
 }
 
 __all__ = ["TFLiteModel", "TextClassifier", "WordPieceTokenizer", *_LAZY]

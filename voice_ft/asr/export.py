@@ -1,0 +1,433 @@
+"""Export a Whisper backbone to an encoder `.tflite` and a decoder-step `.tflite`, verified.
+
+What is written for `export_speech_recognizer(backbone, "out/asr")`:
+
+- `asr_encoder.tflite`: ``serving_default(features[1, frames, mels]) -> encoder_output[1, frames/2, hidden]``.
+  Features, not waveform: the log-mel front end runs in numpy on the phone
+  (`voice_ft.runtime.whisper_features`, checked against keras-hub's `WhisperAudioConverter`),
+  because a 400-point FFT does not run in TFLite and a DFT-as-matmul would be int8-quantized
+  with the weights in the "dynamic" variant.
+- `asr_decoder.tflite`, two signatures sharing the weights:
+  ``cross_kv(encoder_output) -> cross_cache[1, layers, 2, frames/2, heads, head_dim]`` (each
+  layer's cross-attention keys/values, projected once per clip), and
+  ``decode(token_id[1, 1], cache[1, layers, 2, cache_length, heads, head_dim], cross_cache,
+  index[]) -> logits[1, V], cache`` (one step at position `index`, as keras-hub's cached
+  `TransformerDecoder` call: DYNAMIC_UPDATE_SLICE into the self-attention cache).
+- `asr.json`: the recogniser sidecar (task "speech_recognition", audio settings, frames, prompt
+  ids, suppression ids, end token, cache shapes, tokenizer files, verification), plus
+  `asr_encoder.json` / `asr_decoder.json` (one sidecar per `.tflite`, naming `asr.json`), and
+  `asr.vocab.json` / `asr.merges.txt` for the runtime's byte-level BPE detokenizer.
+
+Short-audio mode: ``audio_frames`` < 3000 (e.g. 300 for 3 s, 500 for 5 s) cuts the encoder's
+input; the features are the first `audio_frames` frames of the standard 30 s features, and the
+Keras reference (`keras_greedy_tokens`) runs the same cut features through the Keras encoder.
+Whisper never saw shorter windows in training, so short mode trades some accuracy for speed;
+the verification compares like with like.
+
+How (see `voice_ft.response.export`): `keras.export.ExportArchive` tracking the backbone, fixed
+input signatures, `write_out`, `TFLiteConverter.from_saved_model` with the signature keys,
+builtin ops only (`FlexOpsError` otherwise).
+
+Verification: greedy token ids of the staged files, run by the TF-free
+`voice_ft.runtime.SpeechRecognizer`, against Keras on the given waveforms. float32 files must
+match on every clip or nothing is written (`ExportVerificationError`); "dynamic" (int8 weights)
+files drift, so their match rate is reported (result and sidecar) rather than required.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from voice_ft.asr import decoding
+from voice_ft.data.files import refuse_overwrite
+from voice_ft.export.convert import make_converter, run_converter
+from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.sidecar import package_versions, write_sidecar
+from voice_ft.export.staging import write_verified
+from voice_ft.runtime.generator import BPETokenizer
+from voice_ft.runtime.speech_recognizer import TASK, SpeechRecognizer
+from voice_ft.runtime.whisper_features import FULL_FRAMES, HOP, N_FFT, SAMPLE_RATE
+
+QUANTIZATIONS = ("float32", "dynamic")
+DECODER_SIGNATURES = ("cross_kv", "decode")
+DEFAULT_NAME = "speech_recognizer"
+
+
+@dataclasses.dataclass
+class SpeechExportResult:
+    """What `export_speech_recognizer` wrote (or refused) and how it compared with Keras."""
+
+    sidecar_path: pathlib.Path
+    encoder_path: pathlib.Path
+    decoder_path: pathlib.Path
+    quantization: str
+    audio_frames: int
+    max_tokens: int
+    encoder_bytes: int
+    decoder_bytes: int
+    greedy_match: float | None = None  # fraction of verification clips with identical greedy ids
+    verification: list[dict] = dataclasses.field(default_factory=list)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.encoder_bytes + self.decoder_bytes
+
+
+# --- shapes ------------------------------------------------------------------------------------
+
+
+def encoder_length(audio_frames: int) -> int:
+    """Encoder positions for `audio_frames` feature frames (the second conv has stride 2)."""
+    return (audio_frames + 1) // 2
+
+
+def kv_shape(model, length: int) -> tuple[int, ...]:
+    """`[1, layers, 2, length, heads, head_dim]`: the self- or cross-attention cache of all layers."""
+    return (1, model.num_layers, 2, length, model.num_heads, model.hidden_dim // model.num_heads)
+
+
+def _check_frames(model, audio_frames: int) -> None:
+    full = int(model.max_encoder_sequence_length)
+    if not 2 <= audio_frames <= full:
+        raise ValueError(f"audio_frames must be in 2..{full} (the model's 30 s window), got {audio_frames}.")
+
+
+# --- the two graphs ------------------------------------------------------------------------------
+
+
+def encoder_archive(model, audio_frames: int) -> keras.export.ExportArchive:
+    """ExportArchive: ``serving_default(features[1, frames, mels]) -> {"encoder_output"}``."""
+    _check_frames(model, audio_frames)
+    encoder = keras.Model(model.input["encoder_features"], model.output["encoder_sequence_output"])
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+
+    def serve(features):
+        return {"encoder_output": encoder(features, training=False)}
+
+    spec = tf.TensorSpec((1, audio_frames, model.num_mels), tf.float32, name="features")
+    archive.add_endpoint("serving_default", serve, input_signature=[spec])
+    return archive
+
+
+def decoder_archive(model, audio_frames: int, cache_length: int) -> keras.export.ExportArchive:
+    """ExportArchive with the `cross_kv` and `decode` endpoints (see the module docstring)."""
+    _check_frames(model, audio_frames)
+    if cache_length > model.max_decoder_sequence_length:
+        raise ValueError(f"cache_length {cache_length} exceeds the decoder's {model.max_decoder_sequence_length} positions.")
+    length = encoder_length(audio_frames)
+    layers = model.decoder_transformer_layers
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def cross_kv(encoder_output):
+        # What keras-hub's CachedMultiHeadAttention computes when cache_update_index is 0.
+        per_layer = [
+            tf.stack([layer._cross_attention_layer._key_dense(encoder_output),  # noqa: SLF001
+                      layer._cross_attention_layer._value_dense(encoder_output)], axis=1)  # noqa: SLF001
+            for layer in layers
+        ]
+        return {"cross_cache": tf.stack(per_layer, axis=1)}
+
+    def decode(token_id, cache, cross_cache, index):
+        x = model.decoder_embeddings(token_id, start_index=index)
+        # Only the caches are read (update index None); encoder_sequence must merely be given.
+        placeholder = tf.zeros((1, length, model.hidden_dim), x.dtype)
+        updated = []
+        for i, layer in enumerate(layers):
+            x, self_cache, _ = layer(
+                decoder_sequence=x,
+                encoder_sequence=placeholder,
+                self_attention_cache=cache[:, i],
+                self_attention_cache_update_index=index,
+                cross_attention_cache=cross_cache[:, i],
+                cross_attention_cache_update_index=None,
+            )
+            updated.append(self_cache)
+        x = model.decoder_layer_norm(x)
+        logits = model.token_embedding(x, reverse=True)[:, 0, :]
+        return {"logits": tf.cast(logits, tf.float32), "cache": tf.stack(updated, axis=1)}
+
+    archive.add_endpoint("cross_kv", cross_kv, input_signature=[
+        tf.TensorSpec((1, length, model.hidden_dim), tf.float32, name="encoder_output")])
+    archive.add_endpoint("decode", decode, input_signature=[
+        tf.TensorSpec((1, 1), tf.int32, name="token_id"),
+        tf.TensorSpec(kv_shape(model, cache_length), tf.float32, name="cache"),
+        tf.TensorSpec(kv_shape(model, length), tf.float32, name="cross_cache"),
+        tf.TensorSpec((), tf.int32, name="index"),
+    ])
+    return archive
+
+
+def _convert(archive: keras.export.ExportArchive, quantization: str, signature_keys: list[str]) -> bytes:
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"Speech-recogniser quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
+    with tempfile.TemporaryDirectory(prefix="voice_ft_asr_") as tmp:
+        archive.write_out(tmp, verbose=False)
+        return run_converter(make_converter(tmp, quantization, signature_keys=signature_keys))
+
+
+def convert_encoder(model, audio_frames: int = FULL_FRAMES, quantization: str = "float32") -> bytes:
+    """The encoder `.tflite` bytes (builtin ops only, else `FlexOpsError`)."""
+    return _convert(encoder_archive(model, audio_frames), quantization, ["serving_default"])
+
+
+def convert_decoder_step(model, audio_frames: int = FULL_FRAMES, cache_length: int = 226,
+                         quantization: str = "float32") -> bytes:
+    """The decoder `.tflite` bytes with `cross_kv` and `decode` (builtin ops only)."""
+    return _convert(decoder_archive(model, audio_frames, cache_length), quantization, list(DECODER_SIGNATURES))
+
+
+# --- the Keras reference -----------------------------------------------------------------------
+
+
+def keras_greedy_tokens(backbone, waveforms: Sequence[np.ndarray], audio_frames: int = FULL_FRAMES,
+                        max_tokens: int = 224, batch_size: int = 8) -> list[list[int]]:
+    """Keras greedy token ids per waveform, with the encoder input cut to `audio_frames`.
+
+    For the full window this is `voice_ft.asr.decoding.greedy_transcribe` itself; for fewer
+    frames it is the same loop (same prompt, suppression, cache calls) on the first
+    `audio_frames` frames of the standard features.
+    """
+    ids: list[list[int]] = []
+    for b in range(0, len(waveforms), batch_size):
+        chunk = list(waveforms[b : b + batch_size])
+        if audio_frames == FULL_FRAMES:
+            ids += [t.tokens for t in decoding.greedy_transcribe(backbone, chunk, max_tokens, return_tokens=True)]
+        else:
+            ids += _keras_short_greedy(backbone, chunk, audio_frames, max_tokens)
+    return ids
+
+
+def _keras_short_greedy(backbone, waveforms, audio_frames: int, max_tokens: int) -> list[list[int]]:
+    tokenizer = backbone.tokenizer
+    prompt = decoding.prompt_ids(tokenizer)
+    suppress, suppress_begin = decoding.suppression(backbone)
+    eot = tokenizer.eos_token_id
+    cut = [np.asarray(w, np.float32).reshape(-1)[: audio_frames * HOP] for w in waveforms]
+    features = decoding.log_mel_features(backbone, cut)[:, :audio_frames]
+    encoder_output = decoding.encode(backbone, features)
+    batch = len(cut)
+    tokens = np.tile(np.asarray(prompt, dtype="int32"), (batch, 1))
+    done = np.zeros(batch, dtype=bool)
+    caches = decoding._empty_caches(backbone, batch, len(prompt) + max_tokens, encoder_output.shape[1])  # noqa: SLF001
+    for step in range(max_tokens):
+        index = 0 if step == 0 else tokens.shape[1] - 1
+        logits, caches = decoding.cached_next_token_logits(backbone, encoder_output, tokens[:, index:], index, caches)
+        logits[:, suppress] = -np.inf
+        if step == 0:
+            logits[:, suppress_begin] = -np.inf
+        chosen = np.where(done, eot, logits.argmax(axis=-1)).astype("int32")
+        tokens = np.concatenate([tokens, chosen[:, None]], axis=1)
+        done |= chosen == eot
+        if done.all():
+            break
+    out = []
+    for row in tokens[:, len(prompt) :]:
+        row = [int(t) for t in row]
+        out.append(row[: row.index(eot)] if eot in row else row)
+    return out
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def target_paths(path: str | os.PathLike) -> tuple[pathlib.Path, str]:
+    """(folder, name) for a prefix `<dir>/<name>` or an existing folder (name "speech_recognizer")."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        return path, DEFAULT_NAME
+    if path.suffix in (".json", ".tflite"):
+        raise ValueError(f"Pass a folder or a prefix without suffix (e.g. out/asr), got {path}.")
+    return path.parent, path.name
+
+
+def tokenizer_files(tokenizer) -> tuple[dict[str, int], list[str]]:
+    """The byte-level BPE vocabulary (token -> id) and merges of a keras-hub Whisper tokenizer."""
+    vocabulary = {str(token): int(i) for token, i in dict(tokenizer.vocabulary).items()}
+    merges = [m for m in tokenizer.merges if m and not m.startswith("#version")]
+    return vocabulary, merges
+
+
+def _resolve(backbone_or_model, tokenizer):
+    """(keras-hub WhisperBackbone, a `voice_ft.Backbone`-like reference for Keras decoding, tokenizer).
+
+    A bare keras-hub backbone (or a task model holding one as `.backbone`) gets a reference
+    with a default `WhisperAudioConverter` and no suppression lists.
+    """
+    model = getattr(backbone_or_model, "model", backbone_or_model)
+    if not hasattr(model, "decoder_transformer_layers") and hasattr(model, "backbone"):
+        model = model.backbone  # a task model wrapping the keras-hub backbone
+    if not hasattr(model, "decoder_transformer_layers"):
+        raise TypeError(f"Expected a Whisper backbone, got {type(model).__name__}.")
+    tokenizer = tokenizer if tokenizer is not None else getattr(backbone_or_model, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError("A tokenizer is needed: pass a voice_ft Backbone or tokenizer=.")
+    reference = backbone_or_model
+    if getattr(reference, "model", None) is not model or getattr(reference, "audio_converter", None) is None:
+        import types
+
+        import keras_hub
+
+        reference = types.SimpleNamespace(
+            name=model.name, model=model, tokenizer=tokenizer, path=getattr(reference, "path", None)
+            if isinstance(getattr(reference, "path", None), pathlib.Path) else None,
+            audio_converter=keras_hub.layers.WhisperAudioConverter(num_mels=model.num_mels))
+    return model, reference, tokenizer
+
+
+def export_speech_recognizer(
+    backbone_or_model,
+    path: str | os.PathLike,
+    quantization: str = "float32",
+    audio_frames: int = FULL_FRAMES,
+    max_tokens: int = 224,
+    verify_on: Sequence[np.ndarray] | None = None,
+    overwrite: bool = False,
+    tokenizer=None,
+    num_threads: int = 2,
+    reference_tokens: Sequence[Sequence[int]] | None = None,
+) -> SpeechExportResult:
+    """Exports a Whisper backbone as encoder + decoder-step `.tflite` files, verified greedily.
+
+    Args:
+        backbone_or_model: a Whisper `voice_ft.Backbone` (``load_backbone("whisper-tiny-en")``:
+            model, tokenizer, audio converter and the preset's suppression lists), or an object
+            with `.model` / a keras-hub `WhisperBackbone` (then pass `tokenizer`).
+        path: a prefix `<dir>/<name>` (writes `<name>_encoder.tflite`, `<name>_decoder.tflite`,
+            `<name>.json`, ...) or an existing folder (name "speech_recognizer").
+        quantization: "float32" or "dynamic" (int8 weights, float activations).
+        audio_frames: log-mel frames of the encoder input: 3000 (30 s, standard) or fewer
+            (short-audio mode, e.g. 300 for 3 s).
+        max_tokens: the most tokens per clip; the self-attention cache holds prompt + max_tokens.
+        verify_on: 16 kHz float waveforms. float32 must give Keras's greedy ids on every one or
+            nothing is written; for "dynamic" the match rate is reported.
+        overwrite: replace existing files.
+        tokenizer: the keras-hub Whisper tokenizer, when `backbone_or_model` carries none.
+        num_threads: interpreter threads for verification.
+        reference_tokens: Keras greedy ids for `verify_on` already computed with
+            `keras_greedy_tokens(backbone, verify_on, audio_frames, max_tokens)` (when exporting
+            several variants of one window); computed here otherwise.
+
+    Raises:
+        ExportVerificationError: a float32 export whose greedy ids differ from Keras's
+            (nothing written; `.result` holds the `SpeechExportResult`).
+        voice_ft.export.convert.FlexOpsError: the graphs need non-builtin ops.
+        voice_ft.data.files.OutputExistsError: files exist and `overwrite` is False.
+    """
+    model, reference_backbone, tokenizer = _resolve(backbone_or_model, tokenizer)
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"Speech-recogniser quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
+    _check_frames(model, audio_frames)
+    prompt = decoding.prompt_ids(tokenizer)
+    max_tokens = min(int(max_tokens), model.max_decoder_sequence_length - len(prompt))
+    cache_length = len(prompt) + max_tokens
+    folder, name = target_paths(path)
+    encoder_path, decoder_path = folder / f"{name}_encoder.tflite", folder / f"{name}_decoder.tflite"
+    sidecar = folder / f"{name}.json"
+    vocab_path, merges_path = folder / f"{name}.vocab.json", folder / f"{name}.merges.txt"
+    outputs = [encoder_path, decoder_path, sidecar, encoder_path.with_suffix(".json"),
+               decoder_path.with_suffix(".json"), vocab_path, merges_path]
+    refuse_overwrite(outputs, overwrite)
+
+    encoder_bytes = convert_encoder(model, audio_frames, quantization)
+    decoder_bytes = convert_decoder_step(model, audio_frames, cache_length, quantization)
+    suppress, suppress_begin = decoding.suppression(reference_backbone)
+    metadata = _metadata(model, tokenizer, name, quantization, audio_frames, max_tokens, cache_length, prompt,
+                         suppress, suppress_begin)
+    result = SpeechExportResult(sidecar, encoder_path, decoder_path, quantization, audio_frames, max_tokens,
+                                len(encoder_bytes), len(decoder_bytes))
+    vocabulary, merges = tokenizer_files(tokenizer)
+    expected = None
+    if verify_on is not None and len(verify_on):
+        expected = [list(map(int, ids)) for ids in reference_tokens] if reference_tokens is not None else (
+            keras_greedy_tokens(reference_backbone, verify_on, audio_frames, max_tokens))
+        if len(expected) != len(verify_on):
+            raise ValueError(f"{len(expected)} reference_tokens for {len(verify_on)} verify_on waveforms.")
+
+    def verify(staged_encoder: pathlib.Path, staged_decoder: pathlib.Path) -> None:
+        if expected is None:
+            return
+        runtime = SpeechRecognizer.from_parts(metadata, staged_encoder, staged_decoder,
+                                              BPETokenizer(vocabulary, merges), num_threads=num_threads)
+        result.greedy_match, result.verification = compare_greedy(runtime, verify_on, expected, tokenizer)
+        if quantization == "float32" and result.greedy_match < 1.0:
+            bad = [i for i, r in enumerate(result.verification) if r["first_difference"] is not None]
+            raise ExportVerificationError(
+                f"float32 export refused: greedy ids differ from Keras on {len(bad)} of {len(expected)} clips "
+                f"(first: clip {bad[0]}, {result.verification[bad[0]]}). Nothing was written.", result)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_verified(encoder_path, encoder_bytes, lambda enc: write_verified(
+        decoder_path, decoder_bytes, lambda dec: verify(enc, dec)))
+    if result.greedy_match is not None:
+        metadata["verification"] = {"greedy_match": result.greedy_match, "clips": len(expected),
+                                    "reference": "voice_ft.asr.decoding greedy (Keras)"}
+    vocab_path.write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
+    merges_path.write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    for role, file in (("encoder", encoder_path), ("decoder", decoder_path)):
+        write_sidecar(file, {"task": TASK, "role": role, "recognizer": sidecar.name, "quantization": quantization,
+                             "signatures": metadata[role]["signatures"]})
+    sidecar.write_text(json.dumps({"sidecar_version": 1, **metadata}, indent=2) + "\n", encoding="utf-8")
+    logging.info("Exported speech recogniser %s (%s, %d frames): %.1f + %.1f MB, greedy match %s",
+                 sidecar, quantization, audio_frames, len(encoder_bytes) / 1e6, len(decoder_bytes) / 1e6,
+                 result.greedy_match)
+    return result
+
+
+def _metadata(model, tokenizer, name, quantization, audio_frames, max_tokens, cache_length, prompt,
+              suppress, suppress_begin) -> dict:
+    length = encoder_length(audio_frames)
+    return {
+        "task": TASK,
+        "architecture": type(model).__name__,
+        "quantization": quantization,
+        "audio": {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP, "window": "hann_periodic",
+                  "num_mels": int(model.num_mels), "frames": int(audio_frames),
+                  "full_frames": int(model.max_encoder_sequence_length),
+                  "seconds": audio_frames * HOP / SAMPLE_RATE, "features": "whisper_log_mel"},
+        "encoder": {"file": f"{name}_encoder.tflite", "signatures": {"serving_default": {
+            "inputs": {"features": [1, audio_frames, int(model.num_mels)]},
+            "outputs": {"encoder_output": [1, length, int(model.hidden_dim)]}}}},
+        "decoder": {"file": f"{name}_decoder.tflite", "cache_length": cache_length,
+                    "cache_shape": list(kv_shape(model, cache_length)),
+                    "cross_cache_shape": list(kv_shape(model, length)),
+                    "signatures": {
+                        "cross_kv": {"inputs": {"encoder_output": [1, length, int(model.hidden_dim)]},
+                                     "outputs": ["cross_cache"]},
+                        "decode": {"inputs": {"token_id": [1, 1], "cache": list(kv_shape(model, cache_length)),
+                                              "cross_cache": list(kv_shape(model, length)), "index": []},
+                                   "outputs": ["logits", "cache"]}}},
+        "generation": {"prompt_ids": [int(t) for t in prompt], "end_token_id": int(tokenizer.eos_token_id),
+                       "suppress_ids": [int(t) for t in suppress], "suppress_ids_begin": [int(t) for t in suppress_begin],
+                       "max_tokens": int(max_tokens), "decoding": "greedy"},
+        "tokenizer": {"kind": "byte_level_bpe", "vocabulary": f"{name}.vocab.json", "merges": f"{name}.merges.txt",
+                      "drop_ids_from": int(tokenizer.eos_token_id)},
+        "versions": package_versions(),
+    }
+
+
+def compare_greedy(runtime: SpeechRecognizer, waveforms, expected: list[list[int]], tokenizer=None) -> tuple[float, list[dict]]:
+    """(match fraction, per-clip records) of the runtime's greedy ids against `expected`."""
+    records = []
+    for i, (wave, want) in enumerate(zip(waveforms, expected)):
+        got = runtime(wave)["tokens"]
+        diff = next((k for k, (a, b) in enumerate(zip(want, got)) if a != b), None)
+        if diff is None and len(want) != len(got):
+            diff = min(len(want), len(got))
+        record = {"clip": i, "keras": want, "tflite": got, "first_difference": diff}
+        if tokenizer is not None:
+            record["keras_text"] = decoding.decode_text(tokenizer, want)
+            record["tflite_text"] = runtime.detokenize(got)
+        records.append(record)
+    return (float(np.mean([r["first_difference"] is None for r in records])) if records else float("nan")), records

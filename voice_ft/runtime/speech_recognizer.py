@@ -1,0 +1,204 @@
+"""`SpeechRecognizer`: TF-free Whisper transcription from the exported encoder + decoder `.tflite`.
+
+Reads the recogniser sidecar `<name>.json` written by `voice_ft.asr.export.export_speech_recognizer`
+and the files it names beside it:
+
+- `<name>_encoder.tflite`: log-mel features `[1, frames, mels]` -> `encoder_output`;
+- `<name>_decoder.tflite`, two signatures: `cross_kv(encoder_output) -> cross_cache` (every
+  decoder layer's cross-attention keys/values, projected once per clip) and
+  `decode(token_id[1, 1], cache, cross_cache, index[]) -> logits[1, V], cache` (one step at
+  position `index`, writing that position into the self-attention cache);
+- `<name>.vocab.json` / `<name>.merges.txt`: the byte-level BPE vocabulary, for detokenizing.
+
+`__call__(waveform)` runs what `voice_ft.asr.decoding.greedy_transcribe` runs in Keras: the numpy
+log-mel of `whisper_features` padded to the exported frame count, the encoder, then greedy steps
+from the prompt (<|startoftranscript|><|notimestamps|> for English-only models), with the
+checkpoint's `suppress_ids` at -inf every step and `suppress_ids_begin` at the first, until
+<|endoftext|> or `max_tokens`. Prompt tokens are fed one step each (Keras feeds them at once:
+same arithmetic, different summation order). Tokens from <|endoftext|> up (special and
+timestamp tokens) are dropped before detokenizing.
+
+Only numpy and ai_edge_litert are imported: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from voice_ft.runtime.audio_io import resample, to_mono
+from voice_ft.runtime.errors import DataError
+from voice_ft.runtime.generator import BPETokenizer
+from voice_ft.runtime.whisper_features import log_mel
+
+TASK = "speech_recognition"
+
+
+def resolve_sidecar(path: str | os.PathLike) -> pathlib.Path:
+    """The recogniser sidecar for `path`: the `.json` itself, a prefix `<dir>/<name>`, one of the
+    two `.tflite` files, or a folder holding exactly one recogniser sidecar."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        found = [p for p in sorted(path.glob("*.json")) if _is_recognizer_sidecar(p)]
+        if len(found) != 1:
+            raise FileNotFoundError(f"{path} holds {len(found)} speech-recogniser sidecars; pass the one to load.")
+        return found[0]
+    if path.suffix == ".tflite":
+        stem = path.stem.removesuffix("_encoder").removesuffix("_decoder")
+        path = path.with_name(stem + ".json")
+    elif path.suffix != ".json":
+        path = path.with_name(path.name + ".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"Speech-recogniser sidecar {path} not found; export with "
+                                "voice_ft.asr.export.export_speech_recognizer.")
+    return path
+
+
+def _is_recognizer_sidecar(path: pathlib.Path) -> bool:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("task") == TASK and "encoder" in content
+
+
+class SpeechRecognizer:
+    """Waveform in, text out, with the exported Whisper encoder and decoder-step files.
+
+    Args:
+        path: the recogniser sidecar `<name>.json`, the prefix `<dir>/<name>`, either `.tflite`,
+            or the export folder.
+        num_threads: CPU threads for each interpreter.
+        max_tokens: the most tokens generated per clip (default and cap: the exported cache).
+
+    Example:
+        >>> asr = SpeechRecognizer("out/whisper_tiny_en", num_threads=2)
+        >>> asr(waveform_16k)["text"]
+        ' Turn on the kitchen lights.'
+    """
+
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1, max_tokens: int | None = None):
+        sidecar = resolve_sidecar(path)
+        metadata = json.loads(sidecar.read_text(encoding="utf-8"))
+        if metadata.get("task") != TASK:
+            raise ValueError(f"{sidecar} is not a speech-recognition sidecar (task={metadata.get('task')!r}).")
+        folder = sidecar.parent
+        tok = metadata["tokenizer"]
+        tokenizer = BPETokenizer.from_files(folder / tok["vocabulary"], folder / tok["merges"])
+        self._setup(metadata, folder / metadata["encoder"]["file"], folder / metadata["decoder"]["file"],
+                    tokenizer, num_threads, max_tokens)
+        self.path = sidecar
+
+    @classmethod
+    def from_parts(cls, metadata: dict, encoder_path, decoder_path, tokenizer: BPETokenizer,
+                   num_threads: int = 1, max_tokens: int | None = None) -> "SpeechRecognizer":
+        """A recogniser from files not (yet) in place: what the exporter verifies before writing."""
+        self = cls.__new__(cls)
+        self._setup(metadata, pathlib.Path(encoder_path), pathlib.Path(decoder_path), tokenizer, num_threads, max_tokens)
+        self.path = None
+        return self
+
+    def _setup(self, metadata, encoder_path, decoder_path, tokenizer, num_threads, max_tokens):
+        for file in (encoder_path, decoder_path):
+            if not file.is_file():
+                raise FileNotFoundError(f"Speech-recogniser model file not found: {file}")
+        self.metadata = metadata
+        self.tokenizer = tokenizer
+        audio = metadata["audio"]
+        self.sample_rate = int(audio["sample_rate"])
+        self.frames = int(audio["frames"])
+        self.full_frames = int(audio["full_frames"])
+        self.num_mels = int(audio["num_mels"])
+        self.n_fft, self.hop = int(audio["n_fft"]), int(audio["hop_length"])
+        self.max_samples = self.frames * self.hop
+        generation = metadata["generation"]
+        self.prompt_ids = [int(t) for t in generation["prompt_ids"]]
+        self.end_token_id = int(generation["end_token_id"])
+        self.suppress_ids = np.asarray(generation["suppress_ids"], dtype=np.int64)
+        self.suppress_ids_begin = np.asarray(generation["suppress_ids_begin"], dtype=np.int64)
+        self.cache_length = int(metadata["decoder"]["cache_length"])
+        room = self.cache_length - len(self.prompt_ids)  # as Keras: cache = prompt + max_tokens
+        self.max_tokens = room if max_tokens is None else min(int(max_tokens), room)
+        self._encoder = Interpreter(model_path=str(encoder_path), num_threads=num_threads)
+        self._decoder = Interpreter(model_path=str(decoder_path), num_threads=num_threads)
+        self._encode = self._encoder.get_signature_runner(_only_signature(self._encoder, encoder_path))
+        signatures = self._decoder.get_signature_list()
+        if not {"cross_kv", "decode"} <= set(signatures):
+            raise ValueError(f"{decoder_path} lacks the cross_kv/decode signatures (has {sorted(signatures)}).")
+        self._cross_kv = self._decoder.get_signature_runner("cross_kv")
+        self._decode = self._decoder.get_signature_runner("decode")
+        self._cache_shape = tuple(metadata["decoder"]["cache_shape"])
+
+    # --- the three stages --------------------------------------------------------------------
+
+    def features(self, waveform: np.ndarray) -> np.ndarray:
+        """(1, frames, mels) Whisper log-mel features of a 16 kHz waveform (cut to the window)."""
+        return log_mel(waveform, self.frames, self.num_mels, self.n_fft, self.hop, self.full_frames)[None]
+
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        """The encoder output (1, frames / 2, hidden) of log-mel features."""
+        return self._encode(features=np.ascontiguousarray(features, dtype=np.float32))["encoder_output"]
+
+    def greedy_tokens(self, encoder_output: np.ndarray, max_tokens: int | None = None) -> list[int]:
+        """Greedy token ids after the prompt (<|endoftext|> excluded), with Whisper's suppression."""
+        limit = self.max_tokens if max_tokens is None else min(max_tokens, self.max_tokens)
+        cross = self._cross_kv(encoder_output=np.ascontiguousarray(encoder_output, dtype=np.float32))["cross_cache"]
+        cache = np.zeros(self._cache_shape, np.float32)
+        logits = None
+        for index, token in enumerate(self.prompt_ids):
+            logits, cache = self._step(token, cache, cross, index)
+        tokens: list[int] = []
+        index = len(self.prompt_ids)
+        while len(tokens) < limit:
+            logits[self.suppress_ids] = -np.inf
+            if not tokens:
+                logits[self.suppress_ids_begin] = -np.inf
+            token = int(np.argmax(logits))
+            if token == self.end_token_id:
+                break
+            tokens.append(token)
+            if len(tokens) == limit or index >= self.cache_length:
+                break
+            logits, cache = self._step(token, cache, cross, index)
+            index += 1
+        return tokens
+
+    def _step(self, token: int, cache: np.ndarray, cross: np.ndarray, index: int):
+        out = self._decode(token_id=np.array([[token]], np.int32), cache=cache, cross_cache=cross,
+                           index=np.array(index, np.int32))
+        return np.array(out["logits"][0], dtype=np.float32), out["cache"]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Text of token ids; special and timestamp tokens (ids from <|endoftext|> up) are dropped."""
+        return self.tokenizer.decode([t for t in tokens if t < self.end_token_id])
+
+    # --- waveform in, text out -------------------------------------------------------------
+
+    def transcribe(self, waveform, sample_rate: int = 16000, max_tokens: int | None = None) -> dict:
+        """{"text", "tokens", "seconds"} for one waveform (float in [-1, 1]; (samples, channels)
+        is averaged to mono; another `sample_rate` is resampled to the model's)."""
+        start = time.perf_counter()
+        wave = np.asarray(waveform, dtype=np.float32)
+        if wave.ndim == 2:
+            wave = to_mono(wave)
+        if wave.ndim != 1:
+            raise DataError(f"waveform must be 1-D samples (or samples x channels), got shape {wave.shape}.")
+        if sample_rate != self.sample_rate:
+            wave = resample(wave, sample_rate, self.sample_rate)
+        tokens = self.greedy_tokens(self.encode(self.features(wave)), max_tokens)
+        return {"text": self.detokenize(tokens), "tokens": tokens, "seconds": time.perf_counter() - start}
+
+    __call__ = transcribe
+
+
+def _only_signature(interpreter: Interpreter, path) -> str:
+    signatures = list(interpreter.get_signature_list())
+    if not signatures:
+        raise ValueError(f"{path} has no signature.")
+    return "serving_default" if "serving_default" in signatures else signatures[0]
