@@ -35,6 +35,7 @@ from ai_edge_litert.interpreter import Interpreter
 from voice_ft.runtime.audio_io import resample, to_mono
 from voice_ft.runtime.errors import DataError
 from voice_ft.runtime.generator import BPETokenizer
+from voice_ft.runtime.sidecar import companion_file
 from voice_ft.runtime.whisper_features import log_mel
 
 TASK = "speech_recognition"
@@ -88,11 +89,12 @@ class SpeechRecognizer:
         metadata = json.loads(sidecar.read_text(encoding="utf-8"))
         if metadata.get("task") != TASK:
             raise ValueError(f"{sidecar} is not a speech-recognition sidecar (task={metadata.get('task')!r}).")
-        folder = sidecar.parent
         tok = metadata["tokenizer"]
-        tokenizer = BPETokenizer.from_files(folder / tok["vocabulary"], folder / tok["merges"])
-        self._setup(metadata, folder / metadata["encoder"]["file"], folder / metadata["decoder"]["file"],
-                    tokenizer, num_threads, max_tokens)
+        tokenizer = BPETokenizer.from_files(companion_file(sidecar, tok.get("vocabulary"), "tokenizer.vocabulary"),
+                                            companion_file(sidecar, tok.get("merges"), "tokenizer.merges"))
+        self._setup(metadata, companion_file(sidecar, metadata["encoder"].get("file"), "encoder.file"),
+                    companion_file(sidecar, metadata["decoder"].get("file"), "decoder.file"), tokenizer, num_threads,
+                    max_tokens)  # fmt: skip
         self.path = sidecar
 
     @classmethod
