@@ -49,3 +49,29 @@ def test_shuffle_reorders_each_epoch_but_keeps_examples(tiny_backbone, snips_row
     second = next(iter(batched))[0]["token_ids"].numpy()
     assert not np.array_equal(first, second)
     assert sorted(map(tuple, first)) == sorted(map(tuple, second))
+
+
+def test_length_bucketed_batches_keep_every_example_and_cut_the_padding(tiny_backbone, snips_rows):
+    raw, _ = snips_dataset(snips_rows[:300])
+    encoder = TextEncoder(tiny_backbone.tokenizer, sequence_length=32)
+    plain = encode_dataset(raw, encoder, batch_size=16, shuffle=True, seed=2)
+    bucketed = encode_dataset(raw, encoder, batch_size=16, shuffle=True, seed=2, bucket_by_length=True)
+    assert int(bucketed.cardinality()) == int(plain.cardinality()) == 19  # Keras still knows the epoch's length
+
+    def examples(batches):
+        """(unpadded token ids, label) of every example, and the batch widths."""
+        seen, widths = [], []
+        for x, y in batches.as_numpy_iterator():
+            ids, mask = x["token_ids"], x["padding_mask"]
+            widths.append(ids.shape[1])
+            assert mask.sum(axis=1).max() <= ids.shape[1]  # no text was cut
+            seen += [(tuple(row[: n]), int(label)) for row, n, label in zip(ids, mask.sum(axis=1), y)]
+        return sorted(seen), widths
+
+    plain_examples, plain_widths = examples(plain)
+    bucketed_examples, widths = examples(bucketed)
+    assert bucketed_examples == plain_examples  # the same texts, each with its own label, once
+    assert set(plain_widths) == {32} and all(w % 8 == 0 and w <= 32 for w in widths)
+    assert np.mean(widths) <= 0.8 * 32  # SNIPS commands are short: much of a padded batch was padding
+    first, second = ([tuple(x["token_ids"][0]) for x, _ in bucketed.take(5)] for _ in range(2))
+    assert first != second  # reshuffled each epoch

@@ -54,3 +54,19 @@ def test_mean_pooling_ignores_padding(tiny_backbone):
     np.testing.assert_allclose(model(noisy), model(x), atol=1e-5)
     with pytest.raises(ValueError, match="pooling must be one of"):
         voice_ft.build_text_classifier(tiny_backbone, 3, pooling="median")
+
+
+def test_classifier_trains_on_any_length_and_exports_at_its_sequence_length(tiny_backbone, tmp_path):
+    import voice_ft
+    from voice_ft.runtime.interpreter import TFLiteModel
+
+    model = voice_ft.build_intent_classifier(tiny_backbone, num_labels=3, sequence_length=24)
+    ids = np.array([[2, 40, 41, 3] + [0] * 20], "int32")
+    mask = (ids > 0).astype("int32")
+    full = model({"token_ids": ids, "padding_mask": mask}).numpy()
+    cut = model({"token_ids": ids[:, :8], "padding_mask": mask[:, :8]}).numpy()
+    np.testing.assert_allclose(cut, full, atol=1e-5)  # padding beyond the text changes nothing
+    voice_ft.export_tflite(model, tmp_path / "m.tflite", quantization="float32")
+    details = TFLiteModel(tmp_path / "m.tflite").input_details
+    assert {name: d["shape_signature"].tolist() for name, d in details.items()} == {
+        "token_ids": [-1, 24], "padding_mask": [-1, 24]}

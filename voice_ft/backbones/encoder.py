@@ -10,12 +10,24 @@ from __future__ import annotations
 import keras
 
 
-def encoder_inputs(sequence_length: int) -> dict[str, keras.KerasTensor]:
-    """The two int32 inputs of every text model."""
+def encoder_inputs(sequence_length: int | None) -> dict[str, keras.KerasTensor]:
+    """The two int32 inputs of every text model: `(batch, sequence_length)`, or any length for None.
+
+    A model with length-free inputs trains on batches cut to their longest sentence (most
+    commands are far shorter than the padded length, so most of a fixed-length batch is padding),
+    and is exported with the fixed length a phone feeds (`text_input_signature`).
+    """
     return {
         "token_ids": keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids"),
         "padding_mask": keras.Input(shape=(sequence_length,), dtype="int32", name="padding_mask"),
     }
+
+
+def text_input_signature(sequence_length: int) -> list[dict]:
+    """The exported (serving) signature of a text model: both inputs fixed at `sequence_length`."""
+    import tensorflow as tf
+
+    return [{name: tf.TensorSpec((None, sequence_length), tf.int32, name=name) for name in ("token_ids", "padding_mask")}]
 
 
 def backbone_outputs(backbone_model: keras.Model, inputs: dict) -> dict:

@@ -46,6 +46,7 @@ def encode_dataset(
     cache: bool = True,
     seed: int | None = None,
     report_truncation: bool = True,
+    bucket_by_length: bool = False,
 ) -> tf.data.Dataset:
     """Encodes a raw `(text, label[, weight])` dataset into batches of `({token_ids, padding_mask}, label)`.
 
@@ -57,6 +58,10 @@ def encode_dataset(
         cache: keep the encoded examples in memory after the first pass.
         seed: shuffle seed.
         report_truncation: log once how many texts exceed the sequence length.
+        bucket_by_length: batch texts of similar length together and cut each batch to its longest
+            text (rounded up to a multiple of 8), for models that take any length: a voice command
+            is ~12 word pieces, so a batch padded to 32 or 64 is mostly padding (see
+            `length_bucketed_batches`).
     """
     if not is_raw_text(dataset):
         raise ValueError(f"encode_dataset needs an unbatched dataset of (text, label); got {dataset.element_spec}")
@@ -73,7 +78,37 @@ def encode_dataset(
         encoded = encoded.cache()
     if shuffle:
         encoded = encoded.shuffle(_cardinality_or(encoded, 10_000), seed=seed, reshuffle_each_iteration=True)
+    if bucket_by_length:
+        return length_bucketed_batches(encoded, encoder.sequence_length, batch_size).prefetch(AUTOTUNE)
     return encoded.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def length_bucketed_batches(encoded: tf.data.Dataset, sequence_length: int, batch_size: int, chunk_batches: int = 32,
+                            multiple: int = 8) -> tf.data.Dataset:
+    """Batches of similar-length texts, each cut to its longest text (rounded up to `multiple`).
+
+    The (shuffled) stream is read in chunks of `chunk_batches` batches; each chunk is sorted by
+    length and split into batches, whose order is then shuffled. So a batch holds texts of similar
+    length drawn from a random chunk, the number of batches is exactly that of plain batching
+    (Keras knows the epoch's length), and a model sees at most `sequence_length / multiple` shapes
+    (Keras retraces once per shape).
+    """
+    chunk = batch_size * chunk_batches
+
+    def sort_by_length(x, *rest):
+        order = tf.argsort(tf.reduce_sum(x["padding_mask"], axis=1), stable=True)
+        return ({name: tf.gather(value, order) for name, value in x.items()}, *(tf.gather(r, order) for r in rest))
+
+    def cut(x, *rest):
+        longest = tf.reduce_max(tf.reduce_sum(x["padding_mask"], axis=1))
+        width = tf.minimum((longest + multiple - 1) // multiple * multiple, sequence_length)
+        return ({name: value[:, :width] for name, value in x.items()}, *rest)
+
+    sorted_examples = encoded.batch(chunk).map(sort_by_length, num_parallel_calls=AUTOTUNE).unbatch()
+    if int(encoded.cardinality()) >= 0:
+        sorted_examples = sorted_examples.apply(tf.data.experimental.assert_cardinality(encoded.cardinality()))
+    batches = sorted_examples.batch(batch_size).map(cut, num_parallel_calls=AUTOTUNE)
+    return batches.shuffle(chunk_batches, reshuffle_each_iteration=True)
 
 
 def _cardinality_or(dataset: tf.data.Dataset, default: int) -> int:

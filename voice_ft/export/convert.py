@@ -35,9 +35,10 @@ def check_quantization(quantization: str) -> None:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
 
 
-def export_saved_model(model: keras.Model, directory: str) -> str:
-    """Writes the model's serving function (its own input names and shapes) as a SavedModel."""
-    model.export(directory, format="tf_saved_model", verbose=False)
+def export_saved_model(model: keras.Model, directory: str, input_signature: list | None = None) -> str:
+    """Writes the model's serving function as a SavedModel: its own input names and shapes, or
+    `input_signature` (e.g. a fixed length for a model that trains on any length)."""
+    model.export(directory, format="tf_saved_model", verbose=False, input_signature=input_signature)
     return directory
 
 
@@ -93,15 +94,17 @@ def convert_to_tflite(
     model: keras.Model,
     quantization: str = "float32",
     representative_data: Callable[[], Iterable[dict]] | None = None,
+    input_signature: list | None = None,
 ) -> bytes:
-    """Converts a Keras model to .tflite bytes with builtin ops only.
+    """Converts a Keras model to .tflite bytes with builtin ops only (see `export_saved_model` for
+    `input_signature`).
 
     Example:
         >>> tflite_bytes = convert_to_tflite(model, "dynamic")
     """
     check_quantization(quantization)
     with tempfile.TemporaryDirectory(prefix="voice_ft_savedmodel_") as directory:
-        export_saved_model(model, directory)
+        export_saved_model(model, directory, input_signature)
         converter = make_converter(directory, quantization, representative_data)
         tflite = run_converter(converter)
     logging.info("Converted %s to TFLite (%s): %.1f MB", model.name, quantization, len(tflite) / 1e6)

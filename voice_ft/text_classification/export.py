@@ -20,6 +20,7 @@ from absl import logging
 from voice_ft.evaluation import metrics
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
+from voice_ft.backbones.encoder import text_input_signature
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.staging import write_verified
@@ -56,11 +57,17 @@ def representative_examples(model: keras.Model, dataset: tf.data.Dataset, count:
 
 
 def tflite_logits(tflite: TFLiteModel, batched: tf.data.Dataset, output_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Runs a converted classifier over `(x, y)` batches; returns (labels, logits)."""
+    """Runs a converted classifier over `(x, y)` batches; returns (labels, logits).
+
+    Shows a Keras progress bar (the verification pass is the slow part of an export).
+    """
     labels, logits = [], []
+    count = int(batched.cardinality())
+    progress = keras.utils.Progbar(count if count > 0 else None, unit_name="batch")
     for x, y, *_ in batched.as_numpy_iterator():
         logits.append(tflite(**x)[output_name])
         labels.append(y)
+        progress.add(1)
     return np.concatenate(labels), np.concatenate(logits)
 
 
@@ -110,7 +117,7 @@ def export_tflite(
         raise ValueError("quantization='int8' needs representative_data (pass the training set).")
 
     representative = representative_examples(model, representative_data, num_representative) if quantization == "int8" else None
-    tflite_bytes = convert_to_tflite(model, quantization, representative)
+    tflite_bytes = convert_to_tflite(model, quantization, representative, text_input_signature(encoder.sequence_length))
 
     result = ExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
     output_name = None

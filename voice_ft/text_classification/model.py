@@ -50,7 +50,7 @@ def build_text_classifier(
         raise ValueError(f"sequence_length={sequence_length} exceeds the backbone's {max_length} positions.")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    inputs = encoder_inputs(sequence_length)
+    inputs = encoder_inputs(None)  # any length in training; exported at sequence_length
     pooling = backbone.pooling if pooling == "auto" else pooling
     x = sentence_embedding(backbone_outputs(backbone.model, inputs), inputs["padding_mask"], pooling)
     if pooling != "pooled" and "pooled_dense" in [layer.name for layer in backbone.model.layers]:

@@ -101,7 +101,9 @@ def _prepare(model, dataset, recipe: Recipe, shuffle: bool) -> tf.data.Dataset:
             "fit got raw text but the model has no text_encoder; build it with a voice_ft text builder "
             "or pass batched (token inputs, label) data."
         )
-    return encode_dataset(dataset, encoder, batch_size=recipe.batch_size, shuffle=shuffle, seed=recipe.seed)
+    any_length = all(t.shape[1] is None for t in model.inputs)  # e.g. the text classifiers
+    return encode_dataset(dataset, encoder, batch_size=recipe.batch_size, shuffle=shuffle, seed=recipe.seed,
+                          bucket_by_length=shuffle and any_length)
 
 
 def _count_batches(dataset: tf.data.Dataset) -> int:
