@@ -160,7 +160,8 @@ def load_speech(
     for e in examples:
         ids = transcript_token_ids(backbone.tokenizer, e.transcript)
         if len(ids) > limit:
-            raise DataError(f"transcript of {len(ids) - 3} tokens does not fit the decoder's {limit - 4}", e.source or e.path)
+            raise DataError(f"transcript of {len(ids) - 3} tokens: the decoder holds {limit - 1} positions, "
+                            f"prompt and end token included", e.source or e.path)  # fmt: skip
         token_ids.append(ids)
     features = []
     for start in range(0, len(examples), chunk):

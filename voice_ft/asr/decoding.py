@@ -351,7 +351,16 @@ def transcribe_features(
 
 
 def beam_transcribe(
-    backbone, waveforms_16k, beams: int = 4, audio_frames: int | None = None, **options
+    backbone,
+    waveforms_16k,
+    beams: int = 4,
+    audio_frames: int | None = None,
+    vocabulary=None,
+    vocabulary_mode: str = "bias",
+    vocabulary_bias: float = DEFAULT_VOCABULARY_BIAS,
+    max_tokens: int = 224,
+    return_tokens: bool = False,
+    batch_size: int = 16,
 ) -> list[str] | list[Transcription]:
     """Beam search, always through the beam decoder (with ``beams=1`` it equals `greedy_transcribe`).
 
@@ -359,23 +368,19 @@ def beam_transcribe(
     emits <|endoftext|> is set aside, and decoding stops once `beams` are set aside (Whisper's
     `BeamSearchDecoder` with patience 1). The result is the finished hypothesis with the best
     log-probability divided by its length in tokens (end token included); when none finished
-    within `max_tokens`, the live ones compete. Suppression is the same as greedy's. Options
-    are `transcribe`'s (vocabulary, vocabulary_mode, vocabulary_bias, max_tokens, return_tokens,
-    batch_size).
+    within `max_tokens`, the live ones compete. Suppression is the same as greedy's; the other
+    arguments are `transcribe`'s.
     """
+    if beams < 1:
+        raise ValueError(f"beams must be >= 1, got {beams}.")
+    if vocabulary_mode not in VOCABULARY_MODES:
+        raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
+    trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
     features = log_mel_features(backbone, waveforms_16k, frames=audio_frames)
-    return_tokens = options.pop("return_tokens", False)
-    batch_size = options.pop("batch_size", 16)
-    trie = _as_trie(backbone.tokenizer, options.pop("vocabulary", None), options.get("vocabulary_mode", "bias"))
-    mode = options.pop("vocabulary_mode", "bias")
-    bias = options.pop("vocabulary_bias", DEFAULT_VOCABULARY_BIAS)
-    max_tokens = options.pop("max_tokens", 224)
-    if options:
-        raise TypeError(f"beam_transcribe got unexpected options {sorted(options)}.")
     results = []
     for start in range(0, len(features), batch_size):
         encoder_output = encode(backbone, features[start : start + batch_size])
-        results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, mode, bias)
+        results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias)
     return results if return_tokens else [r.text for r in results]
 
 
