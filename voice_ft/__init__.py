@@ -76,6 +76,13 @@ _EXPORTS = {
     "synthesize_text_splits": "voice_ft.data.speech_synthesis",
     # speech recognition
     "greedy_transcribe": "voice_ft.asr.decoding",
+    "transcribe": "voice_ft.asr.decoding",
+    "beam_transcribe": "voice_ft.asr.decoding",
+    "build_speech_recognizer": "voice_ft.asr.model",
+    "fit_speech_recognizer": "voice_ft.asr.train",
+    "load_speech": "voice_ft.asr.data",
+    "read_transcript_manifest": "voice_ft.asr.data",
+    "word_error_rate": "voice_ft.asr.metrics",
     # response generation
     "build_response_generator": "voice_ft.response.model",
     "ResponseGenerator": "voice_ft.response.model",

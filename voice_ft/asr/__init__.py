@@ -1,9 +1,29 @@
-"""Speech recognition on pretrained encoder-decoder backbones (Whisper).
+"""Speech recognition on pretrained encoder-decoder backbones (Whisper): audio -> transcript.
 
-`greedy_transcribe` (in `decoding.py`) is the plain-Keras reference decoder: the later on-device
-(TFLite) export is checked token for token against it, and it against faster-whisper.
+- `data.py`: transcript manifests (path,transcript[,speaker,split]) and espeak-ng-rendered text
+  data -> log-mel features + teacher-forcing token ids (loss on transcript + end tokens).
+- `model.py`: `build_speech_recognizer(backbone, audio_frames, train_encoder, train_decoder)`,
+  a log-mel -> logits Keras model over the backbone's own layers (short-audio mode, frozen /
+  LoRA / full encoder).
+- `train.py`: `fit_speech_recognizer` (the shared recipe + the transcript-only loss; encoder
+  outputs cached when the encoder is frozen).
+- `decoding.py`: `greedy_transcribe` (the reference decoder, token-for-token equal to
+  faster-whisper), `transcribe` / `beam_transcribe` (beam search, vocabulary bias/constraint).
+- `vocabulary.py`: the token-prefix trie over domain phrases (numpy only).
+- `metrics.py`: WER and per-utterance edit counts.
+- `tiny.py`: a tiny random Whisper with tiny.en's tokenizer, for tests.
 """
 
-from voice_ft.asr.decoding import Transcription, greedy_transcribe
+from voice_ft.asr.decoding import Transcription, beam_transcribe, greedy_transcribe, transcribe, transcribe_features
+from voice_ft.asr.data import SpeechData, TranscribedAudio, load_speech, read_transcript_manifest, synthesize_transcripts
+from voice_ft.asr.metrics import EditCounts, edit_counts, wer_report, word_error_rate
+from voice_ft.asr.model import build_speech_recognizer
+from voice_ft.asr.train import fit_speech_recognizer
+from voice_ft.asr.vocabulary import PhraseTrie
 
-__all__ = ["Transcription", "greedy_transcribe"]
+__all__ = [
+    "EditCounts", "PhraseTrie", "SpeechData", "Transcription", "TranscribedAudio", "beam_transcribe",
+    "build_speech_recognizer", "edit_counts", "fit_speech_recognizer", "greedy_transcribe", "load_speech",
+    "read_transcript_manifest", "synthesize_transcripts", "transcribe", "transcribe_features", "wer_report",
+    "word_error_rate",
+]

@@ -64,27 +64,53 @@ def suppression(backbone) -> tuple[list[int], list[int]]:
 FEATURE_MODES = ("whisper", "faster-whisper")
 
 
-def log_mel_features(backbone, waveforms_16k, features: str = "whisper") -> np.ndarray:
-    """(batch, 3000, num_mels) log-mel features of 16 kHz mono waveforms (cut to 30 s).
+def log_mel_features(
+    backbone, waveforms_16k, features: str = "whisper", frames: int | None = None
+) -> np.ndarray:
+    """(batch, frames, num_mels) log-mel features of 16 kHz mono waveforms.
 
     Args:
         backbone: a Whisper `voice_ft.Backbone` with its `audio_converter`.
         waveforms_16k: 1-D float arrays at 16 kHz.
-        features: "whisper" (audio zero-padded to 30 s, through the `WhisperAudioConverter`)
+        features: "whisper" (audio zero-padded to the window, through the `WhisperAudioConverter`)
             or "faster-whisper" (faster-whisper 1.x's front end, see the module docstring).
+        frames: mel frames (100 per second); None is the converter's 30 s (3000). Audio past
+            the window is cut. With fewer frames the "whisper" features are computed by a
+            converter over a window of whole seconds >= `frames` and then cut to `frames`.
     """
     converter = backbone.audio_converter
     if converter is None:
         raise ValueError(f"Backbone {backbone.name!r} has no audio converter; it is not a speech preset.")
     if features not in FEATURE_MODES:
         raise ValueError(f"features must be one of {FEATURE_MODES}, got {features!r}.")
-    waves = [np.asarray(w, dtype=np.float32).reshape(-1)[: converter.num_samples] for w in waveforms_16k]
+    full = converter.num_samples // converter.stride
+    frames = full if frames is None else int(frames)
+    if not 1 <= frames <= full:
+        raise ValueError(f"frames must be in [1, {full}], got {frames}.")
     if features == "faster-whisper":
-        return np.stack([_faster_whisper_features(converter, w) for w in waves])
+        waves = [np.asarray(w, dtype=np.float32).reshape(-1)[: converter.num_samples] for w in waveforms_16k]
+        return np.stack([_faster_whisper_features(converter, w) for w in waves])[:, :frames]
+    converter = _window_converter(converter, frames)
+    waves = [np.asarray(w, dtype=np.float32).reshape(-1)[: converter.num_samples] for w in waveforms_16k]
     batch = np.zeros((len(waves), converter.num_samples), dtype=np.float32)
     for i, wave in enumerate(waves):
         batch[i, : wave.shape[0]] = wave
-    return np.asarray(converter(batch), dtype=np.float32)
+    return np.asarray(converter(batch), dtype=np.float32)[:, :frames]
+
+
+def _window_converter(converter, frames: int):
+    """The converter itself for 30 s, else a copy whose window is the whole seconds holding `frames`."""
+    seconds = -(-frames * converter.stride // converter.sampling_rate)
+    if seconds >= converter.max_audio_length:
+        return converter
+    copies = _WINDOW_CONVERTERS.setdefault(converter, {})
+    if seconds not in copies:
+        config = {**converter.get_config(), "max_audio_length": seconds}
+        copies[seconds] = type(converter).from_config(config)
+    return copies[seconds]
+
+
+_WINDOW_CONVERTERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _faster_whisper_features(converter, wave: np.ndarray) -> np.ndarray:
@@ -110,7 +136,7 @@ def _faster_whisper_features(converter, wave: np.ndarray) -> np.ndarray:
 
 
 def encode(backbone, features: np.ndarray) -> np.ndarray:
-    """The encoder's output (batch, 1500, hidden) for log-mel features.
+    """The encoder's output (batch, (frames + 1) // 2, hidden) for log-mel features (1500 for 30 s).
 
     Runs the encoder half of the backbone's own functional graph (a sub-model from
     ``encoder_features`` to ``encoder_sequence_output``), built once per backbone.
@@ -189,6 +215,7 @@ def greedy_transcribe(
     return_tokens: bool = False,
     features: str = "whisper",
     use_cache: bool = True,
+    audio_frames: int | None = None,
 ) -> list[str] | list[Transcription]:
     """Transcribes 16 kHz waveforms greedily, one 30 s window each.
 
@@ -202,17 +229,24 @@ def greedy_transcribe(
         features: "whisper" (standard 30 s input) or "faster-whisper" (its 1.x front end, to
             compare with faster-whisper), see `log_mel_features`.
         use_cache: decode with key/value caches (fast) or recompute the prefix every step.
+        audio_frames: short-audio mode: the encoder input's mel frames (e.g. 500 for 5 s);
+            None is the standard 30 s input.
 
     Returns:
         One transcript per waveform: the decoded text (as faster-whisper gives it, with the
         leading space Whisper's tokens carry) or a `Transcription`.
     """
+    encoder_output = encode(backbone, log_mel_features(backbone, waveforms_16k, features, audio_frames))
+    return _greedy(backbone, encoder_output, max_tokens, return_tokens, use_cache)
+
+
+def _greedy(backbone, encoder_output, max_tokens: int, return_tokens: bool, use_cache: bool = True):
+    """Greedy decoding of encoder outputs (the loop of `greedy_transcribe`)."""
     tokenizer = backbone.tokenizer
     prompt = prompt_ids(tokenizer)
     max_tokens = min(max_tokens, backbone.model.max_decoder_sequence_length - len(prompt))
     suppress, suppress_begin = suppression(backbone)
     eot = tokenizer.eos_token_id
-    encoder_output = encode(backbone, log_mel_features(backbone, waveforms_16k, features))
     batch = encoder_output.shape[0]
     tokens = np.tile(np.asarray(prompt, dtype="int32"), (batch, 1))
     done = np.zeros(batch, dtype=bool)
@@ -246,3 +280,220 @@ def decode_text(tokenizer, ids: list[int]) -> str:
         return ""
     text = tokenizer.detokenize(np.asarray(text_ids, dtype="int32"))
     return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)
+
+
+# --- beam search and domain vocabularies -------------------------------------------------------
+
+VOCABULARY_MODES = ("bias", "constrain")
+DEFAULT_VOCABULARY_BIAS = 3.0
+
+
+def transcribe(
+    backbone,
+    waveforms_16k,
+    audio_frames: int | None = None,
+    beams: int = 1,
+    vocabulary=None,
+    vocabulary_mode: str = "bias",
+    vocabulary_bias: float = DEFAULT_VOCABULARY_BIAS,
+    max_tokens: int = 224,
+    return_tokens: bool = False,
+    batch_size: int = 16,
+) -> list[str] | list[Transcription]:
+    """Transcribes 16 kHz waveforms: greedy or beam search, optionally with a domain vocabulary.
+
+    Args:
+        backbone: a Whisper `voice_ft.Backbone` (after `fit_speech_recognizer`, its weights are
+            the fine-tuned ones: the recognizer shares them).
+        waveforms_16k: 1-D float arrays at 16 kHz.
+        audio_frames: short-audio mode, as the model was fine-tuned (e.g. 500); None is 30 s.
+        beams: 1 is greedy; N keeps the N best hypotheses (see `beam_transcribe`).
+        vocabulary: None, phrases (list of str) or a `PhraseTrie`.
+        vocabulary_mode: "bias" (logit bonus to tokens that start or continue a phrase) or
+            "constrain" (only sequences of vocabulary phrases and punctuation).
+        vocabulary_bias: the bonus in "bias" mode, in logits.
+        max_tokens: the most tokens generated per waveform.
+        return_tokens: return `Transcription`s instead of strings.
+        batch_size: waveforms encoded and decoded together.
+    """
+    features = log_mel_features(backbone, waveforms_16k, frames=audio_frames) if len(waveforms_16k) else None
+    if features is None:
+        return []
+    return transcribe_features(backbone, features, beams, vocabulary, vocabulary_mode, vocabulary_bias,
+                               max_tokens, return_tokens, batch_size)  # fmt: skip
+
+
+def transcribe_features(
+    backbone,
+    features: np.ndarray,
+    beams: int = 1,
+    vocabulary=None,
+    vocabulary_mode: str = "bias",
+    vocabulary_bias: float = DEFAULT_VOCABULARY_BIAS,
+    max_tokens: int = 224,
+    return_tokens: bool = False,
+    batch_size: int = 16,
+) -> list[str] | list[Transcription]:
+    """`transcribe` on log-mel features (batch, frames, mels) computed already (e.g. by `voice_ft.asr.data`)."""
+    if beams < 1:
+        raise ValueError(f"beams must be >= 1, got {beams}.")
+    if vocabulary_mode not in VOCABULARY_MODES:
+        raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
+    trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
+    results: list[Transcription] = []
+    for start in range(0, len(features), batch_size):
+        encoder_output = encode(backbone, np.asarray(features[start : start + batch_size], dtype=np.float32))
+        if beams == 1 and trie is None:
+            results += _greedy(backbone, encoder_output, max_tokens, return_tokens=True)
+        else:
+            results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias)
+    return results if return_tokens else [r.text for r in results]
+
+
+def beam_transcribe(
+    backbone,
+    waveforms_16k,
+    beams: int = 4,
+    audio_frames: int | None = None,
+    vocabulary=None,
+    vocabulary_mode: str = "bias",
+    vocabulary_bias: float = DEFAULT_VOCABULARY_BIAS,
+    max_tokens: int = 224,
+    return_tokens: bool = False,
+    batch_size: int = 16,
+) -> list[str] | list[Transcription]:
+    """Beam search, always through the beam decoder (with ``beams=1`` it equals `greedy_transcribe`).
+
+    Each waveform keeps `beams` hypotheses ranked by total log-probability; a hypothesis that
+    emits <|endoftext|> is set aside, and decoding stops once `beams` are set aside (Whisper's
+    `BeamSearchDecoder` with patience 1). The result is the finished hypothesis with the best
+    log-probability divided by its length in tokens (end token included); when none finished
+    within `max_tokens`, the live ones compete. Suppression is the same as greedy's; the other
+    arguments are `transcribe`'s.
+    """
+    if beams < 1:
+        raise ValueError(f"beams must be >= 1, got {beams}.")
+    if vocabulary_mode not in VOCABULARY_MODES:
+        raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
+    trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
+    features = log_mel_features(backbone, waveforms_16k, frames=audio_frames)
+    results = []
+    for start in range(0, len(features), batch_size):
+        encoder_output = encode(backbone, features[start : start + batch_size])
+        results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias)
+    return results if return_tokens else [r.text for r in results]
+
+
+def _as_trie(tokenizer, vocabulary, mode: str):
+    from voice_ft.asr.vocabulary import PUNCTUATION, PhraseTrie
+
+    if vocabulary is None or isinstance(vocabulary, PhraseTrie):
+        return vocabulary
+    if isinstance(vocabulary, str):
+        raise TypeError("vocabulary must be a list of phrases, not one string.")
+    return PhraseTrie.from_phrases(tokenizer, vocabulary, punctuation=PUNCTUATION if mode == "constrain" else ())
+
+
+def _apply_vocabulary(logits: np.ndarray, states: list, trie, mode: str, bias: float, eot: int) -> None:
+    """In place: constrain each row to its state's allowed tokens, or add the bias to them."""
+    for row, state in enumerate(states):
+        allowed = trie.allowed(state)
+        if mode == "constrain":
+            keep = np.concatenate([allowed, [eot]]) if trie.is_complete(state) else allowed
+            masked = np.full(logits.shape[1], -np.inf)
+            masked[keep] = logits[row, keep]
+            logits[row] = masked
+        else:
+            logits[row, allowed] += bias
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    shifted = logits - top
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mode: str, bias: float):
+    """Beam search over a batch of encoder outputs with key/value caches; see `beam_transcribe`."""
+    import keras
+
+    tokenizer = backbone.tokenizer
+    prompt = prompt_ids(tokenizer)
+    max_tokens = min(max_tokens, backbone.model.max_decoder_sequence_length - len(prompt))
+    suppress, suppress_begin = suppression(backbone)
+    eot = tokenizer.eos_token_id
+    batch = encoder_output.shape[0]
+    rows = batch * beams
+    encoder_rows = np.repeat(np.asarray(encoder_output), beams, axis=0)
+    tokens = np.tile(np.asarray(prompt, dtype="int32"), (rows, 1))
+    # Beams of one utterance start identical: only the first may expand at step 0.
+    scores = np.tile(np.r_[0.0, np.full(beams - 1, -np.inf)], batch)
+    states = [trie.start if trie is not None else None] * rows
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    done = np.zeros(batch, dtype=bool)
+    caches = _empty_caches(backbone, rows, len(prompt) + max_tokens, encoder_rows.shape[1])
+    for step in range(max_tokens):
+        index = 0 if step == 0 else tokens.shape[1] - 1
+        logits, caches = cached_next_token_logits(backbone, encoder_rows, tokens[:, index:], index, caches)
+        logits = logits.astype(np.float64)
+        logits[:, suppress] = -np.inf
+        if step == 0:
+            logits[:, suppress_begin] = -np.inf
+        if trie is not None:
+            _apply_vocabulary(logits, states, trie, mode, bias, eot)
+        log_probs = _log_softmax(logits)
+        source = np.arange(rows)
+        chosen = np.full(rows, eot, dtype="int32")
+        new_scores = scores.copy()
+        for b in range(batch):
+            if done[b]:
+                continue
+            block = slice(b * beams, (b + 1) * beams)
+            candidates = (scores[block, None] + log_probs[block]).ravel()
+            order = np.argsort(-candidates, kind="stable")[: 2 * beams + 1]
+            kept = []
+            for k in order:
+                if not np.isfinite(candidates[k]):
+                    break
+                beam, token = divmod(int(k), log_probs.shape[1])
+                row = b * beams + beam
+                if token == eot:
+                    if len(finished[b]) < beams:
+                        generated = [int(t) for t in tokens[row, len(prompt) :]]
+                        finished[b].append((candidates[k] / (len(generated) + 1), generated))
+                else:
+                    kept.append((row, token, candidates[k]))
+                if len(kept) == beams:
+                    break
+            if len(finished[b]) >= beams or not kept:
+                done[b] = True
+                continue
+            kept += [(kept[0][0], kept[0][1], -np.inf)] * (beams - len(kept))  # pad a short beam
+            for i, (row, token, score) in enumerate(kept):
+                source[b * beams + i], chosen[b * beams + i], new_scores[b * beams + i] = row, token, score
+        if done.all():
+            break
+        tokens = np.concatenate([tokens[source], chosen[:, None]], axis=1)
+        scores = new_scores
+        if trie is not None:
+            states = [_next_state(trie, states[s], int(t), mode) for s, t in zip(source, chosen)]
+        # Rows only move within their utterance, whose cross-attention cache is the same for all beams.
+        caches = [(keras.ops.take(self_cache, source, axis=0), cross_cache) for self_cache, cross_cache in caches]
+    results = []
+    for b in range(batch):
+        if not finished[b]:
+            for row in range(b * beams, (b + 1) * beams):
+                generated = [int(t) for t in tokens[row, len(prompt) :]]
+                if np.isfinite(scores[row]):
+                    finished[b].append((scores[row] / max(len(generated), 1), generated))
+        _, ids = max(finished[b], key=lambda f: f[0])
+        results.append(Transcription(text=decode_text(tokenizer, ids), tokens=ids))
+    return results
+
+
+def _next_state(trie, state, token: int, mode: str):
+    if state is None:
+        return None
+    following = trie.advance(state, token)
+    return following if following or mode == "constrain" else trie.start

@@ -1,0 +1,238 @@
+"""Speech-recognition data: (audio, transcript) records -> log-mel features -> teacher-forcing batches.
+
+Sources:
+
+- a CSV manifest with a header and columns ``path,transcript[,speaker,split]`` (extra columns
+  ignored; relative paths resolved against the manifest's folder), read by
+  `read_transcript_manifest`; errors name the manifest and line;
+- a text data set (.jsonl/.csv split files such as data/snips/*.jsonl) rendered with espeak-ng
+  by `synthesize_transcripts` (voice-disjoint splits, see `voice_ft.data.speech_synthesis`),
+  whose manifest's ``text`` column is the transcript.
+
+Audio is read with `voice_ft.runtime.audio_io.read_audio` (any soundfile format, mono, 16 kHz via
+soxr), so the phone reads the same samples. Features are the backbone's Whisper log-mel over
+`audio_frames` frames (`voice_ft.asr.decoding.log_mel_features`; 500 = 5 s in short-audio mode).
+
+Labels: the decoder reads ``<|startoftranscript|><|notimestamps|> transcript`` and predicts
+``<|notimestamps|> transcript <|endoftext|>`` shifted by one; the loss counts the transcript
+tokens and the end token only (so the model learns to stop, which short-audio input needs), as
+response SFT does. The transcript is tokenized with a leading space, as Whisper writes text.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from voice_ft.asr.decoding import SAMPLE_RATE, log_mel_features, prompt_ids
+from voice_ft.data.readers import open_text
+from voice_ft.runtime.audio_io import AudioFileError, read_audio
+from voice_ft.runtime.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TranscribedAudio:
+    """One recording and what was said. `source` ("manifest.csv:3") is named in errors."""
+
+    path: str
+    transcript: str
+    speaker: str | None = None
+    split: str | None = None
+    source: str | None = None
+
+
+def read_transcript_manifest(
+    path: str | os.PathLike, root: str | os.PathLike | None = None, transcript_column: str = "transcript"
+) -> list[TranscribedAudio]:
+    """Reads a CSV manifest ``path,transcript[,speaker,split]``; files are opened later (`load_speech`).
+
+    Raises:
+        DataError: a missing manifest, a header without `path` or `transcript_column`, an empty
+            path or transcript (naming the line), or no rows.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError("manifest does not exist", path)
+    root = pathlib.Path(root) if root is not None else path.parent
+    examples = []
+    with open_text(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if not header:
+            raise DataError(f"empty manifest (expected a header line 'path,{transcript_column}')", path)
+        for column in ("path", transcript_column):
+            if column not in header:
+                raise DataError(f"header has no column {column!r} (columns: {header})", path, 1)
+        for row in reader:
+            line = reader.line_num
+            if not (row.get("path") or "").strip():
+                raise DataError("empty 'path'", path, line)
+            if not (row.get(transcript_column) or "").strip():
+                raise DataError(f"empty {transcript_column!r}", path, line)
+            examples.append(TranscribedAudio(
+                path=str(root / row["path"].strip()), transcript=" ".join(row[transcript_column].split()),
+                speaker=row.get("speaker") or None, split=row.get("split") or None, source=f"{path}:{line}",
+            ))  # fmt: skip
+    if not examples:
+        raise DataError("no examples found", path)
+    return examples
+
+
+def select_split(examples: Sequence[TranscribedAudio], split: str) -> list[TranscribedAudio]:
+    """The examples of one split; raises DataError naming the splits present when there are none."""
+    chosen = [e for e in examples if e.split == split]
+    if not chosen:
+        raise DataError(f"no examples in split {split!r} (splits present: {sorted({str(e.split) for e in examples})})")
+    return chosen
+
+
+def synthesize_transcripts(
+    split_files: Mapping[str, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    label_field: str = "intent",
+    per_label: Mapping[str, int | None] | None = None,
+    **options,
+) -> list[TranscribedAudio]:
+    """Renders text splits with espeak-ng (voice-disjoint by accent) and reads them back as records.
+
+    `voice_ft.data.speech_synthesis.synthesize_text_splits` writes the WAVs and a manifest with
+    columns path,label,speaker,split,text,speed,pitch; the spoken `text` is the transcript.
+    Already rendered files are reused. Options (split_voices, renditions, seed, workers...) are
+    passed on.
+    """
+    from voice_ft.data.speech_synthesis import synthesize_text_splits
+
+    manifest = synthesize_text_splits(split_files, out_dir, label_field=label_field, per_label=per_label, **options)
+    return read_transcript_manifest(manifest, transcript_column="text")
+
+
+def transcript_token_ids(tokenizer, transcript: str) -> list[int]:
+    """Prompt + tokens of ``" " + transcript`` + <|endoftext|>: what teacher forcing trains on."""
+    text = " " + " ".join(str(transcript).split())
+    ids = [int(i) for i in np.asarray(tokenizer(text)).reshape(-1)]
+    return prompt_ids(tokenizer) + ids + [int(tokenizer.eos_token_id)]
+
+
+@dataclasses.dataclass
+class SpeechData:
+    """Features and token ids of one split, ready for training and evaluation.
+
+    Attributes:
+        features: (N, audio_frames, num_mels) float32 log-mel.
+        token_ids: per example, prompt + transcript + end token (`transcript_token_ids`).
+        transcripts: the reference texts (for WER).
+        prompt_length: how many leading tokens are prompt (no loss on predicting them).
+        examples: the records they came from.
+    """
+
+    features: np.ndarray
+    token_ids: list[list[int]]
+    transcripts: list[str]
+    prompt_length: int
+    examples: list[TranscribedAudio]
+
+    def __len__(self) -> int:
+        return len(self.transcripts)
+
+
+def load_speech(
+    backbone, examples: Sequence[TranscribedAudio], audio_frames: int | None = None, chunk: int = 32
+) -> SpeechData:
+    """Reads the audio (16 kHz), computes log-mel features and tokenizes the transcripts.
+
+    Raises:
+        AudioFileError: a missing, unreadable, empty or NaN file, naming it and its manifest line.
+        DataError: a transcript longer than the decoder's window.
+    """
+    examples = list(examples)
+    if not examples:
+        raise DataError("no examples to load")
+    limit = int(backbone.model.max_decoder_sequence_length) + 1  # inputs and labels overlap by one
+    token_ids = []
+    for e in examples:
+        ids = transcript_token_ids(backbone.tokenizer, e.transcript)
+        if len(ids) > limit:
+            raise DataError(f"transcript of {len(ids) - 3} tokens: the decoder holds {limit - 1} positions, "
+                            f"prompt and end token included", e.source or e.path)  # fmt: skip
+        token_ids.append(ids)
+    features = []
+    for start in range(0, len(examples), chunk):
+        waves = [_read(e) for e in examples[start : start + chunk]]
+        features.append(log_mel_features(backbone, waves, frames=audio_frames))
+    return SpeechData(np.concatenate(features), token_ids, [e.transcript for e in examples],
+                      len(prompt_ids(backbone.tokenizer)), examples)  # fmt: skip
+
+
+def _read(example: TranscribedAudio) -> np.ndarray:
+    try:
+        return read_audio(example.path, sample_rate=SAMPLE_RATE)
+    except AudioFileError as e:
+        if example.source:
+            raise AudioFileError(f"{e.reason} (listed at {example.source})", e.path) from None
+        raise
+
+
+def teacher_forcing_arrays(token_ids: Sequence[Sequence[int]], prompt_length: int, pad_id: int):
+    """Padded (inputs, padding mask, labels, sample weights), each (N, longest - 1).
+
+    Labels are the inputs shifted by one; the weight is 1 where the label is a transcript token
+    or the end token (label positions `prompt_length - 1` onwards), 0 on the prompt and padding.
+    """
+    width = max(len(ids) for ids in token_ids) - 1
+    n = len(token_ids)
+    inputs = np.full((n, width), pad_id, np.int32)
+    labels = np.full((n, width), pad_id, np.int32)
+    mask = np.zeros((n, width), np.int32)
+    weights = np.zeros((n, width), np.float32)
+    for row, ids in enumerate(token_ids):
+        length = len(ids) - 1
+        inputs[row, :length] = ids[:-1]
+        labels[row, :length] = ids[1:]
+        mask[row, :length] = 1
+        weights[row, prompt_length - 1 : length] = 1.0
+    return inputs, mask, labels, weights
+
+
+def make_asr_dataset(
+    encoder_inputs: np.ndarray,
+    data: SpeechData,
+    batch_size: int = 16,
+    shuffle: bool = True,
+    seed: int = 0,
+    input_name: str = "encoder_features",
+    pad_id: int = 50256,
+):
+    """A `tf.data.Dataset` of `(x, labels, sample_weight)` batches for `voice_ft.fit`.
+
+    Args:
+        encoder_inputs: per example, what the model's encoder side takes: `data.features` for
+            the whole recognizer, or cached encoder outputs for its decoder (frozen encoder).
+        data: the split's `SpeechData` (token ids).
+        input_name: "encoder_features" (recognizer) or "encoder_sequence" (decoder).
+        pad_id: the token id padding uses (any id: padding has weight 0); Whisper's end token.
+
+    Each batch is cut to its longest transcript, so short commands do not pay for long ones.
+    """
+    import tensorflow as tf
+
+    if len(encoder_inputs) != len(data):
+        raise ValueError(f"{len(encoder_inputs)} encoder inputs for {len(data)} examples.")
+    inputs, mask, labels, weights = teacher_forcing_arrays(data.token_ids, data.prompt_length, pad_id)
+    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(encoder_inputs, np.float32), inputs, mask, labels, weights))
+    if shuffle:
+        dataset = dataset.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+
+    def trim(encoder, ids, padding, y, w):
+        width = tf.reduce_max(tf.reduce_sum(padding, axis=1))
+        x = {input_name: encoder, "decoder_token_ids": ids[:, :width], "decoder_padding_mask": padding[:, :width]}
+        return x, y[:, :width], w[:, :width]
+
+    return dataset.batch(batch_size).map(trim).prefetch(2)

@@ -1,0 +1,110 @@
+"""Fine-tuning a speech recognizer with the voice_ft recipe: teacher-forced cross-entropy on transcripts.
+
+`voice_ft.fit` does the optimizer (AdamW, warm-up + linear decay, clipping), callbacks and run
+directory. This module adds what it does not know:
+
+- the transcript-only loss (`transcript_token_loss`, weights from `voice_ft.asr.data`);
+- with a frozen encoder, the encoder outputs are computed once and only the decoder model
+  trains on them (measured on tiny.en: the encoder is most of a training step);
+- which weights train is the recognizer's choice (`build_speech_recognizer(train_encoder=...,
+  train_decoder=...)`), not the recipe's: `Recipe.freeze_backbone` / `freeze_layers` /
+  `lora_rank` act on a whole keras-hub backbone and are refused here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from voice_ft.asr.data import SpeechData, make_asr_dataset
+
+DEFAULT_RECIPE = dict(epochs=3, batch_size=16, learning_rate=1e-5, warmup_ratio=0.1)
+
+
+def transcript_token_loss():
+    """Cross-entropy averaged over the weighted (transcript + end) tokens of a batch.
+
+    Keras's default reduction divides by every padded position, so a token's weight would depend
+    on its batch-mates' lengths; dividing by the sum of the weights counts every transcript token
+    the same (the reduction response SFT uses).
+    """
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+
+
+def encoder_is_frozen(recognizer) -> bool:
+    """True when no encoder weight trains."""
+    return not recognizer.encoder.trainable_weights
+
+
+def encode_features(recognizer, features: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """The encoder outputs (N, positions, hidden) of log-mel features, in batches."""
+    return np.concatenate([
+        np.asarray(recognizer.encoder(features[i : i + batch_size], training=False))
+        for i in range(0, len(features), batch_size)
+    ])  # fmt: skip
+
+
+@dataclasses.dataclass
+class ASRTrainResult:
+    """The Keras history dict, training wall time (encoder caching included) and what was trained."""
+
+    history: dict
+    seconds: float
+    cached_encoder: bool
+    trainable_parameters: int
+
+
+def fit_speech_recognizer(
+    recognizer,
+    train: SpeechData,
+    validation: SpeechData | None = None,
+    recipe=None,
+    run_dir=None,
+    callbacks: list | None = None,
+    verbose="auto",
+) -> ASRTrainResult:
+    """Fine-tunes a `build_speech_recognizer` model on transcribed audio.
+
+    Args:
+        recognizer: from `voice_ft.asr.build_speech_recognizer`.
+        train / validation: from `voice_ft.asr.data.load_speech` with the recognizer's `audio_frames`.
+        recipe: a `voice_ft.Recipe`; default 3 epochs, batch 16, lr 1e-5 (`DEFAULT_RECIPE`).
+        run_dir: checkpoints, resume backup and logs (see `voice_ft.fit`).
+
+    Returns:
+        An `ASRTrainResult`. The fine-tuned weights are in the recognizer and its backbone.
+    """
+    from voice_ft.training import Recipe, fit
+
+    recipe = recipe or Recipe(**DEFAULT_RECIPE)
+    if recipe.freeze_backbone or recipe.freeze_layers or recipe.lora_rank:
+        raise ValueError(
+            "fit_speech_recognizer: choose what trains with build_speech_recognizer(train_encoder=..., "
+            "train_decoder=..., lora_rank=...), not with Recipe.freeze_backbone/freeze_layers/lora_rank."
+        )
+    for name, split in (("train", train), ("validation", validation)):
+        if split is not None and split.features.shape[1] != recognizer.audio_frames:
+            raise ValueError(f"{name} features have {split.features.shape[1]} frames, the recognizer takes "
+                             f"{recognizer.audio_frames}: load them with audio_frames={recognizer.audio_frames}.")  # fmt: skip
+    start = time.perf_counter()
+    cached = encoder_is_frozen(recognizer)
+    model, input_name = (recognizer.decoder, "encoder_sequence") if cached else (recognizer, "encoder_features")
+
+    def batches(split: SpeechData, shuffle: bool):
+        inputs = encode_features(recognizer, split.features, recipe.batch_size) if cached else split.features
+        return make_asr_dataset(inputs, split, recipe.batch_size, shuffle=shuffle, seed=recipe.seed, input_name=input_name)
+
+    import keras
+
+    history = fit(
+        model, batches(train, True), batches(validation, False) if validation is not None else None,
+        recipe=recipe, run_dir=run_dir, loss=transcript_token_loss(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
+        callbacks=callbacks, verbose=verbose,
+    )
+    parameters = int(sum(np.prod(v.shape) for v in recognizer.trainable_weights))
+    return ASRTrainResult(history.history, time.perf_counter() - start, cached, parameters)
