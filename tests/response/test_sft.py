@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from voice_ft.response import build_response_generator
 from voice_ft.response.sft import EmptyResponseError, collate, make_sft_dataset, tokenize_pairs
-from voice_ft.response.train import response_token_loss
+from voice_ft.training.losses import weighted_token_loss
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_dataset_batches_pad_to_the_batch_not_the_window(generator):
 def test_training_loss_is_the_mean_over_response_tokens(generator):
     pairs = [(generator.template.format(["hello"]), "Hi there."), (generator.template.format(["a longer question here"]), "Sure.")]
     examples, _ = tokenize_pairs(generator, pairs)
-    loss = response_token_loss()
+    loss = weighted_token_loss()
     values = []
     for width in (8, 32):  # the same examples padded to different widths
         x, y, w = collate(examples, pad_to_multiple=width)

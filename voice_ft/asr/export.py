@@ -193,50 +193,15 @@ def convert_decoder_step(model, audio_frames: int = FULL_FRAMES, cache_length: i
 
 def keras_greedy_tokens(backbone, waveforms: Sequence[np.ndarray], audio_frames: int = FULL_FRAMES,
                         max_tokens: int = 224, batch_size: int = 8) -> list[list[int]]:
-    """Keras greedy token ids per waveform, with the encoder input cut to `audio_frames`.
-
-    For the full window this is `voice_ft.asr.decoding.greedy_transcribe` itself; for fewer
-    frames it is the same loop (same prompt, suppression, cache calls) on the first
-    `audio_frames` frames of the standard features.
-    """
+    """Keras greedy token ids per waveform (`voice_ft.asr.decoding.greedy_transcribe`), with the
+    encoder input cut to `audio_frames`: the reference the exported files must reproduce."""
+    frames = None if audio_frames == FULL_FRAMES else audio_frames
     ids: list[list[int]] = []
     for b in range(0, len(waveforms), batch_size):
-        chunk = list(waveforms[b : b + batch_size])
-        if audio_frames == FULL_FRAMES:
-            ids += [t.tokens for t in decoding.greedy_transcribe(backbone, chunk, max_tokens, return_tokens=True)]
-        else:
-            ids += _keras_short_greedy(backbone, chunk, audio_frames, max_tokens)
+        chunk = [np.asarray(w, np.float32).reshape(-1) for w in waveforms[b : b + batch_size]]
+        ids += [t.tokens for t in decoding.greedy_transcribe(backbone, chunk, max_tokens, return_tokens=True,
+                                                             audio_frames=frames)]  # fmt: skip
     return ids
-
-
-def _keras_short_greedy(backbone, waveforms, audio_frames: int, max_tokens: int) -> list[list[int]]:
-    tokenizer = backbone.tokenizer
-    prompt = decoding.prompt_ids(tokenizer)
-    suppress, suppress_begin = decoding.suppression(backbone)
-    eot = tokenizer.eos_token_id
-    cut = [np.asarray(w, np.float32).reshape(-1)[: audio_frames * HOP] for w in waveforms]
-    features = decoding.log_mel_features(backbone, cut)[:, :audio_frames]
-    encoder_output = decoding.encode(backbone, features)
-    batch = len(cut)
-    tokens = np.tile(np.asarray(prompt, dtype="int32"), (batch, 1))
-    done = np.zeros(batch, dtype=bool)
-    caches = decoding._empty_caches(backbone, batch, len(prompt) + max_tokens, encoder_output.shape[1])  # noqa: SLF001
-    for step in range(max_tokens):
-        index = 0 if step == 0 else tokens.shape[1] - 1
-        logits, caches = decoding.cached_next_token_logits(backbone, encoder_output, tokens[:, index:], index, caches)
-        logits[:, suppress] = -np.inf
-        if step == 0:
-            logits[:, suppress_begin] = -np.inf
-        chosen = np.where(done, eot, logits.argmax(axis=-1)).astype("int32")
-        tokens = np.concatenate([tokens, chosen[:, None]], axis=1)
-        done |= chosen == eot
-        if done.all():
-            break
-    out = []
-    for row in tokens[:, len(prompt) :]:
-        row = [int(t) for t in row]
-        out.append(row[: row.index(eot)] if eot in row else row)
-    return out
 
 
 # --- files ---------------------------------------------------------------------------------------

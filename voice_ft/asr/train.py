@@ -3,7 +3,7 @@
 `voice_ft.fit` does the optimizer (AdamW, warm-up + linear decay, clipping), callbacks and run
 directory. This module adds what it does not know:
 
-- the transcript-only loss (`transcript_token_loss`, weights from `voice_ft.asr.data`);
+- the transcript-only loss (`voice_ft.training.losses.weighted_token_loss`, weights from `voice_ft.asr.data`);
 - with a frozen encoder, the encoder outputs are computed once and only the decoder model
   trains on them (measured on tiny.en: the encoder is most of a training step);
 - which weights train is the recognizer's choice (`build_speech_recognizer(train_encoder=...,
@@ -19,20 +19,9 @@ import time
 import numpy as np
 
 from voice_ft.asr.data import SpeechData, make_asr_dataset
+from voice_ft.training.losses import weighted_token_loss
 
 DEFAULT_RECIPE = dict(epochs=3, batch_size=16, learning_rate=1e-5, warmup_ratio=0.1)
-
-
-def transcript_token_loss():
-    """Cross-entropy averaged over the weighted (transcript + end) tokens of a batch.
-
-    Keras's default reduction divides by every padded position, so a token's weight would depend
-    on its batch-mates' lengths; dividing by the sum of the weights counts every transcript token
-    the same (the reduction response SFT uses).
-    """
-    import keras
-
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
 
 
 def encoder_is_frozen(recognizer) -> bool:
@@ -102,7 +91,7 @@ def fit_speech_recognizer(
 
     history = fit(
         model, batches(train, True), batches(validation, False) if validation is not None else None,
-        recipe=recipe, run_dir=run_dir, loss=transcript_token_loss(),
+        recipe=recipe, run_dir=run_dir, loss=weighted_token_loss(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="token_accuracy")],
         callbacks=callbacks, verbose=verbose,
     )

@@ -14,20 +14,7 @@ import time
 from collections.abc import Sequence
 
 from voice_ft.response.sft import TokenizedPair, make_sft_dataset
-
-
-def response_token_loss():
-    """Cross-entropy averaged over the weighted (response) tokens of a batch.
-
-    Keras's default reduction divides by every position of the padded batch, so a batch of long
-    prompts (wide, few response tokens per position) would count less than a batch of short ones,
-    and each response token's weight would change with its batch-mates' lengths. Dividing by the
-    sum of the sample weights makes every response token count the same, which is also the
-    quantity held-out perplexity measures (`voice_ft.response.metrics.response_perplexity`).
-    """
-    import keras
-
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
+from voice_ft.training.losses import weighted_token_loss
 
 
 @dataclasses.dataclass
@@ -74,7 +61,7 @@ def train_response_generator(
     try:
         history = fit(
             lm, train, validation, recipe=recipe, run_dir=run_dir,
-            loss=response_token_loss(),
+            loss=weighted_token_loss(),
             metrics=[], callbacks=callbacks, verbose=verbose,
         )
     finally:
