@@ -14,8 +14,14 @@
 - `tiny.py`: a tiny random Whisper with tiny.en's tokenizer, for tests.
 """
 
+from voice_ft.asr.data import (
+    SpeechData,
+    TranscribedAudio,
+    load_speech,
+    read_transcript_manifest,
+    synthesize_transcripts,
+)
 from voice_ft.asr.decoding import Transcription, beam_transcribe, greedy_transcribe, transcribe, transcribe_features
-from voice_ft.asr.data import SpeechData, TranscribedAudio, load_speech, read_transcript_manifest, synthesize_transcripts
 from voice_ft.asr.metrics import EditCounts, edit_counts, wer_report, word_error_rate
 from voice_ft.asr.model import build_speech_recognizer
 from voice_ft.asr.train import fit_speech_recognizer

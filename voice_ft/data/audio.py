@@ -20,10 +20,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from voice_ft.runtime.audio_io import PAD_MODES, read_audio
 from voice_ft.data.audio_readers import AudioExample, SkippedFile, check_audio_files
-from voice_ft.runtime.errors import DataError
 from voice_ft.data.labels import LabelVocabulary
+from voice_ft.runtime.audio_io import PAD_MODES, read_audio
+from voice_ft.runtime.errors import DataError
 
 
 def decode_wav(path: tf.Tensor, clip_samples: int, pad: str = "center") -> tf.Tensor:

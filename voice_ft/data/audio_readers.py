@@ -13,8 +13,8 @@ import os
 import pathlib
 from collections.abc import Sequence
 
-from voice_ft.runtime.audio_io import AudioFileError, AudioInfo, audio_info, read_audio
 from voice_ft.data.readers import open_text
+from voice_ft.runtime.audio_io import AudioFileError, AudioInfo, audio_info, read_audio
 from voice_ft.runtime.errors import DataError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")

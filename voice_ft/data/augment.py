@@ -58,8 +58,8 @@ def noise_from_folder(folder: str | os.PathLike, sample_rate: int, clip_samples:
     """All clips of `clip_samples` cut from every audio file in `folder` (e.g. Speech Commands' _background_noise_)."""
     import pathlib
 
-    from voice_ft.runtime.audio_io import read_audio
     from voice_ft.data.audio_readers import AUDIO_EXTENSIONS
+    from voice_ft.runtime.audio_io import read_audio
 
     clips = []
     for file in sorted(pathlib.Path(folder).iterdir()):

@@ -21,12 +21,12 @@ import pathlib
 import tensorflow as tf
 
 from voice_ft.data.bundled import BUNDLED, DEFAULT_TASK, SPLITS, BundledTextDataset, available, data_root  # noqa: F401
-from voice_ft.runtime.errors import DataError
 from voice_ft.data.grammar import canonical_value, read_grammar  # noqa: F401  (voice_ft.datasets.read_grammar)
 from voice_ft.data.grammar_sampling import from_grammar  # noqa: F401  (voice_ft.datasets.from_grammar)
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.readers import read_text_file
 from voice_ft.data.text_pipeline import examples_to_dataset
+from voice_ft.runtime.errors import DataError
 
 
 def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None = None, labels=None):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from voice_ft.evaluation import metrics
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
+from voice_ft.evaluation import metrics
 
 
 def _batched(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:

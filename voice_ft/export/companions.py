@@ -13,8 +13,8 @@ import os
 import pathlib
 from collections.abc import Mapping, Sequence
 
-from voice_ft.export.sidecar import sidecar_path
 from voice_ft.data.files import refuse_overwrite, write_text_atomic
+from voice_ft.export.sidecar import sidecar_path
 
 TOKENIZER_KEYS = ("kind", "vocabulary", "lowercase", "strip_accents", "start_id", "end_id", "pad_id")
 

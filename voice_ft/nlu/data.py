@@ -22,13 +22,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from voice_ft.nlu import metrics as nlu_metrics
 from voice_ft.data.datasets import SPLITS, data_root
-from voice_ft.runtime.errors import DataError
 from voice_ft.data.labels import LabelVocabulary
-from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, token_labels
 from voice_ft.data.slot_examples import SlotExample
+from voice_ft.nlu import metrics as nlu_metrics
 from voice_ft.nlu.readers import check_known, read_slot_file, read_slot_jsonl, slot_tags_from_examples
+from voice_ft.runtime.errors import DataError
+from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, token_labels
 from voice_ft.runtime.wordpiece import WordPieceTokenizer
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -22,14 +22,14 @@ import keras
 import numpy as np
 from absl import logging
 
-from voice_ft.runtime.slot_alignment import SlotDecoder
-from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, predict_nlu
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
-from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.staging import write_verified
+from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, predict_nlu
 from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.slot_alignment import SlotDecoder
 
 METRICS = ("intent_accuracy", "slot_f1", "sentence_accuracy")
 

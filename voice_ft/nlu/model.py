@@ -26,15 +26,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from voice_ft.evaluation import reports
 from voice_ft.backbones import Backbone
-from voice_ft.data.labels import LabelVocabulary
-from voice_ft.runtime.slot_alignment import DECODINGS, OUTSIDE, align_words, parse_result, split_words
-from voice_ft.nlu.data import decoder_for_model, wordpiece_for
-from voice_ft.data.text_encoder import TextEncoder
-from voice_ft.training.saving import load_model, save_model
 from voice_ft.backbones.encoder import backbone_outputs, encoder_inputs, pooled_output
+from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.text_encoder import TextEncoder
+from voice_ft.evaluation import reports
+from voice_ft.nlu.data import decoder_for_model, wordpiece_for
+from voice_ft.runtime.slot_alignment import DECODINGS, OUTSIDE, align_words, parse_result, split_words
 from voice_ft.runtime.text_classifier import softmax
+from voice_ft.training.saving import load_model, save_model
 
 # === Layers and losses ==============================================================
 

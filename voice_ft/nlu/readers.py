@@ -22,9 +22,9 @@ import pathlib
 import re
 from collections.abc import Iterable, Sequence
 
-from voice_ft.runtime.errors import DataError
 from voice_ft.data.readers import existing_file, iter_jsonl, open_text
 from voice_ft.data.slot_examples import SlotExample, make_example
+from voice_ft.runtime.errors import DataError
 from voice_ft.runtime.slot_alignment import OUTSIDE, split_words, tag_parts
 
 _SLOT_NAME = re.compile(r"^[^\s\[\]()]+$")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from voice_ft.data.slot_examples import SlotExample
 from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, nlu_dataset, predict_nlu
 from voice_ft.nlu.model import joint_nlu_losses, joint_nlu_metrics
-from voice_ft.data.slot_examples import SlotExample
 from voice_ft.training import Recipe, fit
 
 

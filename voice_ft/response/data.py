@@ -28,8 +28,8 @@ import pathlib
 from collections.abc import Iterable
 
 from voice_ft.data.bundled import data_root
-from voice_ft.runtime.errors import DataError
 from voice_ft.data.readers import iter_jsonl
+from voice_ft.runtime.errors import DataError
 
 SPLITS = ("train", "validation", "test")
 

@@ -20,9 +20,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, parse_result, split_words
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.sidecar import SidecarError, check_output_width, load_sidecar, require_field, sidecar_path
+from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, parse_result, split_words
 from voice_ft.runtime.text_classifier import check_text, check_texts, softmax, wordpiece_from_sidecar
 
 

@@ -24,7 +24,14 @@ import numpy as np
 
 from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
-from voice_ft.runtime.sidecar import SidecarError, check_output_width, companion_file, load_sidecar, require_field, sidecar_path  # noqa: F401
+from voice_ft.runtime.sidecar import (  # noqa: F401
+    SidecarError,
+    check_output_width,
+    companion_file,
+    load_sidecar,
+    require_field,
+    sidecar_path,
+)
 from voice_ft.runtime.wordpiece import WordPieceTokenizer
 
 

@@ -28,11 +28,11 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.evaluation import metrics
-from voice_ft.export.convert import QUANTIZATIONS, convert_to_tflite, export_saved_model, make_converter, run_converter
-from voice_ft.export.sidecar import sidecar_path, write_sidecar
-from voice_ft.export.errors import ExportVerificationError
-from voice_ft.export.staging import write_verified
 from voice_ft.export.companions import check_export_target
+from voice_ft.export.convert import QUANTIZATIONS, convert_to_tflite, export_saved_model, make_converter, run_converter
+from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.sidecar import sidecar_path, write_sidecar
+from voice_ft.export.staging import write_verified
 from voice_ft.layers import LogMelSpectrogram, SpeechEmbeddingMel, UtteranceNormalization
 from voice_ft.runtime.interpreter import TFLiteModel
 

@@ -11,8 +11,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from voice_ft.backbones.speech_embedding import (EMBEDDING_DIM, load_speech_embedding, load_speech_embedding_stem,
-                                                 waveform_and_mel)  # fmt: skip
+from voice_ft.backbones.speech_embedding import (
+    EMBEDDING_DIM,
+    load_speech_embedding,
+    load_speech_embedding_stem,
+    waveform_and_mel,  # fmt: skip
+)
 from voice_ft.layers.speech_embedding_mel import SAMPLE_RATE
 from voice_ft.speech_commands.model import EMBEDDING_LAYER, depthwise_separable_block
 from voice_ft.training import Recipe, fit

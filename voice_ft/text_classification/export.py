@@ -17,14 +17,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from voice_ft.evaluation import metrics
-from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
-from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.backbones.encoder import text_input_signature
+from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
+from voice_ft.evaluation import metrics
+from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
-from voice_ft.export.staging import write_verified
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
+from voice_ft.export.staging import write_verified
 from voice_ft.runtime.interpreter import TFLiteModel
 
 

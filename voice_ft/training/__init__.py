@@ -2,8 +2,8 @@
 layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs), and
 `Distiller` to train a small student from a large teacher."""
 
-from voice_ft.training.distillation import Distiller
 from voice_ft.evaluation.classifier import evaluate, predict_classes
+from voice_ft.training.distillation import Distiller
 from voice_ft.training.fit import fit
 from voice_ft.training.interrupt import TrainingInterrupted, exit_on_interrupt
 from voice_ft.training.precision import use_mixed_precision

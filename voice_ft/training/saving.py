@@ -11,9 +11,9 @@ import pathlib
 
 import keras
 
+from voice_ft.data.files import atomic_output, refuse_overwrite
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.text_encoder import TextEncoder
-from voice_ft.data.files import atomic_output, refuse_overwrite
 
 # Custom objects that `model.keras` files may reference: import to register them.
 from voice_ft.training import optimizer as _optimizer  # noqa: F401
