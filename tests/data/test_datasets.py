@@ -17,6 +17,17 @@ def test_bundled_snips_intents():
     assert text.dtype == tf.string and label.dtype == tf.int32
 
 
+def test_bundled_banking77_has_77_intents_and_a_tfds_builder(tmp_path):
+    import tensorflow_datasets as tfds
+
+    from voice_ft.data import tfds_builders  # noqa: F401
+
+    train, validation, test, labels = voice_ft.datasets.load("banking77")
+    assert len(labels) == 77 and "card_arrival" in labels
+    assert [int(d.cardinality()) for d in (train, validation, test)] == [9003, 1000, 3080]  # data/banking77/README.md
+    assert int(tfds.load("voice_ft_banking77", split="test", data_dir=str(tmp_path)).cardinality()) == 3080
+
+
 def test_bundled_goemotions_drops_mixed_sentiment():
     train, _, test, labels = voice_ft.datasets.load("goemotions")
     assert labels == ["positive", "negative", "ambiguous", "neutral"]

@@ -37,8 +37,9 @@ BUNDLED = {
         "goemotions", "sentiment", skip_null_labels=True,
         description="GoEmotions grouped into positive/negative/ambiguous/neutral (Apache-2.0)",
     ),
+    ("banking77", "intent"): BundledTextDataset("banking77", "label", description="BANKING77, 77 banking intents (CC BY 4.0)"),
 }
-DEFAULT_TASK = {"snips": "intent", "poem_sentiment": "sentiment", "goemotions": "sentiment"}
+DEFAULT_TASK = {"snips": "intent", "poem_sentiment": "sentiment", "goemotions": "sentiment", "banking77": "intent"}
 
 
 def available() -> list[str]:

@@ -1,7 +1,8 @@
 """`voice_ft.datasets.load`: the bundled text data sets, your own files, or any TFDS data set.
 
 - Bundled (in the repo's `data/`, read offline): `snips` (intent), `poem_sentiment` (sentiment),
-  `goemotions` (4-way sentiment derived from GoEmotions; mixed-sentiment rows dropped).
+  `goemotions` (4-way sentiment derived from GoEmotions; mixed-sentiment rows dropped), `banking77`
+  (77 intents).
 - A folder with `train`/`validation`/`test` `.jsonl` or `.csv` files (and optionally labels.txt).
 - A grammar (Rhino-style context YAML, e.g. `data/grammars/smart_home.yml`): `from_grammar(path)`
   samples intent + slot sentences from it (`SlotExample`s for the NLU trainer; see

@@ -1,7 +1,8 @@
 """TFDS builders for the bundled text data sets, prepared offline from the repo's `data/`.
 
-Importing this module registers `voice_ft_snips`, `voice_ft_poem_sentiment` and
-`voice_ft_goemotions`, so `tfds.load("voice_ft_snips", data_dir=...)` works with no network.
+Importing this module registers `voice_ft_snips`, `voice_ft_poem_sentiment`,
+`voice_ft_goemotions` and `voice_ft_banking77`, so `tfds.load("voice_ft_snips", data_dir=...)` works
+with no network.
 Each record has `text` (Text) and `label` (ClassLabel); SNIPS also carries `tokens`/`slots`.
 """
 
@@ -66,3 +67,9 @@ class VoiceFtGoemotions(_BundledTextBuilder):
     """GoEmotions 4-way sentiment (mixed rows dropped), from data/goemotions."""
 
     BUNDLE_KEY = ("goemotions", "sentiment")
+
+
+class VoiceFtBanking77(_BundledTextBuilder):
+    """BANKING77 (77 intents), from data/banking77."""
+
+    BUNDLE_KEY = ("banking77", "intent")
