@@ -14,9 +14,9 @@ import sys
 from absl import flags, logging
 
 import voice_ft
+from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
-from voice_ft.data.files import prepare_run_dir, record_run_config
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "

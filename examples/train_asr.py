@@ -19,6 +19,8 @@ import shutil
 
 from absl import app, flags
 
+from voice_ft.training.interrupt import exit_on_interrupt
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", None, "CSV manifest path,transcript[,speaker],split.")
 flags.DEFINE_string("text_data", None, "Folder of train/validation/test .jsonl text files to render with espeak-ng.")
@@ -134,4 +136,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(exit_on_interrupt(main))

@@ -6,10 +6,11 @@
 `my_commands/` holds train/validation/test .jsonl ({"text": ..., "label": ...}) or .csv files.
 """
 
+import text_trainer  # noqa: F401  (defines the shared flags)
 from absl import app, flags
 
 import voice_ft
-import text_trainer  # noqa: F401  (defines the shared flags)
+from voice_ft.training.interrupt import exit_on_interrupt
 
 
 def main(argv):
@@ -21,4 +22,4 @@ if __name__ == "__main__":
     flags.FLAGS.set_default("data", "snips")
     flags.FLAGS.set_default("task", None)
     flags.mark_flag_as_required("run_dir")
-    app.run(voice_ft.training.exit_on_interrupt(main))
+    app.run(exit_on_interrupt(main))

@@ -18,14 +18,15 @@ import dataclasses
 from absl import app, flags, logging
 
 import voice_ft
-from voice_ft.evaluation import reports
-from voice_ft.nlu.data import load_nlu
-from voice_ft.export.convert import check_quantization
-from voice_ft.nlu.export import export_nlu_tflite
 from voice_ft.data.files import prepare_run_dir, record_run_config
+from voice_ft.evaluation import reports
 from voice_ft.evaluation.metrics import confusion_matrix
+from voice_ft.export.convert import check_quantization
 from voice_ft.nlu import model as nlu_model
 from voice_ft.nlu import train as nlu_train
+from voice_ft.nlu.data import load_nlu
+from voice_ft.nlu.export import export_nlu_tflite
+from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "snips", "'snips' (bundled) or a folder with train/validation/test files.")
@@ -112,4 +113,4 @@ def _figures(m: dict) -> str:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("run_dir")
-    app.run(voice_ft.training.exit_on_interrupt(main))
+    app.run(exit_on_interrupt(main))

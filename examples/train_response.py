@@ -17,6 +17,8 @@ import pathlib
 
 from absl import app, flags, logging
 
+from voice_ft.training.interrupt import exit_on_interrupt
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "smollm2-135m-instruct", "Decoder: smollm2-135m-instruct, tiny-gpt2, tiny-llama, "
                     "a local HF GPT-2/Llama folder, or a keras-hub preset name.")
@@ -53,9 +55,9 @@ def load_pairs(split: str, path: str | None, limit: int, seed: int):
 def main(argv):
     del argv
     import voice_ft
+    from voice_ft.response import build_response_generator, evaluate_responses, tokenize_pairs
     from voice_ft.response.data import to_prompt_response
     from voice_ft.response.export import export_decoder
-    from voice_ft.response import build_response_generator, evaluate_responses, tokenize_pairs
     from voice_ft.response.train import train_response_generator
 
     out_dir = pathlib.Path(FLAGS.out_dir)
@@ -96,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(voice_ft.training.exit_on_interrupt(main))
+    app.run(exit_on_interrupt(main))

@@ -4,10 +4,11 @@
     python examples/train_sentiment.py --data=poem_sentiment --run_dir=runs/poem
 """
 
+import text_trainer  # noqa: F401  (defines the shared flags)
 from absl import app, flags
 
 import voice_ft
-import text_trainer  # noqa: F401  (defines the shared flags)
+from voice_ft.training.interrupt import exit_on_interrupt
 
 
 def main(argv):
@@ -19,4 +20,4 @@ if __name__ == "__main__":
     flags.FLAGS.set_default("data", "goemotions")
     flags.FLAGS.set_default("sequence_length", 64)
     flags.mark_flag_as_required("run_dir")
-    app.run(voice_ft.training.exit_on_interrupt(main))
+    app.run(exit_on_interrupt(main))

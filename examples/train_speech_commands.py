@@ -29,19 +29,22 @@ import numpy as np
 from absl import app, flags, logging
 
 import voice_ft
-from voice_ft.evaluation import reports
 from voice_ft.data.audio import AudioSource
 from voice_ft.data.audio_readers import read_audio_folder, read_audio_manifest, select_split
-from voice_ft.runtime.errors import DataError
 from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_from_folder
-from voice_ft.speech_commands.export import export_audio_classifier
-from voice_ft.export.errors import ExportVerificationError
 from voice_ft.data.files import prepare_run_dir
+from voice_ft.evaluation import reports
+from voice_ft.export.errors import ExportVerificationError
+from voice_ft.runtime.errors import DataError
+from voice_ft.speech_commands.export import export_audio_classifier
 from voice_ft.speech_commands.model import build_speech_command_classifier
 from voice_ft.speech_commands.pretrained import (
-    build_speech_embedding_classifier, build_speech_embedding_dscnn, train_speech_embedding_classifier,
+    build_speech_embedding_classifier,
+    build_speech_embedding_dscnn,
+    train_speech_embedding_classifier,
 )
 from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "CSV manifest: path,label[,speaker,split].")
@@ -186,4 +189,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(voice_ft.training.exit_on_interrupt(main))
+    app.run(exit_on_interrupt(main))

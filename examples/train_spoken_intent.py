@@ -17,13 +17,14 @@ import tensorflow as tf
 from absl import app, flags
 
 import voice_ft
-from voice_ft.evaluation import reports
 from voice_ft.data.audio import AudioSource
 from voice_ft.data.audio_readers import read_audio_manifest, select_split
-from voice_ft.data.speech_synthesis import synthesize_text_splits
-from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
 from voice_ft.data.files import prepare_run_dir
+from voice_ft.data.speech_synthesis import synthesize_text_splits
+from voice_ft.evaluation import reports
+from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
 from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
+from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", "data/snips", "Folder with train/validation/test .jsonl text files.")
@@ -101,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(voice_ft.training.exit_on_interrupt(main))
+    app.run(exit_on_interrupt(main))

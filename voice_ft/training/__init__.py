@@ -1,13 +1,34 @@
 """The fine-tuning recipe: `Recipe` says what, `fit` does it (AdamW, warm-up + decay, clipping,
 layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs), and
-`Distiller` to train a small student from a large teacher."""
+`Distiller` to train a small student from a large teacher.
 
-from voice_ft.evaluation.classifier import evaluate, predict_classes
-from voice_ft.training.distillation import Distiller
-from voice_ft.training.fit import fit
-from voice_ft.training.interrupt import TrainingInterrupted, exit_on_interrupt
-from voice_ft.training.precision import use_mixed_precision
-from voice_ft.training.recipe import Recipe
+Names load on first use (PEP 562), so a trainer can import `voice_ft.training.interrupt` before its
+flags are parsed without importing TensorFlow.
+"""
 
-__all__ = ["Distiller", "Recipe", "TrainingInterrupted", "evaluate", "exit_on_interrupt", "fit", "predict_classes",
-           "use_mixed_precision"]
+import importlib
+
+_EXPORTS = {
+    "Distiller": "voice_ft.training.distillation",
+    "Recipe": "voice_ft.training.recipe",
+    "TrainingInterrupted": "voice_ft.training.interrupt",
+    "evaluate": "voice_ft.evaluation.classifier",
+    "exit_on_interrupt": "voice_ft.training.interrupt",
+    "fit": "voice_ft.training.fit",
+    "predict_classes": "voice_ft.evaluation.classifier",
+    "use_mixed_precision": "voice_ft.training.precision",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'voice_ft.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
