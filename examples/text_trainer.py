@@ -15,6 +15,7 @@ from absl import flags, logging
 
 import voice_ft
 from voice_ft.data.files import prepare_run_dir, record_run_config
+from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
 
@@ -26,7 +27,8 @@ flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, ke
 flags.DEFINE_integer("epochs", 3, "Training epochs.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-flags.DEFINE_integer("sequence_length", 32, "Tokens per utterance, including [CLS]/[SEP].")
+flags.DEFINE_integer("sequence_length", None, "Tokens per utterance, including [CLS]/[SEP]; default: chosen from the
+                     "training data (99.5th percentile, rounded up to 8).")
 flags.DEFINE_string("run_dir", None, "Output directory for this run.")
 flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
@@ -69,12 +71,18 @@ def run(task_name: str, builder) -> dict:
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
+    sequence_length = FLAGS.sequence_length
+    if sequence_length is None:
+        choice = choose_sequence_length(train.map(lambda text, label: text), backbone.tokenizer,
+                                        max_length=backbone.max_sequence_length)  # fmt: skip
+        sequence_length = choice.sequence_length
+        logging.info("Chose %s (--sequence_length overrides).", choice.reason())
     voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
-    model = builder(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
+    model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
 
     record_run_config(run_dir, {
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
-        "sequence_length": FLAGS.sequence_length, "recipe": dataclasses.asdict(recipe),
+        "sequence_length": sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,
     })
     history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=run_dir)
