@@ -2,7 +2,11 @@
 
 Flags live here and in the two scripts; the work is done by the voice_ft API. A run writes into
 `--run_dir`: model.keras, config.json, labels.txt, vocab.txt, metrics.json, history.csv, logs/
-(TensorBoard), <task>.tflite + <task>.json (sidecar), confusion_matrix.png, training_curves.png.
+(TensorBoard), <task>.tflite + <task>.json (sidecar), confusion_matrix.png, training_curves.png and,
+with --calibrate (the default), reliability_diagram.png: the temperature and the "I didn't
+understand" threshold fitted on the validation split go into the sidecar (see voice_ft.calibrate).
+With --oos_label=oos, validation/test rows labelled "oos" are out-of-scope examples: the threshold
+then maximises in-scope accuracy + OOS recall instead of rejecting --reject_rate of in-scope inputs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from absl import flags, logging
 import voice_ft
 from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.data.sequence_length import choose_sequence_length
+from voice_ft.data.text_pipeline import in_scope
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
 
@@ -42,6 +47,12 @@ flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs witho
 flags.DEFINE_enum("class_weight", None, ["balanced"], "Re-weight classes by inverse frequency.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
+flags.DEFINE_bool("calibrate", True, "Fit a temperature and a rejection threshold on the validation split; "
+                  "ship them in the sidecar.")
+flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation examples: the fraction of in-scope "
+                   "validation examples the threshold rejects (0: no rejection, only calibrated confidences).")
+flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the validation/test files (e.g. 'oos'); "
+                    "not one of the model's labels.")
 
 
 def recipe_from_flags() -> voice_ft.Recipe:
@@ -67,7 +78,9 @@ def run(task_name: str, builder) -> dict:
     for q in FLAGS.quantization:
         check_quantization(q)
     # Everything that can be wrong with the inputs fails here, before training.
-    train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task)
+    if not 0.0 <= FLAGS.reject_rate < 1.0:
+        raise ValueError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
+    train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=FLAGS.oos_label)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
@@ -84,29 +97,37 @@ def run(task_name: str, builder) -> dict:
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
         "sequence_length": sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,
+        "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "oos_label": FLAGS.oos_label,
     })
-    history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=run_dir)
+    fit_validation = in_scope(validation) if FLAGS.oos_label else validation
+    history = voice_ft.fit(model, train, fit_validation, recipe=recipe, run_dir=run_dir)
     test_metrics = voice_ft.evaluate(model, test, labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
+    calibration = None
+    if FLAGS.calibrate:
+        calibration = voice_ft.calibrate(model, validation, labels, target_in_scope_rejection=FLAGS.reject_rate or None)
+        reports.plot_reliability_diagram(calibration.report, run_dir / "reliability_diagram.png")
 
     exports = {}
     for quantization in FLAGS.quantization:
         name = task_name if len(FLAGS.quantization) == 1 else f"{task_name}_{quantization}"
         result = voice_ft.export_tflite(
             model, run_dir / f"{name}.tflite", quantization=quantization, verify_on=test, labels=labels,
-            representative_data=train, tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite,
+            representative_data=train, tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite, calibration=calibration,
         )
         exports[quantization] = result.to_dict()
 
     metrics = {"test": test_metrics, "history": history.history, "tflite": exports}
+    if calibration is not None:
+        metrics["calibration"] = calibration.report
     reports.write_json(run_dir / "metrics.json", metrics)
     reports.plot_confusion_matrix(test_metrics["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
     reports.plot_training_curves(history.history, run_dir / "training_curves.png")
-    print_report(run_dir, test_metrics, exports)
+    print_report(run_dir, test_metrics, exports, calibration)
     return metrics
 
 
-def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict) -> None:
+def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict, calibration=None) -> None:
     lines = [
         f"\nRun directory: {run_dir}",
         f"Keras test accuracy {test_metrics['accuracy']:.4f}, macro-F1 {test_metrics['macro_f1']:.4f} "
@@ -117,5 +138,17 @@ def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict) -> No
             f"TFLite {quantization:8s} {pathlib.Path(r['path']).name}: {r['size_bytes'] / 1e6:.1f} MB, "
             f"accuracy {r['tflite_accuracy']:.4f} (Keras {r['keras_accuracy']:.4f}, agreement {r['agreement']:.4f})"
         )
+        if r.get("tflite_in_scope_accuracy") is not None:
+            oos = f", OOS recall {r['tflite_oos_recall']:.4f}" if r.get("tflite_oos_recall") is not None else ""
+            lines.append(f"  with rejection: in-scope accuracy {r['tflite_in_scope_accuracy']:.4f}{oos}")
+    if calibration is not None:
+        line = (f"Calibration: T = {calibration.temperature:.3f}, validation ECE {calibration.ece_before:.4f} -> "
+                f"{calibration.ece_after:.4f}")  # fmt: skip
+        if calibration.threshold is not None:
+            rates = calibration.report["rejection"]["validation"]
+            line += (f"; rejection threshold {calibration.threshold:.4f} "
+                     f"(validation in-scope rejection {rates['in_scope_rejection']:.4f}")  # fmt: skip
+            line += f", OOS recall {rates['oos_recall']:.4f})" if rates["oos_recall"] is not None else ")"
+        lines.append(line)
     print("\n".join(lines), file=sys.stdout, flush=True)
     logging.info("Done.")

@@ -42,6 +42,8 @@ _EXPORTS = {
     "fit": "voice_ft.training",
     "evaluate": "voice_ft.training",
     "use_mixed_precision": "voice_ft.training",
+    "calibrate": "voice_ft.evaluation.classifier",
+    "Calibration": "voice_ft.evaluation.calibration",
     "Distiller": "voice_ft.training",
     "TrainingInterrupted": "voice_ft.training",
     # export

@@ -22,7 +22,7 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     run_dir, process = intent_run
     for name in ("model.keras", "config.json", "labels.txt", "vocab.txt", "metrics.json", "history.csv",
                  "intent_float32.tflite", "intent_float32.json", "intent_dynamic.tflite", "intent_dynamic.json",
-                 "confusion_matrix.png", "training_curves.png"):
+                 "confusion_matrix.png", "training_curves.png", "reliability_diagram.png"):
         assert (run_dir / name).exists(), name
     assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -32,6 +32,23 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     assert config["recipe"]["epochs"] == 1 and len(config["labels"]) == 7
     assert config["recipe"]["ema_momentum"] == 0.9  # Keras and TFLite figures above: the averaged weights
     assert "Keras test accuracy" in process.stdout and "TFLite float32" in process.stdout
+    assert "Calibration: T = " in process.stdout and "with rejection: in-scope accuracy" in process.stdout
+
+
+def test_train_intent_calibrates_on_validation_and_ships_it(intent_run):
+    run_dir, _ = intent_run
+    assert (run_dir / "reliability_diagram.png").read_bytes()[:4] == b"\x89PNG"
+    calibration = json.loads((run_dir / "metrics.json").read_text())["calibration"]
+    assert calibration["nll_after"] <= calibration["nll_before"] and calibration["bins"] == 15
+    rejection = calibration["rejection"]
+    assert rejection["criterion"] == "target_in_scope_rejection" and rejection["target_in_scope_rejection"] == 0.02
+    assert rejection["validation"]["num_in_scope"] == 700 and rejection["validation"]["in_scope_rejection"] <= 0.02
+    for name in ("intent_float32.json", "intent_dynamic.json"):
+        sidecar = json.loads((run_dir / name).read_text())
+        assert sidecar["calibration"]["temperature"] == calibration["temperature"] > 0
+        assert sidecar["calibration"]["bins"] == 15 and sidecar["calibration"]["ece_after"] == calibration["ece_after"]
+        assert sidecar["rejection"] == rejection
+        assert sidecar["verification"]["tflite_in_scope_accuracy"] is not None
 
 
 def test_rerun_refuses_to_overwrite(intent_run, tiny_preset):

@@ -12,6 +12,12 @@
 
 Every loader returns raw, unbatched `(text, label_id)` datasets plus the label list; the model's
 `TextEncoder` tokenises them in the pipeline (see `text_pipeline.encode_dataset`).
+
+Out-of-scope examples (`oos_label="oos"`, bundled sets and folders): rows of the validation and test
+splits labelled `oos_label` get label id `OOS_LABEL_ID` (-1) and are not one of the model's labels
+(it has no output for them); they choose and measure the "I didn't understand" threshold
+(`voice_ft.calibrate`, `export_tflite`). In the training split they are a DataError: the threshold
+method learns from in-scope examples only. `text_pipeline.in_scope(dataset)` drops them (for `fit`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from voice_ft.data.text_pipeline import examples_to_dataset
 from voice_ft.runtime.errors import DataError
 
 
-def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None = None, labels=None):
+def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None = None, labels=None,
+         oos_label: str | None = None):
     """Loads train/validation/test splits as raw `(text, label_id)` datasets.
 
     Args:
@@ -40,6 +47,7 @@ def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None 
         data_dir: overrides where bundled data (or TFDS data) lives.
         labels: a fixed label order (e.g. from a model being fine-tuned further); unknown labels in
             the data are then errors naming file and line.
+        oos_label: the label marking out-of-scope rows in validation/test (see the module doc).
 
     Returns:
         `(train, validation, test, labels)`: three `tf.data.Dataset`s and a list of label names.
@@ -49,13 +57,28 @@ def load(name: str, task: str | None = None, data_dir: str | os.PathLike | None 
         if (name, task) not in BUNDLED:
             tasks = [t for n, t in BUNDLED if n == name]
             raise ValueError(f"Data set {name!r} has no task {task!r}; available: {tasks}")
-        return load_bundled(BUNDLED[(name, task)], data_dir=data_dir, labels=labels)
+        return load_bundled(BUNDLED[(name, task)], data_dir=data_dir, labels=labels, oos_label=oos_label)
     if pathlib.Path(name).expanduser().is_dir():
-        return load_folder(pathlib.Path(name).expanduser(), labels=labels)
+        return load_folder(pathlib.Path(name).expanduser(), labels=labels, oos_label=oos_label)
+    if oos_label is not None:
+        raise ValueError("oos_label is supported for bundled data sets and folders, not TFDS data sets.")
     return load_tfds(name, data_dir=data_dir, labels=labels)
 
 
-def load_bundled(spec: BundledTextDataset, data_dir=None, labels=None):
+def _check_oos(vocabulary: LabelVocabulary, train_examples, oos_label: str | None, where) -> None:
+    """An out-of-scope label must not be a model label nor label a training example."""
+    if oos_label is None:
+        return
+    for ex in train_examples:
+        if ex.label == oos_label:
+            raise DataError(f"training example labelled oos_label {oos_label!r}: out-of-scope examples belong in "
+                            "validation/test only (they choose the rejection threshold)", ex.path, ex.line)  # fmt: skip
+    if oos_label in vocabulary.names:
+        raise DataError(f"oos_label {oos_label!r} is one of the model's labels; out-of-scope rows have no label "
+                        "of their own (remove it from the label list)", where)  # fmt: skip
+
+
+def load_bundled(spec: BundledTextDataset, data_dir=None, labels=None, oos_label: str | None = None):
     folder = pathlib.Path(data_dir) if data_dir else data_root() / spec.folder
     vocabulary = LabelVocabulary(labels) if labels is not None else LabelVocabulary.from_file(folder / spec.labels_file)
     splits = []
@@ -63,16 +86,19 @@ def load_bundled(spec: BundledTextDataset, data_dir=None, labels=None):
         examples = read_text_file(
             folder / f"{split}.jsonl", spec.text_field, spec.label_field, skip_null_labels=spec.skip_null_labels
         )
-        splits.append(examples_to_dataset(examples, vocabulary))
+        if split == "train":
+            _check_oos(vocabulary, examples, oos_label, folder)
+        splits.append(examples_to_dataset(examples, vocabulary, oos_label))
     return (*splits, list(vocabulary))
 
 
-def load_folder(folder: pathlib.Path, text_field="text", label_field="label", labels=None):
+def load_folder(folder: pathlib.Path, text_field="text", label_field="label", labels=None, oos_label: str | None = None):
     """Loads `train`/`validation`/`test` files (.jsonl, .csv or .tsv) from a user's folder.
 
     Labels come from `labels` or `labels.txt` if present, else from the training split (sorted).
     A label the vocabulary lacks (e.g. one only in test) is a DataError naming its file and line; a
-    training split with a single label, or two files for one split, is a DataError too.
+    training split with a single label, or two files for one split, is a DataError too. Rows
+    labelled `oos_label` in validation/test are out of scope (label id -1; see the module doc).
     """
     files = {}
     for split in SPLITS:
@@ -89,13 +115,14 @@ def load_folder(folder: pathlib.Path, text_field="text", label_field="label", la
         vocabulary = LabelVocabulary.from_file(folder / "labels.txt")
     else:
         vocabulary = LabelVocabulary.from_records(ex.label for ex in examples["train"])
+    _check_oos(vocabulary, examples["train"], oos_label, folder)
     train_labels = sorted({ex.label for ex in examples["train"]})
     if len(train_labels) < 2:
         raise DataError(
             f"every training example has the label {train_labels[0]!r}; a classifier needs at least two labels",
             files["train"],
         )
-    return (*(examples_to_dataset(examples[s], vocabulary) for s in SPLITS), list(vocabulary))
+    return (*(examples_to_dataset(examples[s], vocabulary, oos_label) for s in SPLITS), list(vocabulary))
 
 
 def load_tfds(name: str, data_dir=None, labels=None, text_key: str = "text", label_key: str = "label"):

@@ -10,6 +10,11 @@ from voice_ft.data.files import write_text_atomic
 from voice_ft.data.readers import read_text
 from voice_ft.runtime.errors import DataError
 
+# The label id of an out-of-scope example ("what is the meaning of life" to a smart-home model):
+# not one of the model's labels, so no output of the model; such examples only choose a rejection
+# threshold (`voice_ft.calibrate`) and measure it (`export_tflite` verification).
+OOS_LABEL_ID = -1
+
 
 class LabelVocabulary:
     """An ordered list of label names, with checked lookups.

@@ -13,22 +13,36 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.labels import OOS_LABEL_ID, LabelVocabulary
 from voice_ft.data.readers import TextExample
 from voice_ft.data.text_encoder import TextEncoder
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def examples_to_dataset(examples: Sequence[TextExample], labels: LabelVocabulary) -> tf.data.Dataset:
+def examples_to_dataset(examples: Sequence[TextExample], labels: LabelVocabulary,
+                        oos_label: str | None = None) -> tf.data.Dataset:
     """Turns validated examples into a raw `(text, label_id)` dataset.
 
     Unknown labels raise a DataError naming the file and line (e.g. a test file with a label the
-    model was not trained on).
+    model was not trained on). Examples labelled `oos_label` get `OOS_LABEL_ID` (-1): out of scope.
     """
-    label_ids = [labels.index(ex.label, ex.path, ex.line) for ex in examples]
+    label_ids = [OOS_LABEL_ID if oos_label is not None and ex.label == oos_label else labels.index(ex.label, ex.path, ex.line)
+                 for ex in examples]  # fmt: skip
     texts = [ex.text for ex in examples]
     return tf.data.Dataset.from_tensor_slices((tf.constant(texts, tf.string), tf.constant(label_ids, tf.int32)))
+
+
+def in_scope(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """A raw `(text, label_id, ...)` dataset without its out-of-scope examples (label `OOS_LABEL_ID`).
+
+    Training and plain accuracy need in-scope labels only; the size stays known (Keras wants it).
+    """
+    keep = dataset.filter(lambda text, label, *rest: label != OOS_LABEL_ID)
+    if int(dataset.cardinality()) < 0:
+        return keep
+    count = sum(1 for label in dataset.map(lambda text, label, *rest: label).as_numpy_iterator() if label != OOS_LABEL_ID)
+    return keep.apply(tf.data.experimental.assert_cardinality(count))
 
 
 def is_raw_text(dataset: tf.data.Dataset) -> bool:

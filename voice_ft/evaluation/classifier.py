@@ -1,4 +1,4 @@
-"""Evaluation of classifiers on encoded datasets: predictions, accuracy, macro-F1, confusion."""
+"""Evaluation of classifiers on datasets: predictions, accuracy, macro-F1, confusion, calibration."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
+from voice_ft.evaluation.calibration import DEFAULT_BINS, DEFAULT_REJECTION_RATE, Calibration, calibrate_logits
 
 
 def _batched(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
@@ -32,12 +33,44 @@ def predict_classes(model: keras.Model, dataset: tf.data.Dataset, batch_size: in
 
 
 def evaluate(model: keras.Model, dataset: tf.data.Dataset, labels=None, batch_size: int = 64) -> dict:
-    """Accuracy, macro-F1 and the confusion matrix of a classifier on a dataset."""
+    """Accuracy, macro-F1 and the confusion matrix of a classifier on a dataset.
+
+    Out-of-scope examples (label id -1) are left out: they have no right label to predict (their
+    rejection is measured by `calibrate` and `export_tflite`); `num_oos` counts them.
+    """
     y_true, y_pred, _ = predict_classes(model, dataset, batch_size)
+    num_oos = int(np.sum(y_true < 0))
+    y_true, y_pred = y_true[y_true >= 0], y_pred[y_true >= 0]
     num_labels = len(labels) if labels is not None else int(model.output_shape[-1])
     return {
         "accuracy": metrics.accuracy(y_true, y_pred),
         "macro_f1": metrics.macro_f1(y_true, y_pred, num_labels),
         "num_examples": int(len(y_true)),
         "confusion_matrix": metrics.confusion_matrix(y_true, y_pred, num_labels).tolist(),
+        **({"num_oos": num_oos} if num_oos else {}),
     }
+
+
+def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins: int = DEFAULT_BINS,
+              target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE, batch_size: int = 64) -> Calibration:
+    """Fits a temperature and a rejection threshold for a trained classifier on its validation data.
+
+    Args:
+        model: a classifier returning logits (e.g. from `build_intent_classifier`).
+        validation: `(text, label_id)` (or encoded) validation data; label id -1 (`OOS_LABEL_ID`,
+            from `voice_ft.datasets.load(..., oos_label=...)`) marks out-of-scope examples, which
+            then choose the threshold (max in-scope accuracy + OOS recall).
+        labels: the model's label names (checked against its outputs).
+        bins: equal-width bins for ECE and the reliability diagram.
+        target_in_scope_rejection: without OOS examples, the fraction of in-scope validation
+            examples the threshold rejects (default 2%); None for no threshold.
+
+    Returns:
+        A `Calibration`; pass it to `export_tflite(..., calibration=...)` to ship it in the sidecar,
+        and to `voice_ft.evaluation.reports.plot_reliability_diagram` for the PNG.
+    """
+    num_outputs = int(model.output_shape[-1])
+    if labels is not None and len(labels) != num_outputs:
+        raise ValueError(f"{len(labels)} labels given but the model has {num_outputs} outputs.")
+    y_true, _, logits = predict_classes(model, validation, batch_size)
+    return calibrate_logits(logits, y_true, bins=bins, target_in_scope_rejection=target_in_scope_rejection)

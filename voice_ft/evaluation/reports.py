@@ -1,4 +1,4 @@
-"""Run reports: metrics.json, a confusion-matrix PNG and a training-curve PNG, each written atomically."""
+"""Run reports: metrics.json and the confusion-matrix, training-curve and reliability PNGs, each written atomically."""
 
 from __future__ import annotations
 
@@ -73,6 +73,44 @@ def plot_training_curves(history: dict, path: str | os.PathLike, metrics=(("loss
         ax.set_title(title)
         ax.legend()
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_output(path) as partial:
+        fig.savefig(partial, dpi=120)
+    plt.close(fig)
+
+
+def plot_reliability_diagram(report: dict, path: str | os.PathLike, title: str = "Reliability (validation)") -> None:
+    """Accuracy against confidence per bin, before and after temperature scaling, with the diagonal.
+
+    `report` is `Calibration.report` (its `reliability_before`/`_after` tables, ECEs, temperature).
+    A calibrated model's bars follow the diagonal; bars below it mean over-confidence.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    panels = [("reliability_before", f"before (T = 1): ECE {report['ece_before']:.3f}"),
+              ("reliability_after", f"after (T = {report['temperature']:.2f}): ECE {report['ece_after']:.3f}")]  # fmt: skip
+    for ax, (key, subtitle) in zip(axes, panels):
+        table = report[key]
+        lower, upper = np.asarray(table["lower"]), np.asarray(table["upper"])
+        count = np.asarray(table["count"])
+        accuracy = np.where(count > 0, np.asarray(table["accuracy"]), 0.0)
+        confidence = np.where(count > 0, np.asarray(table["confidence"]), (lower + upper) / 2)
+        ax.bar(lower, accuracy, width=upper - lower, align="edge", edgecolor="black", alpha=0.8, label="accuracy")
+        ax.bar(lower, confidence - accuracy, bottom=accuracy, width=upper - lower, align="edge", color="red",
+               alpha=0.25, label="gap to confidence")  # fmt: skip
+        ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence")
+        ax.set_title(subtitle)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left")
+    fig.suptitle(title)
     fig.tight_layout()
     with atomic_output(path) as partial:
         fig.savefig(partial, dpi=120)

@@ -11,7 +11,14 @@ beside it, written by `voice_ft.export`. Schema (task "text_classification"):
      "sequence_length": 64,
      "inputs": {"token_ids": "<signature input>", "padding_mask": "<signature input>"},
      "outputs": {"logits": "<signature output>"},
-     "quantization": "dynamic", "versions": {...}}
+     "quantization": "dynamic", "versions": {...},
+     # optional (see voice_ft.runtime.probabilities):
+     "calibration": {"temperature": 1.7, ...}, "rejection": {"method": "threshold", "threshold": 0.41, ...}}
+
+With a "calibration" block, `confidence` and `scores` are the calibrated probabilities
+softmax(logits / T). With a "rejection" block, a text whose confidence is below the threshold gets
+`label=None` and `not_understood=True` (the would-be label stays in `best_label`); every result then
+carries both keys. Without the blocks the results are exactly as before (T = 1, nothing rejected).
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ import numpy as np
 
 from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.probabilities import (  # noqa: F401  (softmax: imported from here by other modules)
+    calibrated_softmax,
+    sidecar_rejection_threshold,
+    sidecar_temperature,
+    softmax,
+)
 from voice_ft.runtime.sidecar import (  # noqa: F401
     SidecarError,
     check_output_width,
@@ -79,20 +92,17 @@ def check_texts(texts: Any, argument: str = "texts") -> list[str]:
     return [check_text(text, f"{argument}[{i}]") for i, text in enumerate(texts)]
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable softmax over the last axis, in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 class TextClassifier:
     """Classifies text with an exported voice_ft text classifier.
 
     >>> clf = TextClassifier("intent.tflite")
     >>> clf("play some jazz")  # doctest: +SKIP
     {'label': 'PlayMusic', 'confidence': 0.97, 'scores': {...}}
+    >>> clf("what is the meaning of life")  # doctest: +SKIP  (a sidecar with a rejection block)
+    {'label': None, 'not_understood': True, 'best_label': 'GetWeather', 'confidence': 0.31, 'scores': {...}}
+
+    `temperature` (1.0 without calibration) and `threshold` (None without rejection) are read
+    from the sidecar.
     """
 
     def __init__(self, tflite_path: str | os.PathLike, num_threads: int = 1):
@@ -107,6 +117,8 @@ class TextClassifier:
         self._ids_name = require_field(inputs, self.sidecar, "token_ids", str)
         self._mask_name = require_field(inputs, self.sidecar, "padding_mask", str)
         self._logits_name = require_field(outputs, self.sidecar, "logits", str)
+        self.temperature = sidecar_temperature(meta, self.sidecar)
+        self.threshold = sidecar_rejection_threshold(meta, self.sidecar)
         self.tokenizer = wordpiece_from_sidecar(meta, self.sidecar)
         self.model = TFLiteModel(self.path, num_threads=num_threads)
         for name in (self._ids_name, self._mask_name):
@@ -127,19 +139,24 @@ class TextClassifier:
         return out
 
     def predict_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        """One `{"label", "confidence", "scores"}` dict per text."""
+        """One `{"label", "confidence", "scores"}` dict per text (plus `not_understood` and
+        `best_label` when the sidecar has a rejection threshold)."""
         texts = check_texts(texts)
         if not texts:
             return []
-        probs = softmax(self.logits(texts))
+        probs = calibrated_softmax(self.logits(texts), self.temperature)
         results = []
         for row in probs:
             best = int(row.argmax())
-            results.append({
-                "label": self.labels[best],
-                "confidence": float(row[best]),
-                "scores": {label: float(p) for label, p in zip(self.labels, row)},
-            })  # fmt: skip
+            confidence = float(row[best])
+            result = {"label": self.labels[best]}
+            if self.threshold is not None:
+                rejected = confidence < self.threshold
+                result = {"label": None if rejected else self.labels[best], "not_understood": rejected,
+                          "best_label": self.labels[best]}  # fmt: skip
+            result["confidence"] = confidence
+            result["scores"] = {label: float(p) for label, p in zip(self.labels, row)}
+            results.append(result)
         return results
 
     def __call__(self, text: str) -> dict[str, Any]:

@@ -4,6 +4,12 @@ The exported file takes what the phone computes itself (int32 `token_ids` and `p
 the model's sequence length) and returns logits. Verification runs the `.tflite` with LiteRT on
 held-out data and compares accuracy and raw outputs with the Keras model; a file whose accuracy
 drops by more than `tolerance` points is refused (not written).
+
+With a `Calibration` (from `voice_ft.calibrate`) the sidecar also carries its temperature and
+rejection threshold, and verification applies both to the Keras and the `.tflite` outputs alike:
+in-scope accuracy (accepted and right) and, when `verify_on` holds out-of-scope examples (label
+id -1), OOS recall (rejected) are compared too, with the same tolerance. Plain accuracy is always
+over the in-scope examples.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from absl import logging
 from voice_ft.backbones.encoder import text_input_signature
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
+from voice_ft.evaluation.calibration import Calibration, rejection_rates
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
@@ -40,6 +47,12 @@ class ExportResult:
     tflite_accuracy: float | None = None
     agreement: float | None = None  # fraction of examples where both predict the same label
     max_abs_diff: float | None = None  # largest |logit difference|
+    # with a calibration that has a threshold: calibrated probabilities, rejections counted as wrong
+    keras_in_scope_accuracy: float | None = None
+    tflite_in_scope_accuracy: float | None = None
+    keras_oos_recall: float | None = None  # fraction of out-of-scope examples rejected (None: none given)
+    tflite_oos_recall: float | None = None
+    num_oos: int | None = None
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -82,6 +95,7 @@ def export_tflite(
     overwrite: bool = False,
     num_representative: int = 200,
     keep_refused: bool = False,
+    calibration: Calibration | None = None,
 ) -> ExportResult:
     """Exports a text classifier to `.tflite` with a sidecar, verified against Keras.
 
@@ -96,6 +110,9 @@ def export_tflite(
         overwrite: replace existing files.
         num_representative: examples used for int8 calibration.
         keep_refused: keep a file refused by verification as `<stem>.tflite.refused`.
+        calibration: from `voice_ft.calibrate`: its temperature and rejection threshold go into
+            the sidecar (so `TextClassifier` returns calibrated confidences and "not understood"),
+            and verification checks in-scope accuracy and OOS recall with them.
 
     Returns:
         An `ExportResult`.
@@ -127,7 +144,7 @@ def export_tflite(
         tflite = TFLiteModel(staged)
         output_name = tflite.output_names[0]
         if verify_on is not None:
-            _verify(model, tflite, output_name, verify_on, result, tolerance)
+            _verify(model, tflite, output_name, verify_on, result, tolerance, calibration)
 
     write_verified(path, tflite_bytes, verify, keep_refused)
 
@@ -143,6 +160,7 @@ def export_tflite(
             "outputs": {"logits": output_name},
             "quantization": quantization,
             "verification": {k: v for k, v in result.to_dict().items() if k not in ("path", "sidecar")},
+            **(calibration.sidecar_fields() if calibration is not None else {}),
         },
     )
     logging.info("Exported %s (%s, %.1f MB): %s", path, quantization, result.size_bytes / 1e6, result.to_dict())
@@ -155,20 +173,35 @@ def _encoded(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> t
     return dataset.unbatch().batch(batch_size)
 
 
-def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: ExportResult, tolerance: float) -> None:
+def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: ExportResult, tolerance: float,
+            calibration: Calibration | None = None) -> None:
     batched = _encoded(model, dataset, batch_size=64)
     y_true, tflite_out = tflite_logits(tflite, batched, output_name)
     predict = tf.function(lambda x: model(x, training=False))
     keras_out = np.concatenate([np.asarray(predict(x)) for x, *_ in batched]).astype(np.float32)
-    result.keras_accuracy = metrics.accuracy(y_true, keras_out.argmax(-1))
-    result.tflite_accuracy = metrics.accuracy(y_true, tflite_out.argmax(-1))
+    in_scope = y_true >= 0
+    if not in_scope.any():
+        raise ValueError("verify_on holds no in-scope examples (every label id is -1, out of scope).")
+    result.keras_accuracy = metrics.accuracy(y_true[in_scope], keras_out[in_scope].argmax(-1))
+    result.tflite_accuracy = metrics.accuracy(y_true[in_scope], tflite_out[in_scope].argmax(-1))
     result.agreement = float(np.mean(keras_out.argmax(-1) == tflite_out.argmax(-1)))
     result.max_abs_diff = float(np.max(np.abs(keras_out - tflite_out)))
-    drop = 100.0 * (result.keras_accuracy - result.tflite_accuracy)
-    if drop > tolerance:
-        raise ExportVerificationError(
-            f"{result.quantization} TFLite accuracy {result.tflite_accuracy:.4f} is {drop:.2f} points below Keras "
-            f"({result.keras_accuracy:.4f}); tolerance is {tolerance} points. Try a milder quantization.",
-            result,
-        )
-
+    checks = [("accuracy", result.keras_accuracy, result.tflite_accuracy)]
+    if calibration is not None and calibration.threshold is not None:
+        keras_rates = rejection_rates(calibration.probabilities(keras_out), y_true, calibration.threshold)
+        tflite_rates = rejection_rates(calibration.probabilities(tflite_out), y_true, calibration.threshold)
+        result.keras_in_scope_accuracy = keras_rates["in_scope_accuracy"]
+        result.tflite_in_scope_accuracy = tflite_rates["in_scope_accuracy"]
+        result.keras_oos_recall, result.tflite_oos_recall = keras_rates["oos_recall"], tflite_rates["oos_recall"]
+        result.num_oos = keras_rates["num_oos"]
+        checks.append(("in-scope accuracy (with rejection)", result.keras_in_scope_accuracy, result.tflite_in_scope_accuracy))
+        if result.num_oos:
+            checks.append(("OOS recall", result.keras_oos_recall, result.tflite_oos_recall))
+    for what, keras_value, tflite_value in checks:
+        drop = 100.0 * (keras_value - tflite_value)
+        if drop > tolerance:
+            raise ExportVerificationError(
+                f"{result.quantization} TFLite {what} {tflite_value:.4f} is {drop:.2f} points below Keras "
+                f"({keras_value:.4f}); tolerance is {tolerance} points. Try a milder quantization.",
+                result,
+            )

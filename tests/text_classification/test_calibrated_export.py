@@ -1,0 +1,85 @@
+"""`voice_ft.calibrate` on a trained tiny intent model, and `export_tflite(..., calibration=...)`.
+
+Reuses the trained model of `test_text_classifier_export.py`. Out-of-scope examples are SNIPS-free
+sentences labelled -1 (`OOS_LABEL_ID`), as `voice_ft.datasets.load(..., oos_label=...)` gives them.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import voice_ft
+from test_text_classifier_export import trained  # noqa: F401  (module fixture)
+from voice_ft.data.labels import OOS_LABEL_ID
+from voice_ft.evaluation import reports
+from voice_ft.runtime import TextClassifier
+
+OOS_TEXTS = ["what is the meaning of life", "tell me a joke about cats", "how tall is mount everest",
+             "translate good morning into french", "who won the football game", "order a pizza with cheese",
+             "what is two plus two", "open the garage door", "remind me to call mom", "how do i boil an egg"]  # fmt: skip
+
+
+def with_oos(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    oos = tf.data.Dataset.from_tensor_slices((tf.constant(OOS_TEXTS), tf.constant([OOS_LABEL_ID] * len(OOS_TEXTS))))
+    return dataset.concatenate(oos)
+
+
+def test_calibrate_fits_a_temperature_that_lowers_validation_nll(trained, tmp_path):
+    model, _, test, labels = trained
+    calibration = voice_ft.calibrate(model, test, labels)
+    report = calibration.report
+    assert calibration.temperature > 0 and np.isfinite(calibration.temperature)
+    assert report["nll_after"] <= report["nll_before"]
+    assert calibration.threshold is not None and report["rejection"]["criterion"] == "target_in_scope_rejection"
+    # at most floor(0.02 * 100) = 2 of the 100 examples (exactly 2 unless confidences tie; see the numpy tests)
+    assert 0 < calibration.threshold < 1 and report["rejection"]["validation"]["in_scope_rejection"] <= 0.02
+    reports.plot_reliability_diagram(report, tmp_path / "reliability_diagram.png")
+    assert (tmp_path / "reliability_diagram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in tmp_path.iterdir() if p.name != "reliability_diagram.png"]  # no partial file left
+    with pytest.raises(ValueError, match="labels given"):
+        voice_ft.calibrate(model, test, labels[:2])
+
+
+def test_export_ships_calibration_and_verifies_oos_recall(trained, tmp_path):
+    model, _, test, labels = trained
+    validation = with_oos(test)
+    calibration = voice_ft.calibrate(model, validation, labels)
+    assert calibration.report["rejection"]["criterion"] == "max in_scope_accuracy + oos_recall"
+    path = tmp_path / "intent.tflite"
+    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=validation, labels=labels,
+                                    calibration=calibration)  # fmt: skip
+    assert result.num_oos == len(OOS_TEXTS)
+    assert result.tflite_in_scope_accuracy == pytest.approx(result.keras_in_scope_accuracy)
+    assert result.tflite_oos_recall == pytest.approx(result.keras_oos_recall)
+    assert result.keras_oos_recall == calibration.report["rejection"]["validation"]["oos_recall"]
+    assert result.keras_accuracy == voice_ft.evaluate(model, test, labels)["accuracy"]  # OOS rows left out
+
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert sidecar["calibration"] == {"temperature": calibration.temperature, "ece_before": calibration.ece_before,
+                                      "ece_after": calibration.ece_after, "bins": 15}  # fmt: skip
+    assert sidecar["rejection"]["method"] == "threshold" and sidecar["rejection"]["threshold"] == calibration.threshold
+    assert sidecar["verification"]["tflite_oos_recall"] == result.tflite_oos_recall
+
+    classifier = TextClassifier(path)
+    texts = [t.decode() for t, _ in test.take(10).as_numpy_iterator()] + OOS_TEXTS
+    logits = classifier.logits(texts).astype(np.float64) / calibration.temperature
+    want = np.exp(logits - logits.max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    rejected = 0
+    for text, row in zip(texts, want):
+        out = classifier(text)
+        assert out["confidence"] == pytest.approx(row.max(), abs=1e-9)
+        assert out["not_understood"] == (row.max() < calibration.threshold)
+        rejected += out["not_understood"]
+    assert rejected == int(np.sum(want.max(1) < calibration.threshold))
+
+
+def test_export_without_calibration_keeps_the_old_sidecar(trained, tmp_path):
+    model, _, test, labels = trained
+    path = tmp_path / "plain.tflite"
+    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=test, labels=labels)
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert "calibration" not in sidecar and "rejection" not in sidecar
+    assert result.tflite_in_scope_accuracy is None and result.num_oos is None

@@ -1,0 +1,229 @@
+"""Confidence calibration and rejection thresholds for classifiers, in numpy.
+
+Why: a fine-tuned classifier's softmax is over-confident, so "confidence 0.9" does not mean right
+9 times in 10, and a threshold on it rejects the wrong inputs. Temperature scaling (Guo et al.,
+2017) divides the logits by one number T > 0, fitted on validation data to minimise the negative
+log-likelihood; it keeps every argmax (accuracy is unchanged) and makes the probabilities honest.
+On those calibrated probabilities a threshold says "I didn't understand".
+
+Data contract for out-of-scope (OOS) examples: label id `OOS_LABEL_ID` (-1), which is what
+`voice_ft.datasets.load(..., oos_label="oos")` gives the rows labelled "oos". They are not one of
+the model's labels: temperature, NLL and ECE use the in-scope examples only; OOS examples only
+help choose the threshold (an OOS example is "caught" when it is rejected).
+
+Definitions:
+- confidence: the largest probability of a row; correct: its argmax equals the label.
+- ECE with B equal-width bins (b/B, (b+1)/B]: sum over bins of (n_b / N) |accuracy_b - confidence_b|.
+- threshold from a target rate r (no OOS data): with the in-scope confidences sorted ascending
+  c_0 <= ... <= c_{n-1} and k = floor(r n), the threshold is midway between c_{k-1} and c_k (0 when
+  k = 0), so exactly k validation examples (the lowest r-quantile) fall below it when the
+  confidences are distinct.
+- threshold with OOS data: the one maximising in-scope accuracy (accepted and right, over all
+  in-scope) + OOS recall (rejected, over all OOS), searched over the midpoints between distinct
+  confidences; the lowest such threshold on ties.
+An input is rejected when its confidence is strictly below the threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from voice_ft.data.labels import OOS_LABEL_ID
+from voice_ft.runtime.probabilities import calibrated_softmax
+
+DEFAULT_BINS = 15
+DEFAULT_REJECTION_RATE = 0.02
+_GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def _in_scope(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels).astype(np.int64)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"need logits [n, classes] and labels [n]; got {logits.shape} and {labels.shape}")
+    keep = labels >= 0
+    if not keep.any():
+        raise ValueError("no in-scope examples (every label is out-of-scope)")
+    if labels.max() >= logits.shape[1]:
+        raise ValueError(f"label id {labels.max()} is not below the {logits.shape[1]} classes")
+    return logits[keep], labels[keep]
+
+
+def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
+    """Mean -log softmax(logits / T)[label] over the in-scope examples."""
+    logits, labels = _in_scope(logits, labels)
+    z = logits / float(temperature)
+    z = z - z.max(axis=1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
+def fit_temperature(logits, labels, low: float = 0.01, high: float = 100.0, tolerance: float = 1e-5) -> float:
+    """The T in [low, high] minimising the validation NLL, by golden-section search on log T.
+
+    The NLL is convex in 1/T, so it has a single minimum along log T and golden-section finds it
+    without gradients (and without scipy).
+    """
+    logits, labels = _in_scope(logits, labels)
+
+    def nll(log_t: float) -> float:
+        return negative_log_likelihood(logits, labels, math.exp(log_t))
+
+    a, b = math.log(low), math.log(high)
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    fc, fd = nll(c), nll(d)
+    while b - a > tolerance:
+        if fc <= fd:
+            b, d, fd = d, c, fc
+            c = b - _GOLDEN * (b - a)
+            fc = nll(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + _GOLDEN * (b - a)
+            fd = nll(d)
+    return float(math.exp((a + b) / 2))
+
+
+def reliability_bins(probs, labels, bins: int = DEFAULT_BINS) -> dict:
+    """Per equal-width confidence bin (lo, hi]: example count, mean confidence, accuracy (0 when empty)."""
+    probs, labels = _in_scope(probs, labels)
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    conf_sum = np.bincount(index, weights=confidence, minlength=bins)
+    right = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
+    safe = np.maximum(count, 1)
+    return {
+        "lower": (np.arange(bins) / bins).tolist(),
+        "upper": (np.arange(1, bins + 1) / bins).tolist(),
+        "count": count.tolist(),
+        "confidence": (conf_sum / safe).tolist(),
+        "accuracy": (right / safe).tolist(),
+    }
+
+
+def expected_calibration_error(probs, labels, bins: int = DEFAULT_BINS) -> float:
+    """ECE: the count-weighted mean |accuracy - confidence| over equal-width confidence bins."""
+    table = reliability_bins(probs, labels, bins)
+    count = np.asarray(table["count"], np.float64)
+    gap = np.abs(np.asarray(table["accuracy"]) - np.asarray(table["confidence"]))
+    return float((count * gap).sum() / count.sum())
+
+
+def _midpoints(values: np.ndarray) -> np.ndarray:
+    distinct = np.unique(values)
+    return (distinct[:-1] + distinct[1:]) / 2
+
+
+def threshold_for_rejection_rate(confidence, rate: float = DEFAULT_REJECTION_RATE) -> float:
+    """The threshold below which the lowest `rate` fraction of (in-scope) confidences fall."""
+    confidence = np.sort(np.asarray(confidence, np.float64))
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rejection rate must be in [0, 1), got {rate}")
+    if confidence.size == 0:
+        raise ValueError("no confidences to choose a threshold on")
+    k = math.floor(rate * confidence.size + 1e-9)
+    return 0.0 if k == 0 else float((confidence[k - 1] + confidence[k]) / 2)
+
+
+def threshold_for_oos(in_confidence, in_correct, oos_confidence) -> float:
+    """The threshold maximising in-scope accuracy + OOS recall (lowest on ties); see the module doc."""
+    in_confidence = np.asarray(in_confidence, np.float64)
+    right = np.sort(in_confidence[np.asarray(in_correct, bool)])
+    oos = np.sort(np.asarray(oos_confidence, np.float64))
+    everything = np.concatenate([in_confidence, oos])
+    top = float(everything.max())
+    candidates = np.concatenate([[0.0], _midpoints(everything), [min(1.0, np.nextafter(top, np.inf))]])
+    accuracy = (right.size - np.searchsorted(right, candidates, side="left")) / in_confidence.size
+    recall = np.searchsorted(oos, candidates, side="left") / oos.size
+    return float(candidates[int(np.argmax(accuracy + recall))])
+
+
+def rejection_rates(probs, labels, threshold: float) -> dict:
+    """In-scope accuracy (accepted and right), in-scope rejection and OOS recall at `threshold`."""
+    probs, labels = np.asarray(probs, np.float64), np.asarray(labels).astype(np.int64)
+    accepted = probs.max(axis=1) >= threshold
+    in_scope, oos = labels >= 0, labels == OOS_LABEL_ID
+    right = accepted & (probs.argmax(axis=1) == labels) & in_scope
+    return {
+        "in_scope_accuracy": float(right.sum() / max(in_scope.sum(), 1)),
+        "in_scope_rejection": float((~accepted & in_scope).sum() / max(in_scope.sum(), 1)),
+        "oos_recall": float((~accepted & oos).sum() / oos.sum()) if oos.any() else None,
+        "num_in_scope": int(in_scope.sum()),
+        "num_oos": int(oos.sum()),
+    }
+
+
+@dataclasses.dataclass
+class Calibration:
+    """A fitted temperature, the calibration it buys, and (optionally) a rejection threshold.
+
+    `report` holds everything measured on the validation data (NLL and ECE before and after,
+    reliability tables, rejection rates); `sidecar_fields()` is what the exported sidecar stores.
+    """
+
+    temperature: float
+    ece_before: float
+    ece_after: float
+    threshold: float | None
+    report: dict
+    bins: int = DEFAULT_BINS
+
+    def sidecar_fields(self) -> dict:
+        fields = {"calibration": {"temperature": self.temperature, "ece_before": self.ece_before,
+                                  "ece_after": self.ece_after, "bins": self.bins}}  # fmt: skip
+        if self.threshold is not None:
+            fields["rejection"] = self.report["rejection"]
+        return fields
+
+    def probabilities(self, logits) -> np.ndarray:
+        """softmax(logits / temperature): what the phone runtime computes."""
+        return calibrated_softmax(logits, self.temperature)
+
+
+def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
+                     target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE) -> Calibration:
+    """Fits the temperature on validation logits and chooses the rejection threshold.
+
+    Args:
+        logits: float[n, classes] validation logits.
+        labels: int[n] label ids; `OOS_LABEL_ID` (-1) marks out-of-scope examples.
+        bins: equal-width bins for ECE and the reliability diagram.
+        target_in_scope_rejection: fraction of in-scope validation examples to reject when there
+            are no OOS examples; None for no rejection threshold at all.
+    """
+    logits, labels = np.asarray(logits, np.float64), np.asarray(labels).astype(np.int64)
+    if np.any((labels < 0) & (labels != OOS_LABEL_ID)):
+        raise ValueError(f"negative label ids other than OOS_LABEL_ID={OOS_LABEL_ID}")
+    temperature = fit_temperature(logits, labels)
+    before, after = calibrated_softmax(logits, 1.0), calibrated_softmax(logits, temperature)
+    report = {
+        "temperature": temperature,
+        "bins": bins,
+        "nll_before": negative_log_likelihood(logits, labels, 1.0),
+        "nll_after": negative_log_likelihood(logits, labels, temperature),
+        "ece_before": expected_calibration_error(before, labels, bins),
+        "ece_after": expected_calibration_error(after, labels, bins),
+        "reliability_before": reliability_bins(before, labels, bins),
+        "reliability_after": reliability_bins(after, labels, bins),
+    }
+    threshold = None
+    if target_in_scope_rejection is not None:
+        in_scope, oos = labels >= 0, labels == OOS_LABEL_ID
+        confidence = after.max(axis=1)
+        if oos.any():
+            correct = after.argmax(axis=1) == labels
+            threshold = threshold_for_oos(confidence[in_scope], correct[in_scope], confidence[oos])
+            criterion = "max in_scope_accuracy + oos_recall"
+        else:
+            threshold = threshold_for_rejection_rate(confidence[in_scope], target_in_scope_rejection)
+            criterion = "target_in_scope_rejection"
+        report["rejection"] = {
+            "method": "threshold", "threshold": threshold, "criterion": criterion,
+            "target_in_scope_rejection": float(target_in_scope_rejection),
+            "validation": rejection_rates(after, labels, threshold),
+        }  # fmt: skip
+    return Calibration(temperature, report["ece_before"], report["ece_after"], threshold, report, bins)
