@@ -32,8 +32,8 @@ flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, ke
 flags.DEFINE_integer("epochs", 3, "Training epochs.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
-flags.DEFINE_integer("sequence_length", None, "Tokens per utterance, including [CLS]/[SEP]; default: chosen from the
-                     "training data (99.5th percentile, rounded up to 8).")
+flags.DEFINE_integer("sequence_length", None, "Tokens per utterance, including [CLS]/[SEP]; default: chosen from "
+                     "the training data (99.5th percentile, rounded up to 8).")
 flags.DEFINE_string("run_dir", None, "Output directory for this run.")
 flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
