@@ -41,6 +41,7 @@ flags.DEFINE_bool("freeze_backbone", False, "Train only the classification head.
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
 flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instead of the whole backbone.")
 flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
+flags.DEFINE_float("head_learning_rate_multiplier", 1.0, "The new classification head trains at this times the learning rate.")
 flags.DEFINE_bool("mixed_precision", False, "Compute in bfloat16 (CPU) / float16 (GPU).")
 flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
@@ -64,6 +65,7 @@ def recipe_from_flags() -> voice_ft.Recipe:
         freeze_layers=FLAGS.freeze_layers,
         lora_rank=FLAGS.lora_rank,
         layerwise_lr_decay=FLAGS.layerwise_lr_decay,
+        head_learning_rate_multiplier=FLAGS.head_learning_rate_multiplier,
         mixed_precision=FLAGS.mixed_precision,
         ema_momentum=FLAGS.ema_momentum,
         early_stopping_patience=FLAGS.early_stopping_patience,

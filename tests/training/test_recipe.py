@@ -45,3 +45,22 @@ def test_layerwise_multipliers(tiny_backbone):
     assert by_suffix("transformer_layer_0/") == {0.25}
     assert by_suffix("transformer_layer_1/") == {0.5}
     assert by_suffix("logits") == {1.0}
+
+
+def test_head_trains_faster_than_the_backbone_when_asked(tiny_backbone):
+    """`head_learning_rate_multiplier` scales only the variables outside the backbone, on top of LLRD."""
+    import keras
+
+    model = voice_ft.build_intent_classifier(tiny_backbone, 3, 16)
+    optimizer = build_optimizer(voice_ft.Recipe(head_learning_rate_multiplier=10.0, layerwise_lr_decay=0.5), total_steps=10,
+                                model=model, num_layers=2, backbone=tiny_backbone.model)  # fmt: skip
+    head = {p: m for p, m in optimizer.lr_multipliers.items() if "logits" in p}
+    assert head and set(head.values()) == {10.0}
+    assert {m for p, m in optimizer.lr_multipliers.items() if "token_embedding" in p} == {0.125}
+    # Without layer-wise decay, only the head has a multiplier.
+    plain = build_optimizer(voice_ft.Recipe(head_learning_rate_multiplier=10.0), total_steps=10, model=model,
+                            backbone=tiny_backbone.model)  # fmt: skip
+    assert set(plain.lr_multipliers.values()) == {10.0}
+    assert type(build_optimizer(voice_ft.Recipe(), total_steps=10, model=model)) is keras.optimizers.AdamW
+    with pytest.raises(ValueError, match="head_learning_rate_multiplier"):
+        voice_ft.Recipe(head_learning_rate_multiplier=0)

@@ -65,6 +65,7 @@ def fit(
         total_steps=steps_per_epoch * recipe.epochs,
         model=model,
         num_layers=num_transformer_layers(backbone) if backbone is not None else None,
+        backbone=backbone,
     )
     model.compile(
         optimizer=optimizer,

@@ -62,17 +62,33 @@ def layerwise_multipliers(model: keras.Model, num_layers: int, decay: float) -> 
     return {v.path: decay ** (top - layer_depth(v.path, num_layers)) for v in model.trainable_variables}
 
 
-def build_optimizer(recipe: Recipe, total_steps: int, model: keras.Model | None = None, num_layers: int | None = None):
-    """The recipe's AdamW with its warm-up + linear decay schedule (and weight averaging if the recipe asks)."""
+def head_multipliers(model: keras.Model, backbone: keras.Model | None, multiplier: float) -> dict[str, float]:
+    """`multiplier` for every trainable variable of `model` outside `backbone` (the task head)."""
+    inside = {v.path for v in backbone.variables} if backbone is not None else set()
+    return {v.path: multiplier for v in model.trainable_variables if v.path not in inside}
+
+
+def build_optimizer(recipe: Recipe, total_steps: int, model: keras.Model | None = None, num_layers: int | None = None,
+                    backbone: keras.Model | None = None):
+    """The recipe's AdamW with its warm-up + linear decay schedule (and weight averaging if the recipe asks).
+
+    Per-variable rates (layer-wise decay, a faster head) go through `LayerwiseAdamW`; without them
+    it is Keras's own AdamW.
+    """
     schedule = LinearWarmupDecay(recipe.learning_rate, total_steps, round(recipe.warmup_ratio * total_steps))
     kwargs = dict(learning_rate=schedule, weight_decay=recipe.weight_decay, clipnorm=recipe.clipnorm)
     if recipe.ema_momentum is not None:
         kwargs.update(use_ema=True, ema_momentum=recipe.ema_momentum)
+    multipliers: dict[str, float] = {}
     if recipe.layerwise_lr_decay and recipe.layerwise_lr_decay != 1.0:
         if model is None or not num_layers:
             raise ValueError("layerwise_lr_decay needs the model and its number of transformer layers.")
-        optimizer = LayerwiseAdamW(lr_multipliers=layerwise_multipliers(model, num_layers, recipe.layerwise_lr_decay), **kwargs)
-    else:
-        optimizer = keras.optimizers.AdamW(**kwargs)
+        multipliers = layerwise_multipliers(model, num_layers, recipe.layerwise_lr_decay)
+    if recipe.head_learning_rate_multiplier != 1.0:
+        if model is None:
+            raise ValueError("head_learning_rate_multiplier needs the model.")
+        for path, m in head_multipliers(model, backbone, recipe.head_learning_rate_multiplier).items():
+            multipliers[path] = multipliers.get(path, 1.0) * m
+    optimizer = LayerwiseAdamW(lr_multipliers=multipliers, **kwargs) if multipliers else keras.optimizers.AdamW(**kwargs)
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY_NAMES)
     return optimizer

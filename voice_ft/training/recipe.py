@@ -20,6 +20,9 @@ class Recipe:
         clipnorm: global gradient-norm clip.
         layerwise_lr_decay: if set (e.g. 0.9), layer k of L gets `lr * decay**(L - k)`: lower
             layers move less. Off by default.
+        head_learning_rate_multiplier: the new task head (every trainable variable outside the
+            backbone) trains at `learning_rate` times this: a freshly initialised head over many
+            classes learns slowly at a rate chosen not to disturb the pretrained encoder.
         freeze_backbone: train only the head.
         freeze_layers: freeze the embeddings and the bottom N transformer layers.
         lora_rank: if set, freeze the backbone and train rank-r LoRA adapters on its attention
@@ -45,6 +48,7 @@ class Recipe:
     weight_decay: float = 0.01
     clipnorm: float | None = 1.0
     layerwise_lr_decay: float | None = None
+    head_learning_rate_multiplier: float = 1.0
     freeze_backbone: bool = False
     freeze_layers: int = 0
     lora_rank: int | None = None
@@ -63,6 +67,7 @@ class Recipe:
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.layerwise_lr_decay is None or 0 < self.layerwise_lr_decay <= 1, "layerwise_lr_decay must be in (0, 1]"),
+            (self.head_learning_rate_multiplier > 0, "head_learning_rate_multiplier must be > 0"),
             (self.ema_momentum is None or 0 < self.ema_momentum < 1, "ema_momentum must be in (0, 1)"),
             (self.freeze_layers >= 0, "freeze_layers must be >= 0"),
             (self.lora_rank is None or self.lora_rank >= 1, "lora_rank must be >= 1"),
