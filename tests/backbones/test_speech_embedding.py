@@ -4,18 +4,6 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def onnx_dir():
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    from voice_ft.backbones.speech_embedding import speech_embedding_onnx_dir
-
-    try:
-        return speech_embedding_onnx_dir()
-    except ImportError as e:
-        pytest.skip(str(e))
-
-
 def test_speech_embedding_cnn_matches_onnxruntime(onnx_dir):
     import onnxruntime as ort
 

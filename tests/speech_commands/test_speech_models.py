@@ -31,18 +31,6 @@ def test_reuse_audio_encoder_freezes_and_replaces_head():
     assert len(unfrozen.trainable_weights) > 2
 
 
-@pytest.fixture(scope="module")
-def onnx_dir():
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
-    from voice_ft.backbones.speech_embedding import speech_embedding_onnx_dir
-
-    try:
-        return speech_embedding_onnx_dir()
-    except ImportError as e:
-        pytest.skip(str(e))
-
-
 def test_speech_embedding_classifier_trains_only_its_head(onnx_dir):
     from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
 
