@@ -14,7 +14,6 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 import voice_ft  # noqa: E402

@@ -1,7 +1,6 @@
 """Google's speech_embedding rebuilt from ONNX: the Keras CNN matches onnxruntime."""
 
 import numpy as np
-import pytest
 
 
 def test_speech_embedding_cnn_matches_onnxruntime(onnx_dir):

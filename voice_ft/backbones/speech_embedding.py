@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from voice_ft.layers.speech_embedding_mel import SAMPLE_RATE, SpeechEmbeddingMel
+from voice_ft.layers.speech_embedding_mel import SpeechEmbeddingMel
 
 EMBEDDING_DIM = 96
 WINDOW_FRAMES = 76
