@@ -32,7 +32,7 @@ demo: venv
 	  [print(t, '->', c(t)['label'], round(c(t)['confidence'], 3)) for t in ('play the new album by daft punk', 'will it rain in paris tomorrow', 'book a table for two at an italian place')]"
 
 test: venv
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider --durations=20
 
 bench: venv
 	$(PY) bench/intent_snips.py
