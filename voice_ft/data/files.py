@@ -6,7 +6,8 @@ import contextlib
 import os
 import pathlib
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 
 
 class OutputExistsError(FileExistsError):
@@ -87,3 +88,28 @@ def record_run_config(run_dir: str | os.PathLike, config: dict, name: str = "con
             )
     write_text_atomic(path, json.dumps(encoded, indent=2) + "\n")
     return resuming
+
+
+def build_folder_once(folder: str | os.PathLike, ready: Callable[[pathlib.Path], bool],
+                      write: Callable[[pathlib.Path], object]) -> pathlib.Path:
+    """`folder` if `ready(folder)`; else `write(tmp)` into a temporary sibling, then rename it into place.
+
+    For caches of converted checkpoints: an interrupted conversion leaves no half folder under the
+    final name, and when two processes convert at once the first rename wins and the other's copy
+    is dropped.
+    """
+    folder = pathlib.Path(folder)
+    if ready(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        write(tmp)
+        if folder.exists():  # a concurrent conversion won
+            shutil.rmtree(tmp)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
