@@ -179,8 +179,8 @@ MANIFEST_ERRORS = [
     pytest.param(b"path,label\n", r"manifest\.csv: no examples found", id="header-only"),
     pytest.param(b"file,label\nyes.wav,yes\n", r"manifest\.csv:1: header has no column 'path'", id="no-path-column"),
     pytest.param(b"path,class\nyes.wav,yes\n", r"manifest\.csv:1: header has no column 'label'", id="no-label-column"),
-    pytest.param(b"path,label\nyes.wav,yes\nno.wav,\n", r"manifest\.csv:3: empty 'path' or 'label'", id="empty-label-cell"),
-    pytest.param(b"path,label\nyes.wav\n", r"manifest\.csv:2: empty 'path' or 'label'", id="short-row"),
+    pytest.param(b"path,label\nyes.wav,yes\nno.wav,\n", r"manifest\.csv:3: empty 'label'", id="empty-label-cell"),
+    pytest.param(b"path,label\nyes.wav\n", r"manifest\.csv:2: empty 'label'", id="short-row"),
     pytest.param(b"path,label\nyes.wav,yes\nn\xe9e.wav,no\n", r"manifest\.csv:3: not UTF-8", id="latin1-bytes"),
 ]
 

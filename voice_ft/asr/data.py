@@ -21,7 +21,6 @@ response SFT does. The transcript is tokenized with a leading space, as Whisper 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import os
@@ -31,7 +30,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from voice_ft.asr.decoding import SAMPLE_RATE, log_mel_features, prompt_ids
-from voice_ft.data.readers import open_text
+from voice_ft.data.audio_readers import read_manifest_rows
 from voice_ft.runtime.audio_io import AudioFileError, read_audio
 from voice_ft.runtime.errors import DataError
 
@@ -59,31 +58,12 @@ def read_transcript_manifest(
             path or transcript (naming the line), or no rows.
     """
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise DataError("manifest does not exist", path)
     root = pathlib.Path(root) if root is not None else path.parent
-    examples = []
-    with open_text(path, newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        if not header:
-            raise DataError(f"empty manifest (expected a header line 'path,{transcript_column}')", path)
-        for column in ("path", transcript_column):
-            if column not in header:
-                raise DataError(f"header has no column {column!r} (columns: {header})", path, 1)
-        for row in reader:
-            line = reader.line_num
-            if not (row.get("path") or "").strip():
-                raise DataError("empty 'path'", path, line)
-            if not (row.get(transcript_column) or "").strip():
-                raise DataError(f"empty {transcript_column!r}", path, line)
-            examples.append(TranscribedAudio(
-                path=str(root / row["path"].strip()), transcript=" ".join(row[transcript_column].split()),
-                speaker=row.get("speaker") or None, split=row.get("split") or None, source=f"{path}:{line}",
-            ))  # fmt: skip
-    if not examples:
-        raise DataError("no examples found", path)
-    return examples
+    return [
+        TranscribedAudio(path=str(root / row["path"].strip()), transcript=" ".join(row[transcript_column].split()),
+                         speaker=row.get("speaker") or None, split=row.get("split") or None, source=f"{path}:{line}")
+        for line, row in read_manifest_rows(path, ("path", transcript_column))
+    ]  # fmt: skip
 
 
 def select_split(examples: Sequence[TranscribedAudio], split: str) -> list[TranscribedAudio]:

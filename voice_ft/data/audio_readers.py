@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import os
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from voice_ft.data.readers import open_text
 from voice_ft.runtime.audio_io import AudioFileError, AudioInfo, audio_info, read_audio
@@ -37,6 +37,35 @@ class SkippedFile:
     reason: str
 
 
+def read_manifest_rows(path: str | os.PathLike, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yields `(line, row)` for each row of a CSV manifest whose `required` columns are all non-empty.
+
+    Shared by every audio manifest (labels here, transcripts in `voice_ft.asr.data`): a missing
+    file, an empty file, a missing column or an empty cell is a `DataError` naming the file and line;
+    a manifest with no rows too.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError("manifest does not exist", path)
+    rows = 0
+    with open_text(path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if not header:
+            raise DataError(f"empty manifest (expected a header line {','.join(required)!r})", path)
+        for column in required:
+            if column not in header:
+                raise DataError(f"header has no column {column!r} (columns: {header})", path, 1)
+        for row in reader:
+            for column in required:
+                if not (row.get(column) or "").strip():
+                    raise DataError(f"empty {column!r}", path, reader.line_num)
+            rows += 1
+            yield reader.line_num, row
+    if not rows:
+        raise DataError("no examples found", path)
+
+
 def read_audio_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[AudioExample]:
     """Reads a CSV with a header and columns `path,label[,speaker,split]` (extra columns are ignored).
 
@@ -44,34 +73,12 @@ def read_audio_manifest(path: str | os.PathLike, root: str | os.PathLike | None 
     opened here: `check_audio_files` reports a missing or bad one with its manifest line.
     """
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise DataError("manifest does not exist", path)
     root = pathlib.Path(root) if root is not None else path.parent
-    examples = []
-    with open_text(path, newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        if not header:
-            raise DataError("empty manifest (expected a header line 'path,label')", path)
-        for column in ("path", "label"):
-            if column not in header:
-                raise DataError(f"header has no column {column!r} (columns: {header})", path, 1)
-        for row in reader:
-            line = reader.line_num
-            if not row.get("path") or not row.get("label"):
-                raise DataError("empty 'path' or 'label'", path, line)
-            examples.append(
-                AudioExample(
-                    path=str(root / row["path"]),
-                    label=row["label"],
-                    speaker=row.get("speaker") or None,
-                    split=row.get("split") or None,
-                    source=f"{path}:{line}",
-                )
-            )
-    if not examples:
-        raise DataError("no examples found", path)
-    return examples
+    return [
+        AudioExample(path=str(root / row["path"]), label=row["label"], speaker=row.get("speaker") or None,
+                     split=row.get("split") or None, source=f"{path}:{line}")
+        for line, row in read_manifest_rows(path, ("path", "label"))
+    ]  # fmt: skip
 
 
 def read_audio_folder(
