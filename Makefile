@@ -27,12 +27,13 @@ system-deps:
 
 # Fine-tune all-MiniLM-L6-v2 on SNIPS, export a verified int8 .tflite, and classify a sentence on the TF-free runtime.
 demo: venv
-	$(PY) examples/train_intent.py --run_dir=$(DEMO_DIR) --epochs=2 --quantization=dynamic
+	$(PY) examples/train_intent.py --run_dir=$(DEMO_DIR) --quantization=dynamic
 	$(PY) -c "from voice_ft.runtime import TextClassifier; c = TextClassifier('$(DEMO_DIR)/intent.tflite'); \
 	  [print(t, '->', c(t)['label'], round(c(t)['confidence'], 3)) for t in ('play the new album by daft punk', 'will it rain in paris tomorrow', 'book a table for two at an italian place')]"
 
+# One worker per core (pytest-xdist); a test file's tests stay on one worker, so module fixtures are built once.
 test: venv
-	$(PY) -m pytest tests -q -p no:cacheprovider --durations=20
+	$(PY) -m pytest tests -q -p no:cacheprovider -n auto --dist loadfile --durations=20
 
 bench: venv
 	$(PY) bench/intent_snips.py

@@ -33,7 +33,7 @@ EXTRAS_REQUIRE = {
     "generation": ["gguf>=0.10", "sacrebleu>=2.4"],
     # faster-whisper (with ctranslate2) is only the reference the Whisper loader is tested against;
     # voice_ft reads the CTranslate2 file itself. hypothesis drives the property tests.
-    "test": ["pytest>=8", "seqeval>=1.2", "hypothesis>=6", "faster-whisper>=1.2.1,<1.3"],
+    "test": ["pytest>=8", "pytest-xdist>=3.6", "seqeval>=1.2", "hypothesis>=6", "faster-whisper>=1.2.1,<1.3"],
 }
 EXTRAS_REQUIRE["all"] = sorted({r for reqs in EXTRAS_REQUIRE.values() for r in reqs})
 

@@ -19,42 +19,46 @@ from absl import flags  # noqa: E402
 import voice_ft  # noqa: E402
 from common import ThroughputMeter, first_inputs, machine, tflite_latency_ms  # noqa: E402
 from voice_ft.evaluation import metrics  # noqa: E402
-from voice_ft.data.text_pipeline import encode_dataset  # noqa: E402
+from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
+from voice_ft.data.text_pipeline import encode_dataset, label_counts  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.text_classification.export import tflite_logits  # noqa: E402
 from voice_ft.runtime.interpreter import TFLiteModel  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
-flags.DEFINE_integer("epochs", None, "Epochs (default: the Recipe default).")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_integer("epochs", None, "Epochs (default: steps chosen from the data by voice_ft.choose_recipe).")
+flags.DEFINE_integer("batch_size", None, "Batch size (default: the Recipe default).")
 flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the Recipe default).")
-flags.DEFINE_integer("sequence_length", 32, "Tokens per utterance.")
+flags.DEFINE_float("head_learning_rate_multiplier", None, "Head learning-rate multiplier (default: chosen).")
+flags.DEFINE_integer("sequence_length", None, "Tokens per utterance (default: chosen from the data).")
 flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: none, as in the Recipe).")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (smoke runs).")
 flags.DEFINE_integer("latency_examples", 200, "Utterances timed per file.")
+flags.DEFINE_list("variants", ["fp32", "dynamic", "int8"], "TFLite variants to export, verify and time.")
 flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")
 
 VARIANTS = {"fp32": "float32", "dynamic": "dynamic", "int8": "int8"}
 
 
 def run(dataset: str, task: str, builder) -> dict:
-    recipe_kwargs = {"batch_size": FLAGS.batch_size}
-    if FLAGS.epochs:
-        recipe_kwargs["epochs"] = FLAGS.epochs
-    if FLAGS.learning_rate:
-        recipe_kwargs["learning_rate"] = FLAGS.learning_rate
-    if FLAGS.ema_momentum:
-        recipe_kwargs["ema_momentum"] = FLAGS.ema_momentum
-    recipe = voice_ft.Recipe(**recipe_kwargs)
-
+    """Trains with the defaults (recipe and sequence length chosen from the data, as the trainers do)
+    unless a flag sets a value, then evaluates, exports and times."""
+    overrides = {name: FLAGS[name].value for name in
+                 ("epochs", "batch_size", "learning_rate", "head_learning_rate_multiplier", "ema_momentum")
+                 if FLAGS[name].value is not None}  # fmt: skip
     train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
+    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides)
+    recipe = choice.recipe
+    print(f"Recipe:\n{choice.describe()}", flush=True)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
-    model = builder(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
+    sequence_length = FLAGS.sequence_length or choose_sequence_length(
+        train.map(lambda text, label: text), backbone.tokenizer, max_length=backbone.max_sequence_length).sequence_length
+    model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
 
-    meter = ThroughputMeter(FLAGS.batch_size)
+    meter = ThroughputMeter(recipe.batch_size)
     start = time.perf_counter()
     voice_ft.fit(model, train, validation, recipe=recipe, callbacks=[meter], verbose=2)
     train_seconds = time.perf_counter() - start
@@ -64,7 +68,8 @@ def run(dataset: str, task: str, builder) -> dict:
         "dataset": dataset,
         "backbone": FLAGS.backbone,
         "recipe": recipe.to_dict(),
-        "sequence_length": FLAGS.sequence_length,
+        "chosen_recipe": {name: reason for name, reason in choice.reasons.items()},
+        "sequence_length": sequence_length,
         "train_examples": int(train.cardinality()),
         "train_seconds": train_seconds,
         "train_examples_per_s": meter.examples_per_second,
@@ -75,7 +80,8 @@ def run(dataset: str, task: str, builder) -> dict:
     out_dir = pathlib.Path(FLAGS.out_dir or tempfile.mkdtemp(prefix="voice_ft_bench_"))
     encoded_test = encode_dataset(test, model.text_encoder, batch_size=64, cache=True, report_truncation=False)
     latency_inputs = first_inputs(encoded_test, FLAGS.latency_examples)
-    for short, quantization in VARIANTS.items():
+    for short in FLAGS.variants:
+        quantization = VARIANTS[short]
         path = out_dir / f"{dataset}_{short}.tflite"
         try:
             exported = voice_ft.export_tflite(

@@ -29,9 +29,11 @@ flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment,
                     "train/validation/test .jsonl/.csv files, or a TFDS name.")
 flags.DEFINE_string("task", None, "Label field of a bundled data set (intent, sentiment).")
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, keras-hub preset, preset dir or HF folder.")
-flags.DEFINE_integer("epochs", 3, "Training epochs.")
+flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
+flags.DEFINE_integer("steps", None, "Optimizer steps; default: chosen from the number of classes (voice_ft.choose_recipe).")
+flags.DEFINE_integer("steps_per_validation", None, "Steps between validations/backups with --steps; default: chosen.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate of the pretrained encoder.")
 flags.DEFINE_integer("sequence_length", None, "Tokens per utterance, including [CLS]/[SEP]; default: chosen from "
                      "the training data (99.5th percentile, rounded up to 8).")
 flags.DEFINE_string("run_dir", None, "Output directory for this run.")
@@ -41,10 +43,12 @@ flags.DEFINE_bool("freeze_backbone", False, "Train only the classification head.
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
 flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instead of the whole backbone.")
 flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
-flags.DEFINE_float("head_learning_rate_multiplier", 1.0, "The new classification head trains at this times the learning rate.")
+flags.DEFINE_float("head_learning_rate_multiplier", None, "The new classification head trains at this times the learning "
+                   "rate; default: chosen.")
 flags.DEFINE_bool("mixed_precision", False, "Compute in bfloat16 (CPU) / float16 (GPU).")
 flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
-flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations without improvement (0 = never); "
+                     "default: chosen.")
 flags.DEFINE_enum("class_weight", None, ["balanced"], "Re-weight classes by inverse frequency.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
@@ -56,27 +60,37 @@ flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the v
                     "not one of the model's labels.")
 
 
-def recipe_from_flags() -> voice_ft.Recipe:
-    return voice_ft.Recipe(
-        epochs=FLAGS.epochs,
-        batch_size=FLAGS.batch_size,
-        learning_rate=FLAGS.learning_rate,
-        freeze_backbone=FLAGS.freeze_backbone,
-        freeze_layers=FLAGS.freeze_layers,
-        lora_rank=FLAGS.lora_rank,
-        layerwise_lr_decay=FLAGS.layerwise_lr_decay,
-        head_learning_rate_multiplier=FLAGS.head_learning_rate_multiplier,
-        mixed_precision=FLAGS.mixed_precision,
-        ema_momentum=FLAGS.ema_momentum,
-        early_stopping_patience=FLAGS.early_stopping_patience,
-        class_weight=FLAGS.class_weight,
-    )
+# Recipe fields the trainers take from flags; the ones left unset are chosen from the data.
+RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_backbone",
+                "freeze_layers", "lora_rank", "layerwise_lr_decay", "head_learning_rate_multiplier", "mixed_precision",
+                "ema_momentum", "early_stopping_patience", "class_weight")
+
+
+def recipe_overrides_from_flags() -> dict:
+    """The Recipe fields given on the command line (validated now, before anything slow)."""
+    overrides = {name: FLAGS[name].value for name in RECIPE_FLAGS if FLAGS[name].present}
+    if overrides.get("early_stopping_patience") == 0:
+        overrides["early_stopping_patience"] = None
+    if "epochs" in overrides and "steps" in overrides:
+        raise ValueError("Give --epochs or --steps, not both.")
+    voice_ft.Recipe(**overrides)  # raises naming the bad value
+    return overrides
+
+
+def recipe_for(train, num_labels: int, overrides: dict) -> voice_ft.Recipe:
+    """The recipe for this training split: data-driven defaults under the user's flags, logged with reasons."""
+    profile = voice_ft.DataProfile.from_dataset(train, num_labels)
+    choice = voice_ft.choose_recipe(profile, overrides)
+    logging.info("Recipe for %d sentences in %d classes (flags override):\n%s",
+                 profile.num_examples, profile.num_classes, choice.describe())  # fmt: skip
+    print(f"Recipe:\n{choice.describe()}", flush=True)
+    return choice.recipe
 
 
 def run(task_name: str, builder) -> dict:
     """Trains, evaluates, saves and exports one text classifier; returns the metrics."""
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
-    recipe = recipe_from_flags()  # validates the hyper-parameters before anything slow
+    overrides = recipe_overrides_from_flags()  # validates the hyper-parameters before anything slow
     for q in FLAGS.quantization:
         check_quantization(q)
     # Everything that can be wrong with the inputs fails here, before training.
@@ -85,6 +99,7 @@ def run(task_name: str, builder) -> dict:
     train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=FLAGS.oos_label)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
+    recipe = recipe_for(train, len(labels), overrides)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
     if sequence_length is None:

@@ -13,12 +13,16 @@ training_curves.png, intent_confusion_matrix.png. It refuses to overwrite a fini
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 from absl import app, flags, logging
 
+import tensorflow as tf
+
 import voice_ft
 from voice_ft.data.files import prepare_run_dir, record_run_config
+from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.evaluation import reports
 from voice_ft.evaluation.metrics import confusion_matrix
 from voice_ft.export.convert import check_quantization
@@ -32,10 +36,13 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "snips", "'snips' (bundled) or a folder with train/validation/test files.")
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, keras-hub preset, preset dir or HF folder.")
 flags.DEFINE_string("run_dir", None, "Output directory for this run.")
-flags.DEFINE_integer("epochs", 3, "Training epochs.")
+flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
+flags.DEFINE_integer("steps", None, "Optimizer steps; default: chosen from the number of intents, at least 3 epochs.")
+flags.DEFINE_integer("steps_per_validation", None, "Steps between validations/backups with --steps; default: chosen.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
-flags.DEFINE_integer("sequence_length", 40, "Word pieces per utterance, including [CLS]/[SEP].")
+flags.DEFINE_integer("sequence_length", None, "Word pieces per utterance, including [CLS]/[SEP]; default: the longest "
+                     "training utterance's, rounded up to a multiple of 8.")
 flags.DEFINE_float("slot_loss_weight", 1.0, "Weight of the slot loss in intent loss + weight * slot loss.")
 flags.DEFINE_bool("crf", False, "Train a CRF slot layer and decode with its learned transitions.")
 flags.DEFINE_enum("decoding", None, ["bio", "argmax"], "Slot decoding without --crf (default: BIO-constrained Viterbi).")
@@ -43,7 +50,8 @@ flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite drop of each metric, in points.")
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
 flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
-flags.DEFINE_integer("early_stopping_patience", None, "Stop after N epochs without validation improvement.")
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations without improvement (0 = never); "
+                     "default: chosen.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
 
@@ -51,9 +59,12 @@ flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run di
 def main(argv):
     del argv
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
-    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                             freeze_layers=FLAGS.freeze_layers, early_stopping_patience=FLAGS.early_stopping_patience,
-                             ema_momentum=FLAGS.ema_momentum)  # fmt: skip
+    overrides = {name: FLAGS[name].value for name in RECIPE_FLAGS if FLAGS[name].present}
+    if overrides.get("early_stopping_patience") == 0:
+        overrides["early_stopping_patience"] = None
+    if "epochs" in overrides and "steps" in overrides:
+        raise app.UsageError("Give --epochs or --steps, not both.")
+    voice_ft.Recipe(**overrides)  # a bad value fails now, before anything slow
     for q in FLAGS.quantization:
         check_quantization(q)
     if FLAGS.crf and FLAGS.decoding:
@@ -62,14 +73,21 @@ def main(argv):
     train, validation, test, intents, slot_tags = load_nlu(FLAGS.data)
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]
+    recipe = nlu_recipe(train, intents, overrides)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
+    sequence_length = FLAGS.sequence_length
+    if sequence_length is None:  # the longest training utterance: a cut-off word loses its slot
+        texts = tf.data.Dataset.from_tensor_slices([" ".join(ex.tokens) for ex in train])
+        choice = choose_sequence_length(texts, backbone.tokenizer, percentile=100, max_length=backbone.max_sequence_length)
+        sequence_length = choice.sequence_length
+        logging.info("Chose %s (--sequence_length overrides).", choice.reason())
     model = nlu_model.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, decoding=FLAGS.decoding,
-                                            sequence_length=FLAGS.sequence_length,
+                                            sequence_length=sequence_length,
                                             slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
     encoded = {name: nlu_train.encode_for(model, split) for name, split in
                (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
     record_run_config(run_dir, {
-        "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": FLAGS.sequence_length,
+        "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": sequence_length,
         "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
         "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
         "slot_tags": slot_tags, "truncated": {name: e.truncated for name, e in encoded.items()},
@@ -95,6 +113,22 @@ def main(argv):
         ("loss", "loss"), ("intent_logits_intent_accuracy", "intent accuracy"),
         ("slot_logits_slot_token_accuracy", "slot token accuracy")))
     print_report(run_dir, test_metrics, exports)
+
+
+RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_layers",
+                "early_stopping_patience", "ema_momentum")
+# Kept over choose_recipe's rules: the rate and head speed the SNIPS figures (bench/nlu_snips.py) were measured with.
+NLU_DEFAULTS = {"learning_rate": 1e-4, "head_learning_rate_multiplier": 1.0}
+
+
+def nlu_recipe(train, intents, overrides: dict) -> voice_ft.Recipe:
+    """Data-driven defaults (voice_ft.choose_recipe) from the intents' counts: at least 3 epochs, as the
+    slot tagger needs them, more for many intents; the user's flags win."""
+    counts = collections.Counter(ex.intent for ex in train)
+    profile = voice_ft.DataProfile.from_label_counts([counts[name] for name in intents])
+    choice = voice_ft.choose_recipe(profile, overrides, defaults=NLU_DEFAULTS, min_epochs=3, balance_classes=False)
+    print(f"Recipe:\n{choice.describe()}", flush=True)
+    return choice.recipe
 
 
 def print_report(run_dir, test_metrics: dict, exports: dict) -> None:

@@ -39,6 +39,8 @@ _EXPORTS = {
     "save_model": "voice_ft.training.saving",
     # training
     "Recipe": "voice_ft.training",
+    "choose_recipe": "voice_ft.training",
+    "DataProfile": "voice_ft.training",
     "fit": "voice_ft.training",
     "evaluate": "voice_ft.training",
     "use_mixed_precision": "voice_ft.training",

@@ -167,3 +167,25 @@ def test_resume_with_weight_averaging_restores_raw_weights_and_averages(tiny_bac
     np.testing.assert_allclose(start.average, interrupt.kernel_at_interrupt, atol=1e-6)  # the average it had
     assert not np.allclose(start.kernel, start.average, atol=1e-5)
     # (atol: Keras swaps the two in place by adding and subtracting, which costs a few float32 ulps)
+
+
+class _CountSteps(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+
+def test_fit_in_steps_repeats_the_data_and_validates_each_interval(tiny_backbone, snips_small, tmp_path):
+    train, validation, labels = snips_small  # 320 sentences: 20 batches of 16 a pass
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=24)
+    recipe = voice_ft.Recipe(steps=50, steps_per_validation=15, learning_rate=3e-3, batch_size=16)
+    counter = _CountSteps()
+    history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=tmp_path, callbacks=[counter], verbose=0)
+    assert counter.steps == 60  # 50 rounded up to 4 whole intervals of 15, crossing 3 passes over the data
+    assert len(history.history["val_loss"]) == 4
+    assert int(model.optimizer.iterations) == 60
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert (tmp_path / "history.csv").read_text().count("\n") == 5

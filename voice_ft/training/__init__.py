@@ -9,9 +9,12 @@ flags are parsed without importing TensorFlow.
 import importlib
 
 _EXPORTS = {
+    "DataProfile": "voice_ft.training.auto_recipe",
     "Distiller": "voice_ft.training.distillation",
     "Recipe": "voice_ft.training.recipe",
+    "RecipeChoice": "voice_ft.training.auto_recipe",
     "TrainingInterrupted": "voice_ft.training.interrupt",
+    "choose_recipe": "voice_ft.training.auto_recipe",
     "evaluate": "voice_ft.evaluation.classifier",
     "exit_on_interrupt": "voice_ft.training.interrupt",
     "fit": "voice_ft.training.fit",

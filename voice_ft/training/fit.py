@@ -58,11 +58,14 @@ def fit(
     validation_data = _prepare(model, validation, recipe, shuffle=False) if validation is not None else None
 
     apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank)
-    steps_per_epoch = _count_batches(train_data)
+    batches_per_pass = _count_batches(train_data)
+    epochs, steps_per_epoch = recipe.schedule(batches_per_pass)
+    if recipe.steps is not None:
+        train_data = train_data.repeat()  # reshuffled (and re-bucketed) each pass
     backbone = find_backbone(model)
     optimizer = build_optimizer(
         recipe,
-        total_steps=steps_per_epoch * recipe.epochs,
+        total_steps=steps_per_epoch * epochs,
         model=model,
         num_layers=num_transformer_layers(backbone) if backbone is not None else None,
         backbone=backbone,
@@ -76,14 +79,16 @@ def fit(
     class_weight = _class_weight(recipe.class_weight, train, model)
     all_callbacks = standard_callbacks(recipe, run_dir, validation_data is not None) + list(callbacks or [])
     logging.info(
-        "Training %s: %d steps/epoch x %d epochs, %s trainable parameters.",
-        model.name, steps_per_epoch, recipe.epochs, f"{_count_params(model.trainable_weights):,}",
+        "Training %s: %d steps x %d %s (%d batches a pass over the data), %s trainable parameters.",
+        model.name, steps_per_epoch, epochs, "validation intervals" if recipe.steps else "epochs",
+        batches_per_pass, f"{_count_params(model.trainable_weights):,}",
     )
     try:
         return model.fit(
             train_data,
             validation_data=validation_data,
-            epochs=recipe.epochs,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch if recipe.steps is not None else None,
             callbacks=all_callbacks,
             class_weight=class_weight,
             shuffle=False,  # the pipeline shuffles

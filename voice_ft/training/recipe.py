@@ -4,6 +4,7 @@ encoders on a few thousand examples."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 
 @dataclasses.dataclass
@@ -11,7 +12,12 @@ class Recipe:
     """What `voice_ft.fit` does.
 
     Attributes:
-        epochs: passes over the training data.
+        epochs: passes over the training data (when `steps` is not set).
+        steps: if set, train for this many optimizer steps instead of whole epochs (the data
+            repeats), validating every `steps_per_validation` steps; the warm-up and decay span
+            the steps. `voice_ft.training.choose_recipe` picks it from the data.
+        steps_per_validation: steps between validations (and backups, checkpoints and early
+            stopping checks) when `steps` is set; default: one epoch.
         batch_size: examples per step (used when `fit` batches raw text itself).
         learning_rate: peak learning rate, reached at the end of warm-up.
         warmup_ratio: fraction of all steps spent warming up linearly from 0; the rest decays
@@ -34,14 +40,16 @@ class Recipe:
             weights (Polyak averaging; Keras's `use_ema`) and use it for validation, the best
             checkpoint and the final model: the average of the last ~1/(1 - momentum) steps is
             less noisy than the last step's weights. Off by default.
-        early_stopping_patience: stop after this many epochs without validation improvement and
-            restore the best weights; None disables.
+        early_stopping_patience: stop after this many epochs (or validations, with `steps`)
+            without a lower validation loss and restore the best weights; None disables.
         class_weight: None, "balanced" (inverse label frequency), or {label_id: weight}.
         jit_compile: XLA-compile the train step.
         seed: shuffling and initialisation seed.
     """
 
     epochs: int = 3
+    steps: int | None = None
+    steps_per_validation: int | None = None
     batch_size: int = 32
     learning_rate: float = 5e-5
     warmup_ratio: float = 0.1
@@ -62,6 +70,8 @@ class Recipe:
     def __post_init__(self):
         checks = [
             (self.epochs >= 1, "epochs must be >= 1"),
+            (self.steps is None or self.steps >= 1, "steps must be >= 1"),
+            (self.steps_per_validation is None or self.steps_per_validation >= 1, "steps_per_validation must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
@@ -79,6 +89,17 @@ class Recipe:
         exclusive = [bool(self.freeze_backbone), self.freeze_layers > 0, self.lora_rank is not None]
         if sum(exclusive) > 1:
             raise ValueError("Recipe: choose one of freeze_backbone, freeze_layers and lora_rank.")
+
+    def schedule(self, steps_per_epoch: int) -> tuple[int, int]:
+        """(Keras epochs, steps per Keras epoch) for data of `steps_per_epoch` batches a pass.
+
+        With `steps`, a Keras "epoch" is one validation interval over repeated data, rounded so the
+        run is a whole number of intervals.
+        """
+        if self.steps is None:
+            return self.epochs, steps_per_epoch
+        interval = min(self.steps_per_validation or steps_per_epoch, self.steps)
+        return math.ceil(self.steps / interval), interval
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,110 @@
+"""choose_recipe: the recipe follows the data (classes, sizes) and never overrides what the user set."""
+
+import math
+
+import pytest
+
+from voice_ft.training.auto_recipe import MAX_EPOCHS, PRESENTATIONS_PER_CLASS, VALIDATIONS_PER_RUN, DataProfile, choose_recipe
+from voice_ft.training.recipe import Recipe
+
+SNIPS_LIKE = DataProfile.from_label_counts([1870] * 7)  # 13,090 sentences, 7 intents
+BANKING77_LIKE = DataProfile.from_label_counts([117] * 77)  # 9,009 sentences, 77 intents
+
+
+def test_profile_counts_examples_and_classes():
+    profile = DataProfile.from_label_counts([5, 10, 30])
+    assert (profile.num_examples, profile.num_classes, profile.min_per_class, profile.median_per_class) == (45, 3, 5, 10)
+
+
+@pytest.mark.parametrize("counts", [[], [12], [0, 0]])
+def test_profile_refuses_data_a_classifier_cannot_learn(counts):
+    with pytest.raises(ValueError):
+        DataProfile.from_label_counts(counts)
+
+
+def test_few_classes_with_many_sentences_train_one_epoch():
+    choice = choose_recipe(SNIPS_LIKE)
+    steps_per_epoch = math.ceil(13090 / 32)
+    assert choice.recipe.steps == steps_per_epoch
+    assert "at least one epoch" in choice.reasons["steps"]
+    assert choice.recipe.schedule(steps_per_epoch)[0] == VALIDATIONS_PER_RUN  # validated within the epoch
+
+
+def test_many_classes_with_few_sentences_train_many_epochs():
+    choice = choose_recipe(BANKING77_LIKE)
+    steps_per_epoch = math.ceil(9009 / 32)
+    wanted = math.ceil(PRESENTATIONS_PER_CLASS * 77 / 32)
+    assert choice.recipe.steps == min(wanted, MAX_EPOCHS * steps_per_epoch)
+    assert choice.recipe.steps >= 5 * steps_per_epoch
+    assert choice.recipe.steps_per_validation <= steps_per_epoch  # validated (and backed up) every epoch at least
+    epochs, interval = choice.recipe.schedule(steps_per_epoch)
+    assert epochs * interval >= choice.recipe.steps and epochs >= VALIDATIONS_PER_RUN
+
+
+def test_tiny_data_is_capped_at_max_epochs():
+    choice = choose_recipe(DataProfile.from_label_counts([4, 4]))
+    assert choice.recipe.steps == MAX_EPOCHS * 1
+    assert f"at most {MAX_EPOCHS} epochs" in choice.reasons["steps"]
+
+
+def test_the_head_trains_faster_and_early_stopping_keeps_the_best():
+    recipe = choose_recipe(BANKING77_LIKE).recipe
+    assert recipe.head_learning_rate_multiplier > 1
+    assert recipe.early_stopping_patience is not None
+
+
+def test_what_the_user_sets_wins_and_is_reported():
+    choice = choose_recipe(BANKING77_LIKE, {"learning_rate": 1e-4, "head_learning_rate_multiplier": 1.0, "batch_size": 16})
+    assert choice.recipe.learning_rate == 1e-4
+    assert choice.recipe.head_learning_rate_multiplier == 1.0
+    assert choice.recipe.steps == min(math.ceil(PRESENTATIONS_PER_CLASS * 77 / 16), MAX_EPOCHS * math.ceil(9009 / 16))
+    assert "set by you" in choice.reasons["learning_rate"]
+    assert "learning_rate" in choice.describe()
+
+
+def test_setting_epochs_switches_the_step_rule_off():
+    choice = choose_recipe(BANKING77_LIKE, {"epochs": 2})
+    assert choice.recipe.steps is None and choice.recipe.epochs == 2
+    assert choice.recipe.schedule(100) == (2, 100)
+
+
+def test_imbalanced_data_gets_balanced_class_weights():
+    assert choose_recipe(DataProfile.from_label_counts([500, 480, 20])).recipe.class_weight == "balanced"
+    assert choose_recipe(SNIPS_LIKE).recipe.class_weight is None
+
+
+def test_unknown_override_is_named():
+    with pytest.raises(ValueError, match="learnin_rate"):
+        choose_recipe(SNIPS_LIKE, {"learnin_rate": 1e-4})
+
+
+def test_schedule_rounds_steps_to_whole_validation_intervals():
+    recipe = Recipe(steps=1000, steps_per_validation=300)
+    assert recipe.schedule(steps_per_epoch=250) == (4, 300)
+    assert Recipe(steps=50).schedule(steps_per_epoch=250) == (1, 50)
+    with pytest.raises(ValueError, match="steps"):
+        Recipe(steps=0)
+
+
+def test_task_defaults_beat_the_rules_but_not_the_user():
+    defaults = {"learning_rate": 1e-4, "head_learning_rate_multiplier": 1.0}
+    choice = choose_recipe(SNIPS_LIKE, {"learning_rate": 3e-5}, defaults=defaults, min_epochs=3)
+    assert choice.recipe.learning_rate == 3e-5 and "set by you" in choice.reasons["learning_rate"]
+    assert choice.recipe.head_learning_rate_multiplier == 1.0
+    assert "this task's default" in choice.reasons["head_learning_rate_multiplier"]
+    assert choice.recipe.steps == 3 * math.ceil(13090 / 32) and "at least 3 epochs" in choice.reasons["steps"]
+
+
+def test_class_balancing_can_be_left_to_the_task():
+    profile = DataProfile.from_label_counts([500, 480, 20])
+    assert choose_recipe(profile, balance_classes=False).recipe.class_weight is None
+    with pytest.raises(ValueError, match="min_epochs"):
+        choose_recipe(profile, min_epochs=MAX_EPOCHS + 1)
+
+
+def test_profile_from_a_raw_text_dataset():
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((["a", "b", "c", "d"], [0, 1, 1, 2]))
+    profile = DataProfile.from_dataset(dataset, num_classes=4)
+    assert (profile.num_examples, profile.num_classes, profile.min_per_class) == (4, 4, 0)

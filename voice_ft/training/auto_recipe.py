@@ -1,0 +1,156 @@
+"""A `Recipe` chosen from the data set: how long to train, how fast the new head learns, when to stop.
+
+A fixed recipe tuned on one data set underfits another: SNIPS's 7 intents x 1,900 sentences each are
+learnt in one epoch, BANKING77's 77 intents x 117 sentences each are still at 56% training accuracy
+after one. What a classifier needs is for every class to be seen often enough, so the length of
+training is set in optimizer steps from the number of classes, not in epochs:
+
+    steps = ceil(presentations_per_class * num_classes / batch_size)
+
+at least one epoch (every sentence seen once) and at most `max_epochs` (small data sets are not
+memorised). The freshly initialised head trains `head_learning_rate_multiplier` times faster than
+the pretrained encoder (a zero-knowledge head at the encoder's fine-tuning rate is what made the
+many-intent runs slow), validation runs a few times over the run, early stopping keeps the best
+weights, and every value says why it was chosen. Anything the user sets wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from voice_ft.training.recipe import Recipe
+
+# Sentences of each class the model should see over a run (SNIPS needs fewer than one epoch of its
+# 1,900 a class; BANKING77 gets ten epochs of its 117 a class). Measured in bench/intent_banking77.py.
+PRESENTATIONS_PER_CLASS = 1200
+MAX_EPOCHS = 10
+HEAD_LEARNING_RATE_MULTIPLIER = 10.0
+VALIDATIONS_PER_RUN = 4
+EARLY_STOPPING_PATIENCE = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class DataProfile:
+    """What the recipe is chosen from: the training split's size and class balance."""
+
+    num_examples: int
+    num_classes: int
+    min_per_class: int
+    median_per_class: float
+
+    @classmethod
+    def from_label_counts(cls, counts) -> "DataProfile":
+        """Profile from per-class training counts (e.g. `voice_ft.data.text_pipeline.label_counts`)."""
+        counts = np.asarray(counts, np.int64)
+        if counts.ndim != 1 or counts.size < 2:
+            raise ValueError(f"A classifier needs at least 2 classes, got label counts {counts.tolist()}")
+        if counts.sum() == 0:
+            raise ValueError("The training split is empty.")
+        return cls(int(counts.sum()), int(counts.size), int(counts.min()), float(np.median(counts)))
+
+    @classmethod
+    def from_dataset(cls, dataset, num_classes: int) -> "DataProfile":
+        """Profile of a raw `(text, label_id)` or encoded `tf.data` training split."""
+        from voice_ft.data.text_pipeline import label_counts  # TensorFlow only when given a dataset
+
+        return cls.from_label_counts(label_counts(dataset, num_classes))
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeChoice:
+    """The chosen recipe and, for each value chosen from the data, the reason."""
+
+    recipe: Recipe
+    reasons: dict[str, str]
+
+    def describe(self) -> str:
+        return "\n".join(f"  {name} = {value}" for name, value in self.reasons.items())
+
+
+def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaults: dict | None = None,
+                  min_epochs: int = 1, balance_classes: bool = True,
+                  presentations_per_class: int = PRESENTATIONS_PER_CLASS,
+                  max_epochs: int = MAX_EPOCHS) -> RecipeChoice:
+    """The recipe for a classifier trained on data like `profile`.
+
+    Args:
+        profile: the training split's size and classes.
+        overrides: `Recipe` fields the user set (flags, arguments); they are kept as given and
+            reported as such. Setting `epochs` switches the step rule off.
+        defaults: a task's own defaults, kept over the rules (e.g. the joint NLU model's learning
+            rate, measured on its benchmark) and reported as such.
+        min_epochs: the fewest passes over the data (a slot tagger needs more than a classifier).
+        balance_classes: whether very imbalanced data may get balanced class weights.
+        presentations_per_class: sentences of each class seen over the run.
+        max_epochs: the most passes over the training data.
+    """
+    user = dict(overrides or {})
+    task_defaults = {k: v for k, v in (defaults or {}).items() if k not in user}
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    for what, given_fields in (("overrides", user), ("defaults", task_defaults)):
+        unknown = set(given_fields) - fields
+        if unknown:
+            raise ValueError(f"choose_recipe: unknown Recipe fields in {what}: {sorted(unknown)}")
+    if not 1 <= min_epochs <= max_epochs:
+        raise ValueError(f"choose_recipe: need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
+    overrides = {**task_defaults, **user}
+    batch_size = int(overrides.get("batch_size", Recipe.batch_size))
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    steps_per_epoch = math.ceil(profile.num_examples / batch_size)
+    chosen: dict = {}
+    reasons: dict[str, str] = {}
+
+    def given(name) -> bool:
+        if name in user:
+            reasons[name] = f"{user[name]} (set by you)"
+            return True
+        if name in task_defaults:
+            reasons[name] = f"{task_defaults[name]} (this task's default)"
+            return True
+        return False
+
+    if not given("steps") and "epochs" not in overrides:
+        wanted = math.ceil(presentations_per_class * profile.num_classes / batch_size)
+        steps = min(max(wanted, min_epochs * steps_per_epoch), max_epochs * steps_per_epoch)
+        chosen["steps"] = steps
+        at_least = "at least one epoch" if min_epochs == 1 else f"at least {min_epochs} epochs"
+        bound = (at_least if wanted < min_epochs * steps_per_epoch
+                 else f"at most {max_epochs} epochs" if wanted > steps else "")
+        reasons["steps"] = (
+            f"{steps} ({steps / steps_per_epoch:.1f} epochs of {steps_per_epoch} steps): each of the "
+            f"{profile.num_classes} classes seen ~{presentations_per_class} times at batch {batch_size}"
+            + (f", {bound}" if bound else "")
+            + f" ({profile.num_examples} sentences, {profile.median_per_class:g} a class)"
+        )
+    elif "epochs" in overrides:
+        given("epochs")
+    steps = overrides.get("steps", chosen.get("steps"))
+    if steps is not None and not given("steps_per_validation"):
+        interval = min(steps_per_epoch, math.ceil(steps / VALIDATIONS_PER_RUN))  # and at least once an epoch
+        chosen["steps_per_validation"] = interval
+        reasons["steps_per_validation"] = f"{interval} (validation {math.ceil(steps / interval)} times over the run)"
+    if not given("head_learning_rate_multiplier"):
+        chosen["head_learning_rate_multiplier"] = HEAD_LEARNING_RATE_MULTIPLIER
+        reasons["head_learning_rate_multiplier"] = (
+            f"{HEAD_LEARNING_RATE_MULTIPLIER:g} (the new {profile.num_classes}-way head starts from nothing; "
+            "the pretrained encoder moves at the base rate)"
+        )
+    if not given("early_stopping_patience"):
+        chosen["early_stopping_patience"] = EARLY_STOPPING_PATIENCE
+        reasons["early_stopping_patience"] = (
+            f"{EARLY_STOPPING_PATIENCE} validations without a lower validation loss; the best weights are kept"
+        )
+    imbalanced = profile.min_per_class * 10 < profile.median_per_class
+    if balance_classes and imbalanced and not given("class_weight"):
+        chosen["class_weight"] = "balanced"
+        reasons["class_weight"] = (
+            f"balanced (the rarest class has {profile.min_per_class} sentences, the median {profile.median_per_class:g})"
+        )
+    for name in ("learning_rate", "batch_size"):
+        if not given(name):
+            reasons[name] = f"{getattr(Recipe, name)} (default)"
+    return RecipeChoice(Recipe(**{**chosen, **overrides}), reasons)
