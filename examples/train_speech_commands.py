@@ -21,6 +21,7 @@ the manifest's train/validation/test are used (FSDD's are speaker-disjoint); oth
 
 from __future__ import annotations
 
+import collections
 import pathlib
 import random
 
@@ -54,7 +55,9 @@ flags.DEFINE_enum("model", "speech_embedding_dscnn", ["speech_embedding_dscnn", 
                   "speech_embedding_dscnn: DS-CNN blocks on the pretrained speech_embedding's first layers (16 kHz; "
                   "a ~123 KB int8 file); dscnn: DS-CNN on MFCCs from scratch (any rate); "
                   "speech_embedding: the whole pretrained encoder, frozen, with a trained head (328K parameters).")
-flags.DEFINE_integer("epochs", 40, "Training epochs.")
+flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
+flags.DEFINE_integer("steps", None, "Optimizer steps; default: chosen from the number of classes (FSDD's 10: 3,000 "
+                     "steps, 40 passes over its augmented clips).")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
 flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.")
 flags.DEFINE_integer("sample_rate", 16000, "Model sample rate (files are resampled to it).")
@@ -126,6 +129,23 @@ def train_teacher(x_train, y_train, x_test, y_test, num_classes: int) -> tuple[k
     return teacher, accuracy
 
 
+# An audio model learns its front end almost from scratch: ~16x the sightings a text classifier's head needs.
+# Chosen so FSDD's 10 digits get the 3,000 steps its figures (bench/speech_fsdd.py) were measured with.
+AUDIO_PRESENTATIONS_PER_CLASS = 19_200
+
+
+def audio_recipe(train, copies: int, overrides: dict) -> voice_ft.Recipe:
+    """Steps from the number of classes (voice_ft.choose_recipe), at most 60 passes; the flags win."""
+    counts = collections.Counter(e.label for e in train.examples)
+    profile = voice_ft.DataProfile.from_label_counts([copies * counts[label] for label in train.labels])
+    defaults = {"batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate, "seed": FLAGS.seed,
+                "head_learning_rate_multiplier": 1.0, "early_stopping_patience": None}  # fmt: skip
+    choice = voice_ft.choose_recipe(profile, overrides, defaults=defaults, balance_classes=False,
+                                    presentations_per_class=AUDIO_PRESENTATIONS_PER_CLASS, max_epochs=60)  # fmt: skip
+    print(f"Recipe:\n{choice.describe()}", flush=True)
+    return choice.recipe
+
+
 def check_flags():
     """Flag combinations that cannot work, refused before any data is read."""
     if FLAGS.teacher != "none" and FLAGS.model == "speech_embedding":
@@ -139,8 +159,10 @@ def main(argv):
     del argv
     check_flags()
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
-    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                             seed=FLAGS.seed)
+    overrides = {name: FLAGS[name].value for name in ("epochs", "steps", "learning_rate") if FLAGS[name].present}
+    if "epochs" in overrides and "steps" in overrides:
+        raise app.UsageError("Give --epochs or --steps, not both.")
+    voice_ft.Recipe(**overrides)  # a bad value fails now, before any audio is read
     try:
         train, validation, test = load_splits()
     except DataError as e:  # a bad file or manifest: say which, without a traceback
@@ -150,8 +172,9 @@ def main(argv):
         clip = train.clip_samples
         noise = noise_from_folder(FLAGS.noise_dir, FLAGS.sample_rate, clip) if FLAGS.noise_dir else generated_noise(clip, "pink", num_clips=16)
         augment = WaveformAugmentation(sample_rate=FLAGS.sample_rate, noise=noise)
-    train_ds = train.dataset(FLAGS.batch_size, shuffle=True, augment=augment, seed=FLAGS.seed,
-                             repeat_augmented=FLAGS.repeat_augmented if augment else 1)
+    copies = FLAGS.repeat_augmented if augment else 1
+    recipe = audio_recipe(train, copies, overrides)
+    train_ds = train.dataset(FLAGS.batch_size, shuffle=True, augment=augment, seed=FLAGS.seed, repeat_augmented=copies)
     model = build_model(train)
     logging.info("%s: %d parameters, %d training clips", model.name, model.count_params(), len(train.examples))
     labels = list(train.labels)

@@ -40,6 +40,7 @@ _EXPORTS = {
     # training
     "Recipe": "voice_ft.training",
     "choose_recipe": "voice_ft.training",
+    "tune": "voice_ft.training",
     "DataProfile": "voice_ft.training",
     "fit": "voice_ft.training",
     "evaluate": "voice_ft.training",

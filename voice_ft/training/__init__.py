@@ -18,6 +18,7 @@ _EXPORTS = {
     "evaluate": "voice_ft.evaluation.classifier",
     "exit_on_interrupt": "voice_ft.training.interrupt",
     "fit": "voice_ft.training.fit",
+    "tune": "voice_ft.training.tuning",
     "predict_classes": "voice_ft.evaluation.classifier",
     "use_mixed_precision": "voice_ft.training.precision",
 }
