@@ -7,6 +7,14 @@ with --calibrate (the default), reliability_diagram.png: the temperature and the
 understand" threshold fitted on the validation split go into the sidecar (see voice_ft.calibrate).
 With --oos_label=oos, validation/test rows labelled "oos" are out-of-scope examples: the threshold
 then maximises in-scope accuracy + OOS recall instead of rejecting --reject_rate of in-scope inputs.
+
+Out-of-scope negatives (--negatives): `generated` draws them from other bundled data sets (SGD
+dialogue user turns, GoEmotions comments; those too similar to your training sentences dropped,
+`voice_ft.generate_negatives`), a path reads your own (`.txt`, one sentence a line, or `.jsonl` with
+`{"text": ...}`). They become an explicit out-of-scope class named --oos_label (default "oos"):
+80% train it, 20% are validation OOS rows that choose the threshold. The sidecar records the label;
+`TextClassifier` answers not_understood when it wins or the score is below the threshold. --score
+picks the score the threshold is on (auto: max softmax or logit energy, the better validation AUROC).
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from absl import flags, logging
 
 import voice_ft
 from voice_ft.data.files import prepare_run_dir, record_run_config
+from voice_ft.data.negatives import read_negatives, split_negatives
 from voice_ft.data.sequence_length import choose_sequence_length
-from voice_ft.data.text_pipeline import in_scope
+from voice_ft.data.text_pipeline import add_negatives, in_scope
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
 
@@ -60,13 +69,32 @@ flags.DEFINE_bool("calibrate", True, "Fit a temperature and a rejection threshol
 flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation examples: the fraction of in-scope "
                    "validation examples the threshold rejects (0: no rejection, only calibrated confidences).")
 flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the validation/test files (e.g. 'oos'); "
-                    "not one of the model's labels.")
+                    "with --negatives, also the name of the out-of-scope class trained on them (default 'oos').")
+flags.DEFINE_string("negatives", "none", "Out-of-scope training negatives: 'none', 'generated' (from the bundled SGD "
+                    "dialogues and GoEmotions, filtered away from your intents), or the path of a .txt (one sentence "
+                    "a line) or .jsonl ({\"text\": ...}) file of your own. They train an extra class named --oos_label.")
+flags.DEFINE_float("negatives_size", 0.5, "With --negatives=generated: negatives per training sentence.")
+flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection score: max softmax probability, "
+                  "logit energy, or auto (the better AUROC on validation out-of-scope rows).")
 
 
 # Recipe fields the trainers take from flags; the ones left unset are chosen from the data.
 RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_backbone",
                 "freeze_layers", "lora_rank", "layerwise_lr_decay", "head_learning_rate_multiplier", "mixed_precision",
                 "ema_momentum", "early_stopping_patience", "class_weight")
+
+
+def negatives_from_flag() -> list[str] | None:
+    """The user's negatives for --negatives=<path> (read now: a bad file fails before training), else None."""
+    value = FLAGS.negatives
+    if value in ("none", "generated"):
+        return None
+    if not value.endswith((".txt", ".jsonl")):
+        raise ValueError(f"--negatives must be 'none', 'generated' or a .txt/.jsonl file of negatives, got {value!r}")
+    try:
+        return read_negatives(value)
+    except voice_ft.DataError as e:
+        raise voice_ft.DataError(f"--negatives: {e.reason}", e.path, e.line) from None
 
 
 def recipe_overrides_from_flags() -> dict:
@@ -101,9 +129,21 @@ def run(task_name: str, builder) -> dict:
         raise ValueError(f"--tune must be >= 0 and --tune_budget_minutes > 0, got {FLAGS.tune} and {FLAGS.tune_budget_minutes}")
     if not 0.0 <= FLAGS.reject_rate < 1.0:
         raise ValueError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
-    train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=FLAGS.oos_label)
+    if FLAGS.negatives_size <= 0:
+        raise ValueError(f"--negatives_size must be positive, got {FLAGS.negatives_size}")
+    user_negatives = negatives_from_flag()
+    oos_label = FLAGS.oos_label or ("oos" if FLAGS.negatives != "none" else None)
+    train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=oos_label)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
+    negatives = None
+    if FLAGS.negatives != "none":
+        texts = [text.decode("utf-8") for text, _ in train.as_numpy_iterator()]
+        negatives = (voice_ft.generate_negatives(texts, size=FLAGS.negatives_size) if user_negatives is None
+                     else split_negatives(user_negatives))  # fmt: skip
+        train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
+        print(f"Out-of-scope class {oos_label!r}: {len(negatives.train)} training and {len(negatives.validation)} "
+              f"validation negatives ({FLAGS.negatives})", flush=True)
     recipe = recipe_for(train, len(labels), overrides)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
@@ -119,9 +159,10 @@ def run(task_name: str, builder) -> dict:
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
         "sequence_length": sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,
-        "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "oos_label": FLAGS.oos_label, "tune": FLAGS.tune,
+        "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "oos_label": oos_label,
+        "negatives": FLAGS.negatives, "negatives_size": FLAGS.negatives_size, "score": FLAGS.score, "tune": FLAGS.tune,
     })
-    fit_validation = in_scope(validation) if FLAGS.oos_label else validation
+    fit_validation = in_scope(validation) if oos_label else validation
     if FLAGS.tune:
         def fresh_model():  # pretrained weights again for every trial
             return builder(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels), sequence_length=sequence_length)
@@ -140,7 +181,8 @@ def run(task_name: str, builder) -> dict:
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None
     if FLAGS.calibrate:
-        calibration = voice_ft.calibrate(model, validation, labels, target_in_scope_rejection=FLAGS.reject_rate or None)
+        calibration = voice_ft.calibrate(model, validation, labels, target_in_scope_rejection=FLAGS.reject_rate or None,
+                                         score=FLAGS.score, oos_label=oos_label if negatives is not None else None)
         reports.plot_reliability_diagram(calibration.report, run_dir / "reliability_diagram.png")
 
     exports = {}
@@ -153,6 +195,8 @@ def run(task_name: str, builder) -> dict:
         exports[quantization] = result.to_dict()
 
     metrics = {"test": test_metrics, "history": history.history, "tflite": exports}
+    if negatives is not None:
+        metrics["negatives"] = {"train": len(negatives.train), "validation": len(negatives.validation), **negatives.report}
     if calibration is not None:
         metrics["calibration"] = calibration.report
     reports.write_json(run_dir / "metrics.json", metrics)
@@ -181,7 +225,7 @@ def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict, calib
                 f"{calibration.ece_after:.4f}")  # fmt: skip
         if calibration.threshold is not None:
             rates = calibration.report["rejection"]["validation"]
-            line += (f"; rejection threshold {calibration.threshold:.4f} "
+            line += (f"; rejection threshold {calibration.threshold:.4f} on {calibration.score} "
                      f"(validation in-scope rejection {rates['in_scope_rejection']:.4f}")  # fmt: skip
             line += f", OOS recall {rates['oos_recall']:.4f})" if rates["oos_recall"] is not None else ")"
         lines.append(line)

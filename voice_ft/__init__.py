@@ -31,6 +31,9 @@ _EXPORTS = {
     "canonical_value": "voice_ft.data.grammar",
     "from_grammar": "voice_ft.data.grammar_sampling",
     "GrammarExample": "voice_ft.data.grammar_sampling",
+    "generate_negatives": "voice_ft.data.negatives",
+    "read_negatives": "voice_ft.data.negatives",
+    "Negatives": "voice_ft.data.negatives",
     # models
     "build_intent_classifier": "voice_ft.text_classification.model",
     "build_sentiment_classifier": "voice_ft.text_classification.model",

@@ -1,6 +1,7 @@
 """Text encoding inside tf.data: int32 tensors, fixed length, truncation counted, sizes known."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from voice_ft.data.labels import LabelVocabulary
@@ -75,3 +76,19 @@ def test_length_bucketed_batches_keep_every_example_and_cut_the_padding(tiny_bac
     assert np.mean(widths) <= 0.8 * 32  # SNIPS commands are short: much of a padded batch was padding
     first, second = ([tuple(x["token_ids"][0]) for x, _ in bucketed.take(5)] for _ in range(2))
     assert first != second  # reshuffled each epoch
+
+
+def test_add_negatives_trains_a_new_class_and_validates_as_out_of_scope():
+    from voice_ft.data.labels import OOS_LABEL_ID
+    from voice_ft.data.negatives import Negatives
+    from voice_ft.data.text_pipeline import add_negatives
+
+    train = tf.data.Dataset.from_tensor_slices((["play jazz", "rain today"], np.array([0, 1], np.int32)))
+    validation = tf.data.Dataset.from_tensor_slices((["play rock"], np.array([0], np.int32)))
+    negatives = Negatives(train=["tell me a joke", "who won"], validation=["capital of peru"])
+    train, validation, labels = add_negatives(train, validation, ["PlayMusic", "GetWeather"], negatives, "oos")
+    assert labels == ["PlayMusic", "GetWeather", "oos"] and int(train.cardinality()) == 4
+    assert [(t.decode(), int(y)) for t, y in train.as_numpy_iterator()][2:] == [("tell me a joke", 2), ("who won", 2)]
+    assert [(t.decode(), int(y)) for t, y in validation.as_numpy_iterator()] == [("play rock", 0), ("capital of peru", OOS_LABEL_ID)]
+    with pytest.raises(ValueError, match="already one of the labels"):
+        add_negatives(train, validation, labels, negatives, "oos")

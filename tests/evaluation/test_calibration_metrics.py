@@ -113,3 +113,46 @@ def test_no_rejection_when_target_is_none():
     logits, labels = synthetic(100, 3, 1.0)
     calibration = calibrate_logits(logits, labels, target_in_scope_rejection=None)
     assert calibration.threshold is None and set(calibration.sidecar_fields()) == {"calibration"}
+
+
+def test_auroc_by_hand_with_ties():
+    from voice_ft.evaluation.metrics import auroc
+
+    # pairs (p, n): 3 > 1, 3 > 2, 2 = 2 (half), 1 = 1 (half) ... positives [3, 2, 1], negatives [2, 1]
+    # 3 beats both (2), 2 beats 1 and ties 2 (1.5), 1 ties 1 (0.5): 4 / 6
+    assert auroc([3, 2, 1], [2, 1]) == pytest.approx(4 / 6)
+    assert auroc([5, 6], [1, 2]) == 1.0 and auroc([1], [2]) == 0.0
+
+
+def test_auto_score_picks_energy_when_it_separates_better():
+    """In-scope rows: one large logit on a high floor; OOS rows: the same shape, every logit lower.
+
+    Max softmax cannot tell them apart (same gaps, so same probabilities); energy can.
+    """
+    rng = np.random.default_rng(0)
+    labels_in = rng.integers(0, 4, 200)
+    logits_in = np.full((200, 4), 5.0) + rng.normal(0, 0.1, (200, 4))
+    logits_in[np.arange(200), labels_in] += 3.0
+    logits_oos = logits_in[:100] - 6.0
+    logits = np.concatenate([logits_in, logits_oos])
+    labels = np.concatenate([labels_in, np.full(100, OOS_LABEL_ID)])
+    got = calibrate_logits(logits, labels)
+    assert got.score == "energy" and got.report["rejection"]["auroc"]["energy"] == 1.0
+    assert got.report["rejection"]["auroc"]["max_softmax"] < 0.6
+    rates = got.report["rejection"]["validation"]
+    assert rates["oos_recall"] == 1.0 and rates["in_scope_accuracy"] == 1.0 and rates["oos_precision"] == 1.0
+    assert calibrate_logits(logits, labels, score="max_softmax").score == "max_softmax"
+
+
+def test_oos_class_rejects_when_it_wins_and_is_recorded():
+    logits = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0], [3.0, 0.0, 3.5], [0.0, 3.0, 0.0]])
+    labels = np.array([0, 1, OOS_LABEL_ID, OOS_LABEL_ID, 1])
+    got = calibrate_logits(logits, labels, oos_class=2, oos_label="oos", score="max_softmax")
+    block = got.sidecar_fields()["rejection"]
+    assert block["oos_label"] == "oos" and block["score"] == "max_softmax"
+    best, rejected = got.decide(logits)
+    assert best.tolist() == [0, 1, 0, 0, 1] and rejected.tolist() == [False, False, True, True, False]
+    none = calibrate_logits(logits, labels, oos_class=2, oos_label="oos", target_in_scope_rejection=None)
+    assert none.threshold is None and none.sidecar_fields()["rejection"]["threshold"] is None
+    with pytest.raises(ValueError, match="oos_label"):
+        calibrate_logits(logits, labels, oos_class=2)

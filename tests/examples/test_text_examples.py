@@ -1,6 +1,7 @@
 """Smoke tests of the absl trainers: a few steps on real data with the tiny preset backbone."""
 
 import json
+import re
 
 import pytest
 
@@ -90,3 +91,41 @@ def test_train_sentiment_on_poems_with_the_chosen_recipe_and_tuning(tiny_preset,
     tuning = json.loads((run_dir / "tuning.json").read_text())
     assert [t["rung"] for t in tuning["trials"]] == [0, 0, 1]
     assert tuning["chosen"]["steps"] == tuning["trials"][-1]["steps"]
+
+
+def test_generated_negatives_train_an_out_of_scope_class(tiny_preset, tmp_path):
+    run_dir = tmp_path / "oos"
+    process = run_example(
+        "train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=96",
+        "--batch_size=16", "--sequence_length=24", "--quantization=float32", "--tolerance=100",
+        "--negatives=generated", "--score=energy",
+    )
+    assert "Out-of-scope class 'oos': 38 training and 10 validation negatives (generated)" in process.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["labels"][-1] == "oos" and len(config["labels"]) == 8 and config["negatives"] == "generated"
+    sidecar = json.loads((run_dir / "intent.json").read_text())
+    assert sidecar["labels"][-1] == "oos"
+    rejection = sidecar["rejection"]
+    assert rejection["oos_label"] == "oos" and rejection["score"] == "energy"
+    assert rejection["criterion"] == "max in_scope_accuracy + oos_recall" and rejection["validation"]["num_oos"] == 10
+    assert sidecar["verification"]["tflite_in_scope_accuracy"] is not None
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["negatives"]["train"] == 38 and metrics["test"]["num_examples"] == 700
+
+    from voice_ft.runtime import TextClassifier
+
+    result = TextClassifier(run_dir / "intent.tflite")("what is the capital of peru")
+    assert set(result) >= {"label", "not_understood", "best_label", "energy", "scores"} and result["best_label"] != "oos"
+
+
+@pytest.mark.parametrize("value, pattern", [
+    ("maybe", r"--negatives must be 'none', 'generated' or a .txt/.jsonl file"),
+    ("{tmp}/missing.txt", r"missing.txt: --negatives: file does not exist"),
+    ("{tmp}/bad.jsonl", r"bad.jsonl:1: --negatives: each line needs a non-empty string field 'text'"),
+])  # fmt: skip
+def test_bad_negatives_fail_before_training(tiny_preset, tmp_path, value, pattern):
+    (tmp_path / "bad.jsonl").write_text('{"sentence": "hi"}\n', encoding="utf-8")
+    process = run_example("train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}",
+                          f"--negatives={value.format(tmp=tmp_path)}", check=False)
+    assert process.returncode != 0 and re.search(pattern, process.stderr), process.stderr[-2000:]
+    assert not (tmp_path / "r" / "model.keras").exists()

@@ -109,3 +109,25 @@ def test_bad_temperature_is_a_sidecar_error(exported, tmp_path, calibration, pat
 def test_bad_rejection_is_a_sidecar_error(exported, tmp_path, rejection, pattern):
     with pytest.raises(SidecarError, match=pattern):
         TextClassifier(bundle(exported[0], tmp_path / "bad", rejection=rejection))
+
+
+def test_explicit_oos_label_and_energy_score(exported, tmp_path):
+    """A sidecar naming one label out of scope: it rejects when it wins; energy thresholds the rest."""
+    tflite_path, _ = exported
+    logits = TextClassifier(tflite_path).logits(TEXTS).astype(np.float64)
+    for oos in range(len(LABELS)):
+        others = [i for i in range(len(LABELS)) if i != oos]
+        energies = np.log(np.exp(logits[:, others]).sum(1))
+        wins = logits.argmax(1) == oos
+        # an energy threshold between the median two non-rejected energies (or none if all are rejected)
+        kept = np.sort(energies[~wins])
+        threshold = float((kept[len(kept) // 2 - 1] + kept[len(kept) // 2]) / 2) if len(kept) > 1 else None
+        path = bundle(tflite_path, tmp_path / f"oos{oos}", rejection={"method": "threshold", "score": "energy",
+                                                                       "threshold": threshold, "oos_label": LABELS[oos]})  # fmt: skip
+        results = TextClassifier(path).predict_batch(TEXTS)
+        for result, row, e, won in zip(results, logits, energies, wins):
+            best = LABELS[others[int(row[others].argmax())]]
+            assert result["best_label"] == best and result["energy"] == pytest.approx(e, abs=1e-9)
+            assert result["not_understood"] is bool(won or (threshold is not None and e < threshold))
+            assert result["label"] == (None if result["not_understood"] else best)
+        assert sum(r["not_understood"] for r in results) == wins.sum() + len(kept) // 2 * (threshold is not None)

@@ -99,3 +99,33 @@ def test_sidecar_errors(exported, tmp_path):
     copy.with_suffix(".json").write_text(json.dumps({**sidecar, "slot_tags": sidecar["slot_tags"][1:]}))
     with pytest.raises(SidecarError, match="slot tags must include 'O'"):
         NLUParser(copy)
+
+
+def test_intent_rejection_written_by_the_exporter_and_applied(exported, tmp_path):
+    """`export_nlu_tflite(calibration=)` ships T and a threshold; the parser rejects below it, keeps slots."""
+    from voice_ft.evaluation.calibration import Calibration
+    from voice_ft.runtime import NLUParser
+
+    model, path = exported
+    plain = NLUParser(path)
+    intent_logits, _, _ = plain.logits(TEXTS)
+    z = intent_logits.astype(np.float64) / 2.0
+    probs = np.exp(z - z.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    confidence = np.sort(probs.max(1))
+    threshold = float((confidence[2] + confidence[3]) / 2)
+    assert confidence[2] < threshold < confidence[3]
+    block = {"method": "threshold", "threshold": threshold, "score": "max_softmax"}
+    calibration = Calibration(2.0, 0.1, 0.05, threshold, {"rejection": block})
+    export_nlu_tflite(model, tmp_path / "cal.tflite", quantization="float32", calibration=calibration)
+    sidecar = json.loads((tmp_path / "cal.json").read_text())
+    assert sidecar["rejection"] == block and sidecar["calibration"]["temperature"] == 2.0
+    parser = NLUParser(tmp_path / "cal.tflite")
+    for text, row in zip(TEXTS, probs):
+        got, before = parser.parse(text), plain.parse(text)
+        best = model.intent_labels[int(row.argmax())]
+        assert got["best_intent"] == best and got["confidence"] == pytest.approx(float(row.max()), abs=1e-5)
+        assert got["not_understood"] is bool(row.max() < threshold)
+        assert got["intent"] == (None if got["not_understood"] else best)
+        assert got["slots"] == before["slots"]
+    assert sum(parser.parse(t)["not_understood"] for t in TEXTS) == 3

@@ -45,7 +45,10 @@ def test_calibrate_fits_a_temperature_that_lowers_validation_nll(trained, tmp_pa
 def test_export_ships_calibration_and_verifies_oos_recall(trained, tmp_path):
     model, _, test, labels = trained
     validation = with_oos(test)
-    calibration = voice_ft.calibrate(model, validation, labels)
+    auto = voice_ft.calibrate(model, validation, labels)  # the score with the better validation AUROC
+    aurocs = auto.report["rejection"]["auroc"]
+    assert auto.score == ("energy" if aurocs["energy"] > aurocs["max_softmax"] else "max_softmax")
+    calibration = voice_ft.calibrate(model, validation, labels, score="max_softmax")  # checked by hand below
     assert calibration.report["rejection"]["criterion"] == "max in_scope_accuracy + oos_recall"
     path = tmp_path / "intent.tflite"
     result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=validation, labels=labels,

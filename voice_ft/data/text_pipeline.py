@@ -145,3 +145,27 @@ def label_counts(dataset: tf.data.Dataset, num_labels: int) -> np.ndarray:
     for label in dataset.map(lambda _, y, *rest: y).as_numpy_iterator():
         counts += np.bincount(np.ravel(label), minlength=num_labels)[:num_labels]
     return counts
+
+
+def add_negatives(train: tf.data.Dataset, validation: tf.data.Dataset, labels: Sequence[str], negatives,
+                  oos_label: str) -> tuple[tf.data.Dataset, tf.data.Dataset, list[str]]:
+    """Adds out-of-scope negatives as an explicit class: `(train, validation, labels + [oos_label])`.
+
+    `negatives` is a `voice_ft.data.negatives.Negatives`: its `train` sentences get the new label's id
+    (the model learns to say "out of scope"), its `validation` ones `OOS_LABEL_ID`, so they choose and
+    measure the rejection (`voice_ft.calibrate(..., oos_label=oos_label)`) and stay out of accuracy.
+    """
+    if oos_label in labels:
+        raise ValueError(f"oos_label {oos_label!r} is already one of the labels")
+    if not negatives.train:
+        raise ValueError("no training negatives to learn the out-of-scope class from")
+    oos_id = len(labels)
+
+    def rows(texts, label_id):
+        return tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), tf.string),
+                                                   tf.fill([len(texts)], tf.constant(label_id, tf.int32))))  # fmt: skip
+
+    train = train.concatenate(rows(negatives.train, oos_id))
+    if negatives.validation:
+        validation = validation.concatenate(rows(negatives.validation, OOS_LABEL_ID))
+    return train, validation, [*labels, oos_label]

@@ -22,6 +22,14 @@ Definitions:
   in-scope) + OOS recall (rejected, over all OOS), searched over the midpoints between distinct
   confidences; the lowest such threshold on ties.
 An input is rejected when its confidence is strictly below the threshold.
+
+Two extensions (the rule itself lives in `voice_ft.runtime.rejection`, shared with the phone):
+- score: besides the max softmax probability, the logit energy T * logsumexp(logits / T). With OOS
+  validation examples and `score="auto"`, the one with the larger AUROC (in-scope vs OOS) is used,
+  the max softmax on ties; its threshold is chosen the same way (over midpoints of its values).
+- an explicit out-of-scope class (`oos_class`, a model output trained on negatives): an input it
+  wins is rejected whatever its score, and the scores are taken over the other classes. Validation
+  rows for it are still labelled `OOS_LABEL_ID`.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ import math
 import numpy as np
 
 from voice_ft.data.labels import OOS_LABEL_ID
+from voice_ft.evaluation.metrics import auroc
 from voice_ft.runtime.probabilities import calibrated_softmax
+from voice_ft.runtime.rejection import SCORES, Rejection, rejection_scores
 
 DEFAULT_BINS = 15
 DEFAULT_REJECTION_RATE = 0.02
@@ -129,14 +139,22 @@ def threshold_for_rejection_rate(confidence, rate: float = DEFAULT_REJECTION_RAT
     return 0.0 if k == 0 else float((confidence[k - 1] + confidence[k]) / 2)
 
 
-def threshold_for_oos(in_confidence, in_correct, oos_confidence) -> float:
-    """The threshold maximising in-scope accuracy + OOS recall (lowest on ties); see the module doc."""
+def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bool = True) -> float:
+    """The threshold maximising in-scope accuracy + OOS recall (lowest on ties); see the module doc.
+
+    `probability=False` for scores that are not probabilities (energy): the candidates then run
+    from just below the lowest score to just above the highest instead of from 0 to 1.
+    """
     in_confidence = np.asarray(in_confidence, np.float64)
     right = np.sort(in_confidence[np.asarray(in_correct, bool)])
     oos = np.sort(np.asarray(oos_confidence, np.float64))
     everything = np.concatenate([in_confidence, oos])
-    top = float(everything.max())
-    candidates = np.concatenate([[0.0], _midpoints(everything), [min(1.0, np.nextafter(top, np.inf))]])
+    top, bottom = float(everything.max()), float(everything.min())
+    if probability:
+        low, high = 0.0, min(1.0, np.nextafter(top, np.inf))
+    else:
+        low, high = np.nextafter(bottom, -np.inf), np.nextafter(top, np.inf)
+    candidates = np.concatenate([[low], _midpoints(everything), [high]])
     accuracy = (right.size - np.searchsorted(right, candidates, side="left")) / in_confidence.size
     recall = np.searchsorted(oos, candidates, side="left") / oos.size
     return float(candidates[int(np.argmax(accuracy + recall))])
@@ -144,14 +162,26 @@ def threshold_for_oos(in_confidence, in_correct, oos_confidence) -> float:
 
 def rejection_rates(probs, labels, threshold: float) -> dict:
     """In-scope accuracy (accepted and right), in-scope rejection and OOS recall at `threshold`."""
-    probs, labels = np.asarray(probs, np.float64), np.asarray(labels).astype(np.int64)
-    accepted = probs.max(axis=1) >= threshold
+    probs = np.asarray(probs, np.float64)
+    return decision_rates(probs.argmax(axis=1), probs.max(axis=1) < threshold, labels)
+
+
+def decision_rates(best, rejected, labels) -> dict:
+    """In-scope accuracy (accepted and right), in-scope rejection, OOS recall and OOS precision.
+
+    OOS precision: the fraction of rejected inputs that are out of scope (None when nothing is
+    rejected or there are no OOS examples).
+    """
+    best, accepted = np.asarray(best), ~np.asarray(rejected, bool)
+    labels = np.asarray(labels).astype(np.int64)
     in_scope, oos = labels >= 0, labels == OOS_LABEL_ID
-    right = accepted & (probs.argmax(axis=1) == labels) & in_scope
+    right = accepted & (best == labels) & in_scope
+    caught = (~accepted & oos).sum()
     return {
         "in_scope_accuracy": float(right.sum() / max(in_scope.sum(), 1)),
         "in_scope_rejection": float((~accepted & in_scope).sum() / max(in_scope.sum(), 1)),
-        "oos_recall": float((~accepted & oos).sum() / oos.sum()) if oos.any() else None,
+        "oos_recall": float(caught / oos.sum()) if oos.any() else None,
+        "oos_precision": float(caught / (~accepted).sum()) if oos.any() and (~accepted).any() else None,
         "num_in_scope": int(in_scope.sum()),
         "num_oos": int(oos.sum()),
     }
@@ -171,11 +201,26 @@ class Calibration:
     threshold: float | None
     report: dict
     bins: int = DEFAULT_BINS
+    score: str = "max_softmax"
+    oos_index: int | None = None
+
+    @property
+    def rejection(self) -> Rejection | None:
+        """The rule the phone applies (None: no threshold and no out-of-scope class)."""
+        if self.threshold is None and self.oos_index is None:
+            return None
+        return Rejection(self.threshold, self.score, self.oos_index)
+
+    def decide(self, logits):
+        """(best in-scope index, rejected) per row, as `voice_ft.runtime` decides them."""
+        rule = self.rejection or Rejection(None)
+        _, best, _, rejected = rule.decide(logits, self.temperature)
+        return best, rejected
 
     def sidecar_fields(self) -> dict:
         fields = {"calibration": {"temperature": self.temperature, "ece_before": self.ece_before,
                                   "ece_after": self.ece_after, "bins": self.bins}}  # fmt: skip
-        if self.threshold is not None:
+        if self.rejection is not None:
             fields["rejection"] = self.report["rejection"]
         return fields
 
@@ -185,19 +230,30 @@ class Calibration:
 
 
 def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
-                     target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE) -> Calibration:
-    """Fits the temperature on validation logits and chooses the rejection threshold.
+                     target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE,
+                     score: str = "auto", oos_class: int | None = None, oos_label: str | None = None) -> Calibration:
+    """Fits the temperature on validation logits and chooses the rejection rule.
 
     Args:
         logits: float[n, classes] validation logits.
         labels: int[n] label ids; `OOS_LABEL_ID` (-1) marks out-of-scope examples.
         bins: equal-width bins for ECE and the reliability diagram.
         target_in_scope_rejection: fraction of in-scope validation examples to reject when there
-            are no OOS examples; None for no rejection threshold at all.
+            are no OOS examples; None for no rejection threshold at all (an `oos_class` still rejects).
+        score: "max_softmax", "energy", or "auto" (the better AUROC on OOS validation examples;
+            the max softmax without them).
+        oos_class: the output index of an explicit out-of-scope class, if the model has one.
+        oos_label: its name (written to the sidecar as `rejection.oos_label`).
     """
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels).astype(np.int64)
     if np.any((labels < 0) & (labels != OOS_LABEL_ID)):
         raise ValueError(f"negative label ids other than OOS_LABEL_ID={OOS_LABEL_ID}")
+    if score not in (*SCORES, "auto"):
+        raise ValueError(f"score must be one of {[*SCORES, 'auto']}, got {score!r}")
+    if oos_class is not None and not 0 <= oos_class < logits.shape[1]:
+        raise ValueError(f"oos_class {oos_class} is not one of the {logits.shape[1]} outputs")
+    if oos_class is not None and oos_label is None:
+        raise ValueError("oos_class needs its oos_label (the name the sidecar records)")
     temperature = fit_temperature(logits, labels)
     before, after = calibrated_softmax(logits, 1.0), calibrated_softmax(logits, temperature)
     report = {
@@ -210,20 +266,35 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
         "reliability_before": reliability_bins(before, labels, bins),
         "reliability_after": reliability_bins(after, labels, bins),
     }
+    in_scope, oos = labels >= 0, labels == OOS_LABEL_ID
+    values = {}
+    for name in SCORES:
+        _, best, value, oos_wins = rejection_scores(logits, temperature, name, oos_class)
+        if oos_wins.any():  # rejected whatever the threshold: below every other score
+            value = np.where(oos_wins, value[~oos_wins].min() - 1.0 if (~oos_wins).any() else -1.0, value)
+        values[name] = (best, value)
+    aurocs = {name: auroc(v[in_scope], v[oos]) for name, (_, v) in values.items()} if oos.any() else {}
+    chosen = score if score != "auto" else ("energy" if aurocs and aurocs["energy"] > aurocs["max_softmax"] else "max_softmax")
+    best, value = values[chosen]
     threshold = None
     if target_in_scope_rejection is not None:
-        in_scope, oos = labels >= 0, labels == OOS_LABEL_ID
-        confidence = after.max(axis=1)
         if oos.any():
-            correct = after.argmax(axis=1) == labels
-            threshold = threshold_for_oos(confidence[in_scope], correct[in_scope], confidence[oos])
+            threshold = threshold_for_oos(value[in_scope], best[in_scope] == labels[in_scope], value[oos],
+                                          probability=chosen == "max_softmax")  # fmt: skip
             criterion = "max in_scope_accuracy + oos_recall"
         else:
-            threshold = threshold_for_rejection_rate(confidence[in_scope], target_in_scope_rejection)
+            threshold = threshold_for_rejection_rate(value[in_scope], target_in_scope_rejection)
             criterion = "target_in_scope_rejection"
+    else:
+        criterion = "oos_label only"
+    rule = Rejection(threshold, chosen, oos_class)
+    if threshold is not None or oos_class is not None:
+        _, rule_best, _, rejected = rule.decide(logits, temperature)
         report["rejection"] = {
-            "method": "threshold", "threshold": threshold, "criterion": criterion,
-            "target_in_scope_rejection": float(target_in_scope_rejection),
-            "validation": rejection_rates(after, labels, threshold),
+            "method": "threshold", "threshold": threshold, "score": chosen, "criterion": criterion,
+            "target_in_scope_rejection": None if target_in_scope_rejection is None else float(target_in_scope_rejection),
+            **({"oos_label": oos_label} if oos_class is not None and oos_label is not None else {}),
+            **({"auroc": aurocs} if aurocs else {}),
+            "validation": decision_rates(rule_best, rejected, labels),
         }  # fmt: skip
-    return Calibration(temperature, report["ece_before"], report["ece_after"], threshold, report, bins)
+    return Calibration(temperature, report["ece_before"], report["ece_after"], threshold, report, bins, chosen, oos_class)

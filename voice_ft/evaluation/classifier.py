@@ -52,7 +52,8 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, labels=None, batch_si
 
 
 def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins: int = DEFAULT_BINS,
-              target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE, batch_size: int = 64) -> Calibration:
+              target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE, batch_size: int = 64,
+              score: str = "auto", oos_label: str | None = None) -> Calibration:
     """Fits a temperature and a rejection threshold for a trained classifier on its validation data.
 
     Args:
@@ -64,6 +65,10 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
         bins: equal-width bins for ECE and the reliability diagram.
         target_in_scope_rejection: without OOS examples, the fraction of in-scope validation
             examples the threshold rejects (default 2%); None for no threshold.
+        score: "max_softmax", "energy" or "auto" (whichever separates in-scope from OOS
+            validation examples better, by AUROC; the max softmax without OOS examples).
+        oos_label: the name of an explicit out-of-scope class among `labels` (a class trained on
+            negatives, e.g. "oos"): it rejects whenever it wins, and the sidecar records it.
 
     Returns:
         A `Calibration`; pass it to `export_tflite(..., calibration=...)` to ship it in the sidecar,
@@ -72,5 +77,11 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
     num_outputs = int(model.output_shape[-1])
     if labels is not None and len(labels) != num_outputs:
         raise ValueError(f"{len(labels)} labels given but the model has {num_outputs} outputs.")
+    oos_class = None
+    if oos_label is not None:
+        if labels is None or oos_label not in list(labels):
+            raise ValueError(f"oos_label {oos_label!r} is not one of the labels {labels}")
+        oos_class = list(labels).index(oos_label)
     y_true, _, logits = predict_classes(model, validation, batch_size)
-    return calibrate_logits(logits, y_true, bins=bins, target_in_scope_rejection=target_in_scope_rejection)
+    return calibrate_logits(logits, y_true, bins=bins, target_in_scope_rejection=target_in_scope_rejection,
+                            score=score, oos_class=oos_class, oos_label=oos_label)  # fmt: skip

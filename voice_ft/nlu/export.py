@@ -91,6 +91,7 @@ def export_nlu_tflite(
     overwrite: bool = False,
     num_representative: int = 200,
     keep_refused: bool = False,
+    calibration=None,
 ) -> NLUExportResult:
     """Exports a joint intent + slot model to `.tflite` with a sidecar, verified against Keras.
 
@@ -105,6 +106,9 @@ def export_nlu_tflite(
         overwrite: replace existing files.
         num_representative: examples used for int8 calibration.
         keep_refused: on refusal, keep the bytes as `<path>.refused` for inspection.
+        calibration: a `voice_ft.Calibration` of the intent head (`calibrate_logits` on its
+            validation intent logits): its temperature and rejection rule go into the sidecar, and
+            `NLUParser` then answers `intent=None, not_understood=True` below the threshold.
 
     Raises:
         ExportVerificationError: a metric dropped by more than `tolerance` points (`.result`
@@ -125,12 +129,12 @@ def export_nlu_tflite(
 
     representative = None
     if quantization == "int8":
-        calibration = _encoded(model, list(representative_data)[:num_representative]
-                               if not isinstance(representative_data, EncodedNLU) else representative_data)  # fmt: skip
+        examples = _encoded(model, list(representative_data)[:num_representative]
+                            if not isinstance(representative_data, EncodedNLU) else representative_data)  # fmt: skip
 
         def representative():
-            for i in range(min(len(calibration), num_representative)):
-                yield {k: v[i : i + 1] for k, v in calibration.inputs.items()}
+            for i in range(min(len(examples), num_representative)):
+                yield {k: v[i : i + 1] for k, v in examples.inputs.items()}
 
     tflite_bytes = convert_to_tflite(model, quantization, representative)
     result = NLUExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
@@ -158,6 +162,7 @@ def export_nlu_tflite(
         "outputs": outputs,
         "quantization": quantization,
         "verification": {k: v for k, v in result.to_dict().items() if k not in ("path", "sidecar")},
+        **(calibration.sidecar_fields() if calibration is not None else {}),
     })  # fmt: skip
     logging.info("Exported %s (%s, %.1f MB): %s", path, quantization, result.size_bytes / 1e6, result.to_dict())
     return result

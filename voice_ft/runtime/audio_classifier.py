@@ -7,7 +7,12 @@ runs the waveform-in model. Sidecar schema (task "audio_classification"):
     {"task": "audio_classification", "labels": [...],
      "audio": {"sample_rate": 16000, "clip_samples": 16000, "pad": "center", "channels": 1},
      "inputs": {"waveform": "<signature input>"}, "outputs": {"logits": "<signature output>"},
-     "quantization": "int8", "quantization_detail": {...}, "verification": {...}, "versions": {...}}
+     "quantization": "int8", "quantization_detail": {...}, "verification": {...}, "versions": {...},
+     # optional, as for text classifiers (voice_ft.runtime.probabilities / voice_ft.runtime.rejection):
+     "calibration": {"temperature": 1.3, ...}, "rejection": {"method": "threshold", "threshold": 0.6, ...}}
+
+With a rejection block a clip below the threshold (or won by the block's `oos_label`, e.g. a
+"_unknown_" class) gets `label=None`, `not_understood=True` and `best_label`.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import numpy as np
 from voice_ft.runtime.audio_io import check_samples, fix_length, read_audio, resample, to_mono
 from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.probabilities import calibrated_softmax, sidecar_temperature
+from voice_ft.runtime.rejection import rejected_result, sidecar_rejection
 from voice_ft.runtime.sidecar import SidecarError, check_output_width, load_sidecar, require_field, sidecar_path
-from voice_ft.runtime.text_classifier import softmax
 
 AudioInput = str | os.PathLike | np.ndarray
 MAX_CHANNELS = 8
@@ -60,6 +66,8 @@ class AudioClassifier:
         if self._output not in self.model.output_details:
             raise SidecarError(f"Sidecar {sidecar} names output {self._output!r}; the model has {self.model.output_names}.")
         check_output_width(sidecar, self.model.output_details, self._output, self.labels, "labels")
+        self.temperature = sidecar_temperature(self.meta, sidecar)
+        self.rejection = sidecar_rejection(self.meta, sidecar, self.labels)
 
     def waveform(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
         """A path (any soundfile format) or an array `(samples,)` / `(samples, channels)` -> model input clip.
@@ -120,12 +128,17 @@ class AudioClassifier:
         return np.concatenate([self.model(**{self._input: clip[None]})[self._output] for clip in batch])
 
     def predict_batch(self, clips: Sequence[AudioInput], sample_rate: int | None = None) -> list[dict[str, Any]]:
-        probabilities = softmax(self.logits(clips, sample_rate))
+        logits = self.logits(clips, sample_rate)
+        probabilities = calibrated_softmax(logits, self.temperature)
         results = []
-        for p in probabilities:
+        for i, p in enumerate(probabilities):
             best = int(p.argmax())
-            results.append({"label": self.labels[best], "confidence": float(p[best]),
-                            "scores": {name: float(s) for name, s in zip(self.labels, p)}})
+            result = {"label": self.labels[best], "confidence": float(p[best])}
+            if self.rejection is not None:
+                _, top, value, rejected = self.rejection.decide(logits[i : i + 1], self.temperature)
+                result = rejected_result(self.labels, p, int(top[0]), value[0], rejected[0], self.rejection)
+            result["scores"] = {name: float(s) for name, s in zip(self.labels, p)}
+            results.append(result)
         return results
 
     def __call__(self, audio: AudioInput, sample_rate: int | None = None) -> dict[str, Any]:

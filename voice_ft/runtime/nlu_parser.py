@@ -10,6 +10,12 @@ each word, run the model, take each word's first-piece slot scores, decode them 
 or CRF Viterbi, as the sidecar says) and map entities back to character offsets in the original
 text. Sidecar schema (task "joint_nlu"): `intent_labels`, `slot_tags`, `tokenizer`,
 `sequence_length`, `slot_decoder` (`decoding`, optional `crf` scores), `inputs`, `outputs`.
+
+Optional "I didn't understand" on the intent head, the same blocks as a text classifier's
+(`voice_ft.runtime.probabilities`, `voice_ft.runtime.rejection`): "calibration" (temperature) and
+"rejection" (threshold, score, `oos_label` among the intent labels). A rejected utterance gets
+`intent=None`, `not_understood=True` and `best_intent` (slots are still decoded); with a
+rejection block every result carries `not_understood`.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.probabilities import calibrated_softmax, sidecar_temperature
+from voice_ft.runtime.rejection import rejected_result, sidecar_rejection
 from voice_ft.runtime.sidecar import SidecarError, check_output_width, load_sidecar, require_field, sidecar_path
 from voice_ft.runtime.slot_alignment import SlotDecoder, align_words, parse_result, split_words
-from voice_ft.runtime.text_classifier import check_text, check_texts, softmax, wordpiece_from_sidecar
+from voice_ft.runtime.text_classifier import check_text, check_texts, wordpiece_from_sidecar
 
 
 class NLUParser:
@@ -52,6 +60,8 @@ class NLUParser:
             self.decoder = SlotDecoder.from_config(self.slot_tags, meta.get("slot_decoder") or {})
         except ValueError as e:
             raise SidecarError(f"Sidecar {self.sidecar}: slot_decoder: {e}") from e
+        self.temperature = sidecar_temperature(meta, self.sidecar)
+        self.rejection = sidecar_rejection(meta, self.sidecar, self.intents)
         self.tokenizer = wordpiece_from_sidecar(meta, self.sidecar)
         self.model = TFLiteModel(self.path, num_threads=num_threads)
         for name in (self._ids_name, self._mask_name):
@@ -86,10 +96,16 @@ class NLUParser:
         if not texts:
             return []
         intent_logits, slot_logits, prepared = self.logits(texts)
+        probs = calibrated_softmax(intent_logits, self.temperature)
         results = []
-        for text, intents, slots, (words, aligned) in zip(texts, intent_logits, slot_logits, prepared):
+        for i, (text, slots, (words, aligned)) in enumerate(zip(texts, slot_logits, prepared)):
             tags = self.decoder.word_tags(slots, aligned.word_positions)
-            results.append(parse_result(text, words, softmax(intents), self.intents, tags))
+            result = parse_result(text, words, probs[i], self.intents, tags)
+            if self.rejection is not None:
+                _, best, value, rejected = self.rejection.decide(intent_logits[i : i + 1], self.temperature)
+                decided = rejected_result(self.intents, probs[i], int(best[0]), value[0], rejected[0], self.rejection, "intent")
+                result = {**decided, "slots": result["slots"]}
+            results.append(result)
         return results
 
     def parse(self, text: str) -> dict[str, Any]:

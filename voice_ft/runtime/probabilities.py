@@ -11,6 +11,7 @@ calibration=...)`):
     "rejection":   {"method": "threshold", "threshold": 0.41, "target_in_scope_rejection": 0.02, ...}
 
 Without "calibration" the temperature is 1 (plain softmax); without "rejection" nothing is rejected.
+`energy` is the alternative rejection score (see `voice_ft.runtime.rejection`).
 A sidecar comes from outside the app, so both are checked: a temperature that is not a positive
 finite number, or a threshold outside [0, 1], is a `SidecarError`.
 """
@@ -38,6 +39,18 @@ def calibrated_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarr
     return softmax(np.asarray(logits, dtype=np.float64) / float(temperature))
 
 
+def energy(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """The (negative free) energy score T * logsumexp(logits / T) over the last axis, in float64.
+
+    Liu et al. (2020), "Energy-based Out-of-distribution Detection": unlike the max softmax
+    probability it keeps the logits' scale, so an input far from every class (all logits low) scores
+    low even when one logit is much larger than the rest. Higher means more in scope.
+    """
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    top = z.max(axis=-1, keepdims=True)
+    return float(temperature) * (top + np.log(np.exp(z - top).sum(axis=-1, keepdims=True)))[..., 0]
+
+
 def _number(value) -> float | None:
     """`value` as a finite float, or None for anything else (bools, strings, NaN, infinities)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -62,7 +75,10 @@ def sidecar_temperature(meta: dict, path: pathlib.Path) -> float:
 
 
 def sidecar_rejection_threshold(meta: dict, path: pathlib.Path) -> float | None:
-    """The confidence below which an input is "not understood"; None without a "rejection" block."""
+    """The max-softmax confidence below which an input is "not understood"; None without a "rejection" block.
+
+    The whole rule (energy scores, an out-of-scope label) is read by `voice_ft.runtime.rejection`.
+    """
     block = meta.get("rejection")
     if block is None:
         return None

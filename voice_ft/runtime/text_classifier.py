@@ -18,7 +18,11 @@ beside it, written by `voice_ft.export`. Schema (task "text_classification"):
 With a "calibration" block, `confidence` and `scores` are the calibrated probabilities
 softmax(logits / T). With a "rejection" block, a text whose confidence is below the threshold gets
 `label=None` and `not_understood=True` (the would-be label stays in `best_label`); every result then
-carries both keys. Without the blocks the results are exactly as before (T = 1, nothing rejected).
+carries both keys. The rejection block may instead score with the logit energy
+(`"score": "energy"`; the result then carries `energy`) and may name an explicit out-of-scope label
+(`"oos_label": "oos"`, a class trained on negatives) that rejects whenever it wins; `best_label` is
+then the best other label (see `voice_ft.runtime.rejection`). Without the blocks the results are
+exactly as before (T = 1, nothing rejected).
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ from voice_ft.runtime.errors import DataError, InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.probabilities import (  # noqa: F401  (softmax: imported from here by other modules)
     calibrated_softmax,
-    sidecar_rejection_threshold,
     sidecar_temperature,
     softmax,
 )
+from voice_ft.runtime.rejection import rejected_result, sidecar_rejection
 from voice_ft.runtime.sidecar import (  # noqa: F401
     SidecarError,
     check_output_width,
@@ -101,8 +105,8 @@ class TextClassifier:
     >>> clf("what is the meaning of life")  # doctest: +SKIP  (a sidecar with a rejection block)
     {'label': None, 'not_understood': True, 'best_label': 'GetWeather', 'confidence': 0.31, 'scores': {...}}
 
-    `temperature` (1.0 without calibration) and `threshold` (None without rejection) are read
-    from the sidecar.
+    `temperature` (1.0 without calibration), `rejection` (a `voice_ft.runtime.rejection.Rejection`,
+    None without one) and its `threshold` are read from the sidecar.
     """
 
     def __init__(self, tflite_path: str | os.PathLike, num_threads: int = 1):
@@ -118,7 +122,8 @@ class TextClassifier:
         self._mask_name = require_field(inputs, self.sidecar, "padding_mask", str)
         self._logits_name = require_field(outputs, self.sidecar, "logits", str)
         self.temperature = sidecar_temperature(meta, self.sidecar)
-        self.threshold = sidecar_rejection_threshold(meta, self.sidecar)
+        self.rejection = sidecar_rejection(meta, self.sidecar, self.labels)
+        self.threshold = self.rejection.threshold if self.rejection is not None else None
         self.tokenizer = wordpiece_from_sidecar(meta, self.sidecar)
         self.model = TFLiteModel(self.path, num_threads=num_threads)
         for name in (self._ids_name, self._mask_name):
@@ -144,17 +149,15 @@ class TextClassifier:
         texts = check_texts(texts)
         if not texts:
             return []
-        probs = calibrated_softmax(self.logits(texts), self.temperature)
+        logits = self.logits(texts)
+        if self.rejection is None:
+            probs = calibrated_softmax(logits, self.temperature)
+            return [{"label": self.labels[int(row.argmax())], "confidence": float(row.max()),
+                     "scores": {label: float(p) for label, p in zip(self.labels, row)}} for row in probs]  # fmt: skip
+        probs, best, value, rejected = self.rejection.decide(logits, self.temperature)
         results = []
-        for row in probs:
-            best = int(row.argmax())
-            confidence = float(row[best])
-            result = {"label": self.labels[best]}
-            if self.threshold is not None:
-                rejected = confidence < self.threshold
-                result = {"label": None if rejected else self.labels[best], "not_understood": rejected,
-                          "best_label": self.labels[best]}  # fmt: skip
-            result["confidence"] = confidence
+        for row, b, v, r in zip(probs, best, value, rejected):
+            result = rejected_result(self.labels, row, int(b), v, r, self.rejection)
             result["scores"] = {label: float(p) for label, p in zip(self.labels, row)}
             results.append(result)
         return results

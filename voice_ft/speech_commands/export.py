@@ -181,6 +181,7 @@ def export_audio_classifier(
     tolerance: float = 0.5,
     keep_frontend_float: bool = True,
     overwrite: bool = False,
+    calibration=None,
 ) -> AudioExportResult:
     """Exports a waveform-in classifier to `.tflite` + `<stem>.json`, verified against Keras.
 
@@ -196,6 +197,9 @@ def export_audio_classifier(
         tolerance: the largest accepted accuracy drop in points; worse variants are refused.
         keep_frontend_float: for int8, keep the front-end ops float32 (set False only to see why).
         overwrite: replace existing files.
+        calibration: a `voice_ft.Calibration` (`calibrate_logits` on validation logits): its
+            temperature and rejection rule go into the sidecar, and `AudioClassifier` then answers
+            `label=None, not_understood=True` below the threshold.
 
     Raises:
         ExportVerificationError: the requested variant dropped more than `tolerance` points (nothing written).
@@ -239,7 +243,7 @@ def export_audio_classifier(
             logging.warning("Refused %s", e.result["reason"])
             continue
         result.refused = refused
-        _write_sidecar(model, path, result, labels, sample_rate, pad, num_outputs)
+        _write_sidecar(model, path, result, labels, sample_rate, pad, num_outputs, calibration)
         logging.info("Exported %s: %s, %d bytes, accuracy %s (Keras %s)", path, result.summary(),
                      result.size_bytes, result.tflite_accuracy, result.keras_accuracy)
         return result
@@ -263,7 +267,8 @@ def _verify(tflite: TFLiteModel, y_true, keras_logits, waveforms, result: AudioE
     result.max_abs_diff = float(np.max(np.abs(keras_logits - tflite_logits)))
 
 
-def _write_sidecar(model, path, result: AudioExportResult, labels, sample_rate: int, pad: str, num_outputs: int) -> None:
+def _write_sidecar(model, path, result: AudioExportResult, labels, sample_rate: int, pad: str, num_outputs: int,
+                   calibration=None) -> None:
     tflite = TFLiteModel(path)
     clip_samples = int(model.inputs[0].shape[-1])
     write_sidecar(
@@ -279,5 +284,6 @@ def _write_sidecar(model, path, result: AudioExportResult, labels, sample_rate: 
             "quantization_detail": {"frontend_float": result.frontend_float, "int8_ops": result.int8_ops,
                                     "float_ops": result.float_ops},
             "verification": {k: v for k, v in result.to_dict().items() if k not in ("path", "sidecar")},
+            **(calibration.sidecar_fields() if calibration is not None else {}),
         },
     )

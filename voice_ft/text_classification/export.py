@@ -6,7 +6,7 @@ held-out data and compares accuracy and raw outputs with the Keras model; a file
 drops by more than `tolerance` points is refused (not written).
 
 With a `Calibration` (from `voice_ft.calibrate`) the sidecar also carries its temperature and
-rejection threshold, and verification applies both to the Keras and the `.tflite` outputs alike:
+rejection rule (threshold, score, explicit out-of-scope label; `voice_ft.runtime.rejection`), and verification applies both to the Keras and the `.tflite` outputs alike:
 in-scope accuracy (accepted and right) and, when `verify_on` holds out-of-scope examples (label
 id -1), OOS recall (rejected) are compared too, with the same tolerance. Plain accuracy is always
 over the in-scope examples.
@@ -26,7 +26,7 @@ from absl import logging
 from voice_ft.backbones.encoder import text_input_signature
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
-from voice_ft.evaluation.calibration import Calibration, rejection_rates
+from voice_ft.evaluation.calibration import Calibration, decision_rates
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
@@ -52,6 +52,7 @@ class ExportResult:
     tflite_in_scope_accuracy: float | None = None
     keras_oos_recall: float | None = None  # fraction of out-of-scope examples rejected (None: none given)
     tflite_oos_recall: float | None = None
+    tflite_oos_precision: float | None = None  # fraction of rejected examples that are out of scope
     num_oos: int | None = None
 
     def to_dict(self) -> dict:
@@ -187,12 +188,13 @@ def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: Expor
     result.agreement = float(np.mean(keras_out.argmax(-1) == tflite_out.argmax(-1)))
     result.max_abs_diff = float(np.max(np.abs(keras_out - tflite_out)))
     checks = [("accuracy", result.keras_accuracy, result.tflite_accuracy)]
-    if calibration is not None and calibration.threshold is not None:
-        keras_rates = rejection_rates(calibration.probabilities(keras_out), y_true, calibration.threshold)
-        tflite_rates = rejection_rates(calibration.probabilities(tflite_out), y_true, calibration.threshold)
+    if calibration is not None and calibration.rejection is not None:
+        keras_rates = decision_rates(*calibration.decide(keras_out), y_true)
+        tflite_rates = decision_rates(*calibration.decide(tflite_out), y_true)
         result.keras_in_scope_accuracy = keras_rates["in_scope_accuracy"]
         result.tflite_in_scope_accuracy = tflite_rates["in_scope_accuracy"]
         result.keras_oos_recall, result.tflite_oos_recall = keras_rates["oos_recall"], tflite_rates["oos_recall"]
+        result.tflite_oos_precision = tflite_rates["oos_precision"]
         result.num_oos = keras_rates["num_oos"]
         checks.append(("in-scope accuracy (with rejection)", result.keras_in_scope_accuracy, result.tflite_in_scope_accuracy))
         if result.num_oos:

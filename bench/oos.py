@@ -1,0 +1,167 @@
+"""Out-of-scope ("I didn't understand") benchmark: SNIPS intents, generated negatives, held-out OOS test.
+
+    .venv/bin/python bench/oos.py                          # the default recipe (SNIPS: one epoch)
+    .venv/bin/python bench/oos.py --train_limit=512 --epochs=1   # a smoke run
+
+Method (the trainers' `--negatives=generated`, the default here): `voice_ft.generate_negatives`
+draws out-of-scope sentences from the *train* splits of the bundled SGD dialogues (user turns) and
+GoEmotions (comments), drops those too close to the SNIPS training sentences, and trains them as an
+explicit "oos" class (80%); the other 20% are validation OOS rows on which `voice_ft.calibrate` fits
+the temperature, picks the score (max softmax or energy, by AUROC) and the threshold.
+
+Held-out OOS test set, disjoint from the training negatives by construction: sentences from the
+*test* splits of SGD (user turns of dialogues none of whose services overlap SNIPS's intents:
+Restaurants, Weather, Music, Media, Movies and Events dialogues are left out, since a request there
+may be in scope) and GoEmotions, plus BANKING77 test queries (a domain no negative comes from); any
+sentence equal (lower-cased, whitespace collapsed) to a training negative or a SNIPS sentence is
+dropped. Seeded sample of `--oos_test` sentences, a third from each source.
+
+Reports, on the SNIPS test split + that OOS set, for the Keras model with the sidecar's rule:
+in-scope accuracy (accepted and right, over in-scope), OOS recall (rejected OOS / OOS), OOS precision
+(rejected OOS / rejected), AUROC of the chosen score (in-scope vs OOS; an OOS-class win scores
+lowest), ECE of the in-scope test probabilities before/after temperature scaling, and the exported
+dynamic-int8 `.tflite`'s OOS recall (from `export_tflite`'s verification, same rule).
+Last line: one JSON object with in_scope_accuracy, oos_recall, oos_precision, auroc, ece_before,
+ece_after, tflite_oos_recall (and more).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+import voice_ft  # noqa: E402
+from common import machine, print_result  # noqa: E402
+from voice_ft.data.bundled import data_root  # noqa: E402
+from voice_ft.data.labels import OOS_LABEL_ID  # noqa: E402
+from voice_ft.data.negatives import normalise, source_sentences  # noqa: E402
+from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
+from voice_ft.data.text_pipeline import add_negatives, in_scope, label_counts  # noqa: E402
+from voice_ft.evaluation.calibration import decision_rates, expected_calibration_error  # noqa: E402
+from voice_ft.evaluation.metrics import auroc  # noqa: E402
+from voice_ft.runtime.probabilities import calibrated_softmax  # noqa: E402
+from voice_ft.runtime.rejection import rejection_scores  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
+flags.DEFINE_integer("epochs", None, "Epochs (default: steps chosen from the data by voice_ft.choose_recipe).")
+flags.DEFINE_integer("train_limit", None, "Use only the first N SNIPS training examples (smoke runs).")
+flags.DEFINE_float("negatives_size", 0.5, "Generated negatives per in-scope training sentence.")
+flags.DEFINE_integer("oos_test", 1500, "Held-out out-of-scope test sentences.")
+flags.DEFINE_integer("seed", 0, "Seed of the negatives and of the OOS test sample.")
+flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")
+
+SNIPS_SERVICES = ("Restaurants", "Weather", "Music", "Media", "Movies", "Events")
+PROBES = ["what is the capital of peru", "tell me a joke", "how tall is mount everest", "what's up"]
+
+
+def held_out_oos(exclude: set[str], count: int, seed: int) -> dict[str, list[str]]:
+    """The OOS test sentences per source (see the module doc), none of them in `exclude`."""
+    sgd = []
+    for line in (data_root() / "sgd_dialogues" / "test.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if any(s.startswith(SNIPS_SERVICES) for s in row["services"]):
+            continue
+        sgd.extend(t["text"] for t in row["turns"] if t["speaker"] == "user" and len(t["text"].split()) >= 2)
+    banking = [json.loads(line)["text"] for line in (data_root() / "banking77" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    pools = {"sgd_dialogues": sgd, "goemotions": source_sentences("goemotions", "test"), "banking77": banking}
+    rng = np.random.default_rng(seed)
+    chosen = {}
+    for name, pool in pools.items():
+        pool = list(dict.fromkeys(t.strip() for t in pool if normalise(t) not in exclude))
+        chosen[name] = [pool[i] for i in rng.permutation(len(pool))[: count // len(pools)]]
+    return chosen
+
+
+def main(argv):
+    del argv
+    train, validation, test, labels = voice_ft.datasets.load("snips", task="intent")
+    if FLAGS.train_limit:
+        train = train.take(FLAGS.train_limit)
+    train_texts = [t.decode("utf-8") for t, _ in train.as_numpy_iterator()]
+    negatives = voice_ft.generate_negatives(train_texts, size=FLAGS.negatives_size, seed=FLAGS.seed)
+    in_scope_labels = list(labels)
+    train, validation, labels = add_negatives(train, validation, labels, negatives, "oos")
+
+    snips_all = {normalise(t.decode("utf-8")) for ds in (train, validation, test) for t, _ in ds.as_numpy_iterator()}
+    oos_sets = held_out_oos(snips_all | {normalise(t) for t in negatives.train + negatives.validation},
+                            FLAGS.oos_test, FLAGS.seed)  # fmt: skip
+    oos_texts = [t for texts in oos_sets.values() for t in texts]
+    test_all = test.concatenate(tf.data.Dataset.from_tensor_slices(
+        (tf.constant(oos_texts), tf.fill([len(oos_texts)], tf.constant(OOS_LABEL_ID, tf.int32)))))  # fmt: skip
+
+    overrides = {"epochs": FLAGS.epochs} if FLAGS.epochs else {}
+    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides)
+    print(f"Recipe:\n{choice.describe()}", flush=True)
+    backbone = voice_ft.load_backbone(FLAGS.backbone)
+    sequence_length = choose_sequence_length(tf.data.Dataset.from_tensor_slices(train_texts), backbone.tokenizer,
+                                             max_length=backbone.max_sequence_length).sequence_length  # fmt: skip
+    model = voice_ft.build_intent_classifier(backbone, num_labels=len(labels), sequence_length=sequence_length)
+    start = time.perf_counter()
+    voice_ft.fit(model, train, in_scope(validation), recipe=choice.recipe, verbose=2)
+    train_seconds = time.perf_counter() - start
+
+    calibration = voice_ft.calibrate(model, validation, labels, oos_label="oos")
+    y_true, _, logits = voice_ft.training.predict_classes(model, test_all)
+    best, rejected = calibration.decide(logits)
+    rates = decision_rates(best, rejected, y_true)
+    _, _, value, oos_wins = rejection_scores(logits, calibration.temperature, calibration.score, calibration.oos_index)
+    value = np.where(oos_wins, -np.inf, value)
+    keep = y_true >= 0
+    per_source, offset = {}, int(keep.sum())
+    for name, texts in oos_sets.items():
+        per_source[name] = float(rejected[offset : offset + len(texts)].mean())
+        offset += len(texts)
+
+    out_dir = pathlib.Path(FLAGS.out_dir or tempfile.mkdtemp(prefix="voice_ft_oos_"))
+    exported = voice_ft.export_tflite(model, out_dir / "snips_oos.tflite", quantization="dynamic", verify_on=test_all,
+                                      labels=labels, overwrite=True, calibration=calibration)  # fmt: skip
+    from voice_ft.runtime import TextClassifier
+
+    phone = TextClassifier(out_dir / "snips_oos.tflite")
+    probes = {text: phone(text) for text in PROBES}
+    result = {
+        "in_scope_accuracy": rates["in_scope_accuracy"],
+        "oos_recall": rates["oos_recall"],
+        "oos_precision": rates["oos_precision"],
+        "auroc": auroc(value[keep], value[~keep]),
+        "ece_before": expected_calibration_error(calibrated_softmax(logits, 1.0), y_true),
+        "ece_after": expected_calibration_error(calibrated_softmax(logits, calibration.temperature), y_true),
+        "tflite_oos_recall": exported.tflite_oos_recall,
+        "tflite_in_scope_accuracy": exported.tflite_in_scope_accuracy,
+        "method": "generated negatives -> explicit 'oos' class + calibrated threshold",
+        "score": calibration.score,
+        "threshold": calibration.threshold,
+        "temperature": calibration.temperature,
+        "validation_ece_before": calibration.ece_before,
+        "validation_ece_after": calibration.ece_after,
+        "validation_auroc": calibration.report["rejection"].get("auroc"),
+        "plain_accuracy": float(np.mean(logits[keep][:, : len(in_scope_labels)].argmax(-1) == y_true[keep])),
+        "in_scope_rejection": rates["in_scope_rejection"],
+        "oos_recall_by_source": per_source,
+        "num_in_scope_test": rates["num_in_scope"],
+        "num_oos_test": rates["num_oos"],
+        "train_negatives": len(negatives.train),
+        "validation_negatives": len(negatives.validation),
+        "probes": {text: {"not_understood": r["not_understood"], "best_label": r["best_label"],
+                          "confidence": round(r["confidence"], 4)} for text, r in probes.items()},  # fmt: skip
+        "train_examples": len(train_texts),
+        "train_seconds": train_seconds,
+        "sequence_length": sequence_length,
+        "recipe": choice.recipe.to_dict(),
+        "machine": machine(),
+    }
+    print_result(result)
+
+
+if __name__ == "__main__":
+    app.run(main)
