@@ -156,3 +156,21 @@ def test_two_workers_fail_without_the_keras_fix(tiny_preset, tmp_path):
                            for i, env in enumerate(envs)])  # fmt: skip
     assert codes != [0, 0]
     assert "unsupported type (<class 'dict'>)" in (tmp_path / "w0.log").read_text()
+
+
+def test_intent_trainer_under_mirrored_strategy_on_two_cpu_devices(tiny_preset, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=64", "--batch_size=8",
+            "--sequence_length=16", "--learning_rate=1e-3", "--quantization=float32", "--tolerance=100",
+            "--calibrate=false"]  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.run([sys.executable, str(WORKER.with_name("mirrored_trainer.py")), *args], env=env,
+                             capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    assert process.returncode == 0, process.stderr[-4000:]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["recipe"]["strategy"] == "mirrored" and config["recipe"]["batch_size"] == 8
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 2  # 64 examples at 2 x 8 a step: one epoch of 4 steps
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["tflite"]["float32"]["tflite_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    assert "2 replica(s)" in process.stderr
