@@ -30,8 +30,10 @@ from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.data.negatives import read_negatives, split_negatives
 from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.data.text_pipeline import add_negatives, in_scope
+from voice_ft.training.distribution import is_chief
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
+from voice_ft.training.recipe import STRATEGIES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
@@ -68,6 +70,9 @@ flags.DEFINE_bool("calibrate", True, "Fit a temperature and a rejection threshol
                   "ship them in the sidecar.")
 flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation examples: the fraction of in-scope "
                    "validation examples the threshold rejects (0: no rejection, only calibrated confidences).")
+flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: default (none), mirrored (this "
+                  "machine's GPUs), multi_worker (the cluster in TF_CONFIG; run the same command on every worker) "
+                  "or tpu. --batch_size is per replica: a step sees batch_size x replicas examples.")
 flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the validation/test files (e.g. 'oos'); "
                     "with --negatives, also the name of the out-of-scope class trained on them (default 'oos').")
 flags.DEFINE_string("negatives", "none", "Out-of-scope training negatives: 'none', 'generated' (from the bundled SGD "
@@ -81,7 +86,7 @@ flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection
 # Recipe fields the trainers take from flags; the ones left unset are chosen from the data.
 RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_backbone",
                 "freeze_layers", "lora_rank", "layerwise_lr_decay", "head_learning_rate_multiplier", "mixed_precision",
-                "ema_momentum", "early_stopping_patience", "class_weight")
+                "ema_momentum", "early_stopping_patience", "class_weight", "strategy")
 
 
 def negatives_from_flag() -> list[str] | None:
@@ -108,10 +113,10 @@ def recipe_overrides_from_flags() -> dict:
     return overrides
 
 
-def recipe_for(train, num_labels: int, overrides: dict) -> voice_ft.Recipe:
+def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> voice_ft.Recipe:
     """The recipe for this training split: data-driven defaults under the user's flags, logged with reasons."""
     profile = voice_ft.DataProfile.from_dataset(train, num_labels)
-    choice = voice_ft.choose_recipe(profile, overrides)
+    choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas)
     logging.info("Recipe for %d sentences in %d classes (flags override):\n%s",
                  profile.num_examples, profile.num_classes, choice.describe())  # fmt: skip
     print(f"Recipe:\n{choice.describe()}", flush=True)
@@ -120,13 +125,18 @@ def recipe_for(train, num_labels: int, overrides: dict) -> voice_ft.Recipe:
 
 def run(task_name: str, builder) -> dict:
     """Trains, evaluates, saves and exports one text classifier; returns the metrics."""
-    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
     overrides = recipe_overrides_from_flags()  # validates the hyper-parameters before anything slow
+    strategy = voice_ft.training.strategy_from_name(FLAGS.strategy)  # before TensorFlow runs anything
+    chief = is_chief(strategy)
+    # Only the chief checks, prepares and writes the run directory (the workers share it).
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     for q in FLAGS.quantization:
         check_quantization(q)
     # Everything that can be wrong with the inputs fails here, before training.
     if FLAGS.tune < 0 or (FLAGS.tune_budget_minutes is not None and FLAGS.tune_budget_minutes <= 0):
         raise ValueError(f"--tune must be >= 0 and --tune_budget_minutes > 0, got {FLAGS.tune} and {FLAGS.tune_budget_minutes}")
+    if FLAGS.tune and FLAGS.strategy != "default":
+        raise ValueError("--tune runs on one device; leave --strategy at 'default'.")
     if not 0.0 <= FLAGS.reject_rate < 1.0:
         raise ValueError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
     if FLAGS.negatives_size <= 0:
@@ -144,8 +154,9 @@ def run(task_name: str, builder) -> dict:
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
         print(f"Out-of-scope class {oos_label!r}: {len(negatives.train)} training and {len(negatives.validation)} "
               f"validation negatives ({FLAGS.negatives})", flush=True)
-    recipe = recipe_for(train, len(labels), overrides)
-    backbone = voice_ft.load_backbone(FLAGS.backbone)
+    recipe = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
+    with voice_ft.training.distribution_scope(FLAGS.strategy):
+        backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
     if sequence_length is None:
         choice = choose_sequence_length(train.map(lambda text, label: text), backbone.tokenizer,
@@ -153,15 +164,18 @@ def run(task_name: str, builder) -> dict:
         sequence_length = choice.sequence_length
         logging.info("Chose %s (--sequence_length overrides).", choice.reason())
     voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
-    model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
+    with voice_ft.training.distribution_scope(FLAGS.strategy):
+        model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
 
-    record_run_config(run_dir, {
+    config = {
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
         "sequence_length": sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,
         "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "oos_label": oos_label,
         "negatives": FLAGS.negatives, "negatives_size": FLAGS.negatives_size, "score": FLAGS.score, "tune": FLAGS.tune,
-    })
+    }
+    if chief:  # other workers write nothing into the run directory
+        record_run_config(run_dir, config)
     fit_validation = in_scope(validation) if oos_label else validation
     if FLAGS.tune:
         def fresh_model():  # pretrained weights again for every trial
@@ -177,6 +191,10 @@ def run(task_name: str, builder) -> dict:
                                                      "chosen": recipe.to_dict(), "stopped_by_budget": search.stopped_by_budget})
     else:
         history = voice_ft.fit(model, train, fit_validation, recipe=recipe, run_dir=run_dir)
+    if not chief:
+        return {}  # the chief evaluates, saves and exports
+    if FLAGS.strategy == "multi_worker":  # its predict would wait for the other workers: go on alone
+        model = local_copy(model, builder, sequence_length, len(labels))
     test_metrics = voice_ft.evaluate(model, test, labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None
@@ -204,6 +222,13 @@ def run(task_name: str, builder) -> dict:
     reports.plot_training_curves(history.history, run_dir / "training_curves.png")
     print_report(run_dir, test_metrics, exports, calibration)
     return metrics
+
+
+def local_copy(model, builder, sequence_length: int, num_labels: int):
+    """The trained weights in a model built outside any strategy (for evaluation and export on one process)."""
+    local = builder(voice_ft.load_backbone(FLAGS.backbone), num_labels=num_labels, sequence_length=sequence_length)
+    local.set_weights(model.get_weights())
+    return local
 
 
 def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict, calibration=None) -> None:

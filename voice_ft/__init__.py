@@ -46,6 +46,7 @@ _EXPORTS = {
     "tune": "voice_ft.training",
     "DataProfile": "voice_ft.training",
     "fit": "voice_ft.training",
+    "distribution_scope": "voice_ft.training",
     "evaluate": "voice_ft.training",
     "use_mixed_precision": "voice_ft.training",
     "calibrate": "voice_ft.evaluation.classifier",

@@ -108,3 +108,10 @@ def test_profile_from_a_raw_text_dataset():
     dataset = tf.data.Dataset.from_tensor_slices((["a", "b", "c", "d"], [0, 1, 1, 2]))
     profile = DataProfile.from_dataset(dataset, num_classes=4)
     assert (profile.num_examples, profile.num_classes, profile.min_per_class) == (4, 4, 0)
+
+
+def test_replicas_count_the_global_batch():
+    one = choose_recipe(BANKING77_LIKE, {"batch_size": 16}).recipe
+    two = choose_recipe(BANKING77_LIKE, {"batch_size": 16}, replicas=2).recipe
+    assert two.steps == choose_recipe(BANKING77_LIKE, {"batch_size": 32}).recipe.steps < one.steps
+    assert two.batch_size == 16  # still per replica

@@ -93,19 +93,20 @@ def encode_dataset(
     if shuffle:
         encoded = encoded.shuffle(_cardinality_or(encoded, 10_000), seed=seed, reshuffle_each_iteration=True)
     if bucket_by_length:
-        return length_bucketed_batches(encoded, encoder.sequence_length, batch_size).prefetch(AUTOTUNE)
+        return length_bucketed_batches(encoded, encoder.sequence_length, batch_size, seed=seed).prefetch(AUTOTUNE)
     return encoded.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def length_bucketed_batches(encoded: tf.data.Dataset, sequence_length: int, batch_size: int, chunk_batches: int = 32,
-                            multiple: int = 8) -> tf.data.Dataset:
+                            multiple: int = 8, seed: int | None = None) -> tf.data.Dataset:
     """Batches of similar-length texts, each cut to its longest text (rounded up to `multiple`).
 
     The (shuffled) stream is read in chunks of `chunk_batches` batches; each chunk is sorted by
     length and split into batches, whose order is then shuffled. So a batch holds texts of similar
     length drawn from a random chunk, the number of batches is exactly that of plain batching
     (Keras knows the epoch's length), and a model sees at most `sequence_length / multiple` shapes
-    (Keras retraces once per shape).
+    (Keras retraces once per shape). With `seed`, the batch order is reproducible (every worker
+    of a distributed run must see the same order to take its part of the same global batch).
     """
     chunk = batch_size * chunk_batches
 
@@ -122,7 +123,7 @@ def length_bucketed_batches(encoded: tf.data.Dataset, sequence_length: int, batc
     if int(encoded.cardinality()) >= 0:
         sorted_examples = sorted_examples.apply(tf.data.experimental.assert_cardinality(encoded.cardinality()))
     batches = sorted_examples.batch(batch_size).map(cut, num_parallel_calls=AUTOTUNE)
-    return batches.shuffle(chunk_batches, reshuffle_each_iteration=True)
+    return batches.shuffle(chunk_batches, seed=seed, reshuffle_each_iteration=True)
 
 
 def _cardinality_or(dataset: tf.data.Dataset, default: int) -> int:

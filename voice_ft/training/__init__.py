@@ -1,6 +1,7 @@
 """The fine-tuning recipe: `Recipe` says what, `fit` does it (AdamW, warm-up + decay, clipping,
-layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs), and
-`Distiller` to train a small student from a large teacher.
+layer-wise LR decay, freezing, LoRA, mixed precision, checkpoints, resume, logs),
+`Distiller` to train a small student from a large teacher, and `distribution_scope` /
+`strategy_from_name` to train under tf.distribute (`Recipe.strategy`).
 
 Names load on first use (PEP 562), so a trainer can import `voice_ft.training.interrupt` before its
 flags are parsed without importing TensorFlow.
@@ -15,11 +16,13 @@ _EXPORTS = {
     "RecipeChoice": "voice_ft.training.auto_recipe",
     "TrainingInterrupted": "voice_ft.training.interrupt",
     "choose_recipe": "voice_ft.training.auto_recipe",
+    "distribution_scope": "voice_ft.training.distribution",
     "evaluate": "voice_ft.evaluation.classifier",
     "exit_on_interrupt": "voice_ft.training.interrupt",
     "fit": "voice_ft.training.fit",
     "tune": "voice_ft.training.tuning",
     "predict_classes": "voice_ft.evaluation.classifier",
+    "strategy_from_name": "voice_ft.training.distribution",
     "use_mixed_precision": "voice_ft.training.precision",
 }
 

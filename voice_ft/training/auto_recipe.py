@@ -71,7 +71,7 @@ class RecipeChoice:
 
 
 def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaults: dict | None = None,
-                  min_epochs: int = 1, balance_classes: bool = True,
+                  min_epochs: int = 1, balance_classes: bool = True, replicas: int = 1,
                   presentations_per_class: int = PRESENTATIONS_PER_CLASS,
                   max_epochs: int = MAX_EPOCHS) -> RecipeChoice:
     """The recipe for a classifier trained on data like `profile`.
@@ -84,6 +84,8 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
             rate, measured on its benchmark) and reported as such.
         min_epochs: the fewest passes over the data (a slot tagger needs more than a classifier).
         balance_classes: whether very imbalanced data may get balanced class weights.
+        replicas: devices training in sync (`strategy.num_replicas_in_sync`): `batch_size` is per
+            replica, so a step sees `batch_size * replicas` examples and the rule counts those.
         presentations_per_class: sentences of each class seen over the run.
         max_epochs: the most passes over the training data.
     """
@@ -97,7 +99,9 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
     if not 1 <= min_epochs <= max_epochs:
         raise ValueError(f"choose_recipe: need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
     overrides = {**task_defaults, **user}
-    batch_size = int(overrides.get("batch_size", Recipe.batch_size))
+    if replicas < 1:
+        raise ValueError(f"choose_recipe: replicas must be >= 1, got {replicas}")
+    batch_size = int(overrides.get("batch_size", Recipe.batch_size)) * replicas  # examples per global step
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     steps_per_epoch = math.ceil(profile.num_examples / batch_size)
@@ -123,6 +127,7 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         reasons["steps"] = (
             f"{steps} ({steps / steps_per_epoch:.1f} epochs of {steps_per_epoch} steps): each of the "
             f"{profile.num_classes} classes seen ~{presentations_per_class} times at batch {batch_size}"
+            + (f" ({replicas} replicas)" if replicas > 1 else "")
             + (f", {bound}" if bound else "")
             + f" ({profile.num_examples} sentences, {profile.median_per_class:g} a class)"
         )

@@ -16,6 +16,7 @@ from absl import logging
 
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text, label_counts
 from voice_ft.training.callbacks import standard_callbacks
+from voice_ft.training.distribution import global_batch_size, model_strategy, shard_by_data, writer_dir
 from voice_ft.training.freezing import apply_trainability, find_backbone, num_transformer_layers
 from voice_ft.training.interrupt import TrainingInterrupted
 from voice_ft.training.optimizer import build_optimizer
@@ -52,10 +53,11 @@ def fit(
         The Keras `History`.
     """
     recipe = recipe or Recipe()
+    strategy = model_strategy(model, recipe.strategy)  # raises if the model was built under another one
     keras.utils.set_random_seed(recipe.seed)
     check_model_precision(model, recipe.mixed_precision)
-    train_data = _prepare(model, train, recipe, shuffle=True)
-    validation_data = _prepare(model, validation, recipe, shuffle=False) if validation is not None else None
+    train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy)
+    validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy) if validation is not None else None
 
     apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank)
     batches_per_pass = _count_batches(train_data)
@@ -63,25 +65,33 @@ def fit(
     if recipe.steps is not None:
         train_data = train_data.repeat()  # reshuffled (and re-bucketed) each pass
     backbone = find_backbone(model)
-    optimizer = build_optimizer(
-        recipe,
-        total_steps=steps_per_epoch * epochs,
-        model=model,
-        num_layers=num_transformer_layers(backbone) if backbone is not None else None,
-        backbone=backbone,
-    )
-    model.compile(
-        optimizer=optimizer,
-        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=metrics if metrics is not None else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=recipe.jit_compile,
-    )
+    with strategy.scope():  # the optimizer's and metrics' variables live beside the model's
+        optimizer = build_optimizer(
+            recipe,
+            total_steps=steps_per_epoch * epochs,  # global steps: a step is one global batch
+            model=model,
+            num_layers=num_transformer_layers(backbone) if backbone is not None else None,
+            backbone=backbone,
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=metrics if metrics is not None else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=recipe.jit_compile,
+        )
     class_weight = _class_weight(recipe.class_weight, train, model)
-    all_callbacks = standard_callbacks(recipe, run_dir, validation_data is not None) + list(callbacks or [])
+    with writer_dir(run_dir, strategy) as write_dir:  # only the chief writes into run_dir
+        return _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs, steps_per_epoch,
+                    batches_per_pass, class_weight, callbacks, verbose, strategy)
+
+
+def _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs, steps_per_epoch, batches_per_pass,
+         class_weight, callbacks, verbose, strategy):
+    all_callbacks = standard_callbacks(recipe, write_dir, validation_data is not None) + list(callbacks or [])
     logging.info(
-        "Training %s: %d steps x %d %s (%d batches a pass over the data), %s trainable parameters.",
+        "Training %s: %d steps x %d %s (%d batches a pass over the data), %s trainable parameters, %d replica(s).",
         model.name, steps_per_epoch, epochs, "validation intervals" if recipe.steps else "epochs",
-        batches_per_pass, f"{_count_params(model.trainable_weights):,}",
+        batches_per_pass, f"{_count_params(model.trainable_weights):,}", strategy.num_replicas_in_sync,
     )
     try:
         return model.fit(
@@ -98,9 +108,9 @@ def fit(
         raise TrainingInterrupted(run_dir) from None
 
 
-def _prepare(model, dataset, recipe: Recipe, shuffle: bool) -> tf.data.Dataset:
+def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None) -> tf.data.Dataset:
     if not is_raw_text(dataset):
-        return dataset
+        return dataset  # batched by the caller: its batch is the global batch
     encoder = getattr(model, "text_encoder", None)
     if encoder is None:
         raise ValueError(
@@ -108,8 +118,11 @@ def _prepare(model, dataset, recipe: Recipe, shuffle: bool) -> tf.data.Dataset:
             "or pass batched (token inputs, label) data."
         )
     any_length = all(t.shape[1] is None for t in model.inputs)  # e.g. the text classifiers
-    return encode_dataset(dataset, encoder, batch_size=recipe.batch_size, shuffle=shuffle, seed=recipe.seed,
-                          bucket_by_length=shuffle and any_length)
+    strategy = strategy or tf.distribute.get_strategy()
+    encoded = encode_dataset(dataset, encoder, batch_size=global_batch_size(recipe.batch_size, strategy),
+                             shuffle=shuffle, seed=recipe.seed, bucket_by_length=shuffle and any_length)
+    # Every worker shuffles with the same seed and keeps its part of each global batch.
+    return shard_by_data(encoded) if strategy.num_replicas_in_sync > 1 else encoded
 
 
 def _count_batches(dataset: tf.data.Dataset) -> int:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+# tf.distribute strategies `fit` can train under (see voice_ft.training.distribution).
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
 
 @dataclasses.dataclass
 class Recipe:
@@ -18,12 +21,15 @@ class Recipe:
             the steps. `voice_ft.training.choose_recipe` picks it from the data.
         steps_per_validation: steps between validations (and backups, checkpoints and early
             stopping checks) when `steps` is set; default: one epoch.
-        batch_size: examples per step (used when `fit` batches raw text itself).
+        batch_size: examples per step on each replica (used when `fit` batches raw text itself);
+            under a strategy with N replicas a step sees `batch_size * N` examples (the global
+            batch) and the steps, warm-up and decay count global steps.
         learning_rate: peak learning rate, reached at the end of warm-up.
         warmup_ratio: fraction of all steps spent warming up linearly from 0; the rest decays
             linearly to 0 (BERT's schedule).
         weight_decay: AdamW decoupled weight decay; LayerNorm weights and biases are excluded.
-        clipnorm: global gradient-norm clip.
+        clipnorm: gradient-norm clip applied to each variable's gradient (Keras's `clipnorm`, as the figures
+            in bench/README.md were measured), not to the global norm.
         layerwise_lr_decay: if set (e.g. 0.9), layer k of L gets `lr * decay**(L - k)`: lower
             layers move less. Off by default.
         head_learning_rate_multiplier: the new task head (every trainable variable outside the
@@ -45,6 +51,9 @@ class Recipe:
         class_weight: None, "balanced" (inverse label frequency), or {label_id: weight}.
         jit_compile: XLA-compile the train step.
         seed: shuffling and initialisation seed.
+        strategy: the `tf.distribute` strategy, one of `STRATEGIES`: "default" (none), "mirrored"
+            (the local GPUs), "multi_worker" (the cluster in TF_CONFIG) or "tpu". Build the model
+            inside `voice_ft.training.distribution_scope(recipe)`.
     """
 
     epochs: int = 3
@@ -66,6 +75,7 @@ class Recipe:
     class_weight: str | dict | None = None
     jit_compile: bool = False
     seed: int = 42
+    strategy: str = "default"
 
     def __post_init__(self):
         checks = [
@@ -81,6 +91,7 @@ class Recipe:
             (self.ema_momentum is None or 0 < self.ema_momentum < 1, "ema_momentum must be in (0, 1)"),
             (self.freeze_layers >= 0, "freeze_layers must be >= 0"),
             (self.lora_rank is None or self.lora_rank >= 1, "lora_rank must be >= 1"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
             (self.class_weight in (None, "balanced") or isinstance(self.class_weight, dict), "class_weight must be None, 'balanced' or a dict"),
         ]
         for ok, message in checks:
