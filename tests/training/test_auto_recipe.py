@@ -23,11 +23,17 @@ def test_profile_refuses_data_a_classifier_cannot_learn(counts):
 
 
 def test_few_classes_with_many_sentences_train_one_epoch():
-    choice = choose_recipe(SNIPS_LIKE)
-    steps_per_epoch = math.ceil(13090 / 32)
+    choice = choose_recipe(DataProfile.from_label_counts([5000] * 3))
+    steps_per_epoch = math.ceil(15000 / 32)
     assert choice.recipe.steps == steps_per_epoch
     assert "at least one epoch" in choice.reasons["steps"]
     assert choice.recipe.schedule(steps_per_epoch)[0] == VALIDATIONS_PER_RUN  # validated within the epoch
+
+
+def test_snips_sized_data_trains_about_two_epochs():
+    choice = choose_recipe(SNIPS_LIKE)
+    assert choice.recipe.steps == math.ceil(PRESENTATIONS_PER_CLASS * 7 / 32)
+    assert 1.9 < choice.recipe.steps / math.ceil(13090 / 32) < 2.1
 
 
 def test_many_classes_with_few_sentences_train_many_epochs():
