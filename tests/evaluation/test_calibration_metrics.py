@@ -156,3 +156,17 @@ def test_oos_class_rejects_when_it_wins_and_is_recorded():
     assert none.threshold is None and none.sidecar_fields()["rejection"]["threshold"] is None
     with pytest.raises(ValueError, match="oos_label"):
         calibrate_logits(logits, labels, oos_class=2)
+
+
+def test_reject_all_threshold_clears_the_top_score_by_a_margin():
+    """A model that cannot tell OOS apart gets the reject-all threshold; it must sit clearly above the
+    highest score, so the .tflite's ~1e-6 differences cannot accept that example (a flaky export check)."""
+    from voice_ft.evaluation.calibration import EDGE_MARGIN, threshold_for_oos
+
+    in_conf = np.array([0.30, 0.40])
+    oos_conf = np.array([0.35, 0.45, 0.50, 0.55, 0.60])  # every OOS above the in-scope scores
+    threshold = threshold_for_oos(in_conf, [False, False], oos_conf)
+    assert threshold >= 0.60 + EDGE_MARGIN * 0.999
+    oos_energy = 20 - 10 * oos_conf  # 16.5 .. 14.0, all above the in-scope -3.0 .. -4.0
+    energy = threshold_for_oos(-10 * in_conf, [False, False], oos_energy, probability=False)
+    assert energy >= oos_energy.max() * (1 + 0.999 * EDGE_MARGIN)

@@ -139,6 +139,9 @@ def threshold_for_rejection_rate(confidence, rate: float = DEFAULT_REJECTION_RAT
     return 0.0 if k == 0 else float((confidence[k - 1] + confidence[k]) / 2)
 
 
+EDGE_MARGIN = 1e-4
+
+
 def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bool = True) -> float:
     """The threshold maximising in-scope accuracy + OOS recall (lowest on ties); see the module doc.
 
@@ -150,10 +153,13 @@ def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bo
     oos = np.sort(np.asarray(oos_confidence, np.float64))
     everything = np.concatenate([in_confidence, oos])
     top, bottom = float(everything.max()), float(everything.min())
+    # The reject-all / accept-all ends sit a clear margin beyond the scores, not one ulp: the .tflite's
+    # scores differ from Keras's by ~1e-6, and an end at the top score would flip the top example there.
+    margin = EDGE_MARGIN * max(1.0, abs(top), abs(bottom))
     if probability:
-        low, high = 0.0, min(1.0, np.nextafter(top, np.inf))
+        low, high = 0.0, min(1.0, top + margin)
     else:
-        low, high = np.nextafter(bottom, -np.inf), np.nextafter(top, np.inf)
+        low, high = bottom - margin, top + margin
     candidates = np.concatenate([[low], _midpoints(everything), [high]])
     accuracy = (right.size - np.searchsorted(right, candidates, side="left")) / in_confidence.size
     recall = np.searchsorted(oos, candidates, side="left") / oos.size

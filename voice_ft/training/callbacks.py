@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import threading
 
 import keras
 
@@ -70,3 +71,17 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         partial = pathlib.Path(self.filepath)
         if partial.exists():
             os.replace(partial, self.final_path)
+
+
+class RaiseOnInterrupt(keras.callbacks.Callback):
+    """Raises `KeyboardInterrupt` at the next batch or epoch end once `pending` is set."""
+
+    def __init__(self, pending: threading.Event):
+        super().__init__()
+        self.pending = pending
+
+    def _check(self, *args, **kwargs):
+        if self.pending.is_set():
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _check

@@ -15,10 +15,10 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text, label_counts
-from voice_ft.training.callbacks import standard_callbacks
+from voice_ft.training.callbacks import RaiseOnInterrupt, standard_callbacks
 from voice_ft.training.distribution import global_batch_size, model_strategy, shard_by_data, writer_dir
 from voice_ft.training.freezing import apply_trainability, find_backbone, num_transformer_layers
-from voice_ft.training.interrupt import TrainingInterrupted
+from voice_ft.training.interrupt import TrainingInterrupted, deferred_interrupt
 from voice_ft.training.optimizer import build_optimizer
 from voice_ft.training.precision import check_model_precision
 from voice_ft.training.recipe import Recipe
@@ -94,16 +94,17 @@ def _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs,
         batches_per_pass, f"{_count_params(model.trainable_weights):,}", strategy.num_replicas_in_sync,
     )
     try:
-        return model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch if recipe.steps is not None else None,
-            callbacks=all_callbacks,
-            class_weight=class_weight,
-            shuffle=False,  # the pipeline shuffles
-            verbose=verbose,
-        )
+        with deferred_interrupt() as pending:  # Ctrl-C lands at a batch end, never in a finaliser
+            return model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch if recipe.steps is not None else None,
+                callbacks=all_callbacks + [RaiseOnInterrupt(pending)],
+                class_weight=class_weight,
+                shuffle=False,  # the pipeline shuffles
+                verbose=verbose,
+            )
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir) from None
 

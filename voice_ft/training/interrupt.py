@@ -5,13 +5,22 @@ names the backup; Keras skips `on_train_end` then, so `BackupAndRestore` keeps i
 same call (or trainer command) resumes from the last finished epoch. Trainers wrap their `main` in
 `exit_on_interrupt`, which prints that message instead of a traceback and exits with 130
 (128 + SIGINT, the shell's convention).
+
+Python runs a signal handler at whatever bytecode comes next, and a `KeyboardInterrupt` raised
+inside a finaliser (TensorFlow's iterators and resources have many `__del__`s) is printed as
+"Exception ignored" and lost: a run then ignored Ctrl-C and finished. So during `fit`,
+`deferred_interrupt` records SIGINT and `callbacks.RaiseOnInterrupt` raises it at the next batch or epoch end,
+a point in Keras's loop that always propagates; a second Ctrl-C while one is pending raises at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import pathlib
+import signal
 import sys
+import threading
 
 from absl import logging
 
@@ -42,3 +51,26 @@ def exit_on_interrupt(main):
             sys.exit(130)
 
     return wrapped
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Within: SIGINT sets the yielded event (a second one raises at once). Outside the main
+    thread, where handlers cannot be installed, SIGINT keeps its usual handler."""
+    pending = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+
+    def handler(signum, frame):
+        if pending.is_set():
+            raise KeyboardInterrupt
+        pending.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield pending
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending.is_set():  # arrived after the last callback: still an interruption
+        raise KeyboardInterrupt
