@@ -38,8 +38,11 @@ def history_epochs(run_dir: pathlib.Path) -> list[int]:
 def start_and_interrupt(args: list[str], run_dir: pathlib.Path, sig: int, after_epochs: int = 2, timeout: float = 300):
     """Starts a trainer, sends `sig` once `after_epochs` epochs are logged; returns the process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # As from a user's shell: Ctrl-C at its default (a pytest-xdist worker ignores SIGINT, and a child
+    # inherits that, so without this the trainer would rightly ignore it too).
     process = subprocess.Popen([sys.executable, str(REPO / "examples" / args[0]), *args[1:]], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + timeout
     try:
         while len(history_epochs(run_dir)) < after_epochs:

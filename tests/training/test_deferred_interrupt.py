@@ -10,6 +10,14 @@ from voice_ft.training.callbacks import RaiseOnInterrupt
 from voice_ft.training.interrupt import deferred_interrupt
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_interrupts():
+    """Python's own SIGINT handler for each test (pytest-xdist workers ignore SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_sigint_is_held_until_a_batch_end_then_raised():
     callback = None
     with pytest.raises(KeyboardInterrupt):
@@ -45,3 +53,11 @@ def test_outside_the_main_thread_the_handler_is_left_alone():
     thread.start()
     thread.join()
     assert seen == {"handler": signal.default_int_handler, "pending": False}
+
+
+def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with deferred_interrupt() as pending:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)
+    assert not pending.is_set()

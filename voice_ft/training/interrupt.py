@@ -56,10 +56,10 @@ def exit_on_interrupt(main):
 @contextlib.contextmanager
 def deferred_interrupt():
     """Within: SIGINT sets the yielded event (a second one raises at once). Outside the main
-    thread, where handlers cannot be installed, SIGINT keeps its usual handler."""
+    thread, where handlers cannot be installed, and where SIGINT is ignored, it keeps its handler."""
     pending = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield pending
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield pending  # no handler can be set here, or the process chose to ignore Ctrl-C (nohup, xdist workers)
         return
 
     def handler(signum, frame):
