@@ -113,14 +113,15 @@ def recipe_overrides_from_flags() -> dict:
     return overrides
 
 
-def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> voice_ft.Recipe:
-    """The recipe for this training split: data-driven defaults under the user's flags, logged with reasons."""
+def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tuple[voice_ft.Recipe, int]:
+    """The recipe for this training split (data-driven defaults under the user's flags, logged with
+    reasons) and the split's size."""
     profile = voice_ft.DataProfile.from_dataset(train, num_labels)
     choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas)
     logging.info("Recipe for %d sentences in %d classes (flags override):\n%s",
                  profile.num_examples, profile.num_classes, choice.describe())  # fmt: skip
     print(f"Recipe:\n{choice.describe()}", flush=True)
-    return choice.recipe
+    return choice.recipe, profile.num_examples
 
 
 def run(task_name: str, builder) -> dict:
@@ -154,7 +155,7 @@ def run(task_name: str, builder) -> dict:
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
         print(f"Out-of-scope class {oos_label!r}: {len(negatives.train)} training and {len(negatives.validation)} "
               f"validation negatives ({FLAGS.negatives})", flush=True)
-    recipe = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
+    recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
@@ -164,8 +165,10 @@ def run(task_name: str, builder) -> dict:
         sequence_length = choice.sequence_length
         logging.info("Chose %s (--sequence_length overrides).", choice.reason())
     voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
-    with voice_ft.training.distribution_scope(FLAGS.strategy):
-        model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
+
+    def build(pretrained=None):  # fresh pretrained weights unless given a loaded backbone
+        return builder(pretrained or voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
+                       sequence_length=sequence_length)  # fmt: skip
 
     config = {
         "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
@@ -178,23 +181,24 @@ def run(task_name: str, builder) -> dict:
         record_run_config(run_dir, config)
     fit_validation = in_scope(validation) if oos_label else validation
     if FLAGS.tune:
-        def fresh_model():  # pretrained weights again for every trial
-            return builder(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels), sequence_length=sequence_length)
-
-        steps_per_epoch = -(-sum(1 for _ in train) // recipe.batch_size)
+        steps_per_epoch = -(-num_train // recipe.batch_size)
         budget = FLAGS.tune_budget_minutes * 60 if FLAGS.tune_budget_minutes else None
-        search = voice_ft.tune(fresh_model, train, fit_validation, recipe, steps_per_epoch, num_candidates=FLAGS.tune,
+        search = voice_ft.tune(build, train, fit_validation, recipe, steps_per_epoch, num_candidates=FLAGS.tune,
                                budget_seconds=budget, fit_kwargs={"run_dir": run_dir})  # fmt: skip
         print(f"Tuning ({FLAGS.tune} candidates):\n{search.report()}", flush=True)
         model, recipe, history = search.model, search.recipe, search.history
         reports.write_json(run_dir / "tuning.json", {"trials": [t.to_dict() for t in search.trials],
                                                      "chosen": recipe.to_dict(), "stopped_by_budget": search.stopped_by_budget})
     else:
+        with voice_ft.training.distribution_scope(FLAGS.strategy):
+            model = build(backbone)
         history = voice_ft.fit(model, train, fit_validation, recipe=recipe, run_dir=run_dir)
     if not chief:
         return {}  # the chief evaluates, saves and exports
     if FLAGS.strategy == "multi_worker":  # its predict would wait for the other workers: go on alone
-        model = local_copy(model, builder, sequence_length, len(labels))
+        local = build()  # outside any strategy
+        local.set_weights(model.get_weights())
+        model = local
     test_metrics = voice_ft.evaluate(model, test, labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None
@@ -222,13 +226,6 @@ def run(task_name: str, builder) -> dict:
     reports.plot_training_curves(history.history, run_dir / "training_curves.png")
     print_report(run_dir, test_metrics, exports, calibration)
     return metrics
-
-
-def local_copy(model, builder, sequence_length: int, num_labels: int):
-    """The trained weights in a model built outside any strategy (for evaluation and export on one process)."""
-    local = builder(voice_ft.load_backbone(FLAGS.backbone), num_labels=num_labels, sequence_length=sequence_length)
-    local.set_weights(model.get_weights())
-    return local
 
 
 def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict, calibration=None) -> None:

@@ -87,7 +87,7 @@ def test_train_sentiment_on_poems_with_the_chosen_recipe_and_tuning(tiny_preset,
     assert config["recipe"]["steps"] == 10 * 4  # 4 classes x 1,200 sightings > 10 epochs of 4 batches: capped
     assert config["recipe"]["head_learning_rate_multiplier"] == 10 and config["tune"] == 2
     assert "Recipe:" in process.stdout and "steps = 40 (10.0 epochs" in process.stdout
-    assert "1e-3 (set by you)" in process.stdout.replace("0.001", "1e-3")
+    assert "learning_rate = 0.001 (set by you)" in process.stdout
     tuning = json.loads((run_dir / "tuning.json").read_text())
     assert [t["rung"] for t in tuning["trials"]] == [0, 0, 1]
     assert tuning["chosen"]["steps"] == tuning["trials"][-1]["steps"]

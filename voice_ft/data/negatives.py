@@ -28,7 +28,6 @@ the same lists.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from voice_ft.data.bundled import data_root
-from voice_ft.data.readers import read_text
+from voice_ft.data.readers import iter_jsonl, read_text
 from voice_ft.data.text_similarity import distinctive_words, nearest_similarity, sentence_words
 from voice_ft.runtime.errors import DataError
 
@@ -82,13 +81,7 @@ def source_sentences(source: str, split: str = "train", data_dir: str | os.PathL
         raise ValueError(f"negative source {source!r} is not one of {SOURCES}")
     path = pathlib.Path(data_dir or data_root()) / source / f"{split}.jsonl"
     texts = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"malformed JSON: {e.msg}", path, number) from None
+    for _, row in iter_jsonl(path):
         if source == "sgd_dialogues":
             texts.extend(t.get("text", "") for t in row.get("turns", []) if t.get("speaker") == "user")
         else:
@@ -117,21 +110,16 @@ def read_negatives(path: str | os.PathLike) -> list[str]:
     path = pathlib.Path(path)
     if path.suffix not in (".txt", ".jsonl"):
         raise DataError("negatives must be a .txt (one sentence a line) or .jsonl ({\"text\": ...}) file", path)
-    texts = []
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip() or (path.suffix == ".txt" and line.lstrip().startswith("#")):
-            continue
-        if path.suffix == ".txt":
-            texts.append(line.strip())
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"malformed JSON: {e.msg}", path, number) from None
-        text = row.get("text") if isinstance(row, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            raise DataError("each line needs a non-empty string field 'text'", path, number)
-        texts.append(text.strip())
+    if path.suffix == ".txt":
+        lines = read_text(path).splitlines()
+        texts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    else:
+        texts = []
+        for number, row in iter_jsonl(path):
+            text = row.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise DataError("each line needs a non-empty string field 'text'", path, number)
+            texts.append(text.strip())
     if not texts:
         raise DataError("no negative sentences in the file", path)
     return texts
@@ -167,13 +155,15 @@ def generate_negatives(in_scope_texts: Sequence[str], size: float = DEFAULT_SIZE
     rng = np.random.default_rng(seed)
     known = {normalise(t) for t in in_scope_texts}
     chosen, report = [], {"sources": {}, "max_similarity": max_similarity, "size": size, "seed": seed}
+    sentences = {name: source_sentences(name, split, data_dir)
+                 for name in dict.fromkeys([*sources, *([BACKGROUND] if drop_distinctive else [])])}  # each read once
     distinctive = set()
     if drop_distinctive:
-        distinctive = distinctive_words(in_scope_texts, source_sentences(BACKGROUND, split, data_dir))
+        distinctive = distinctive_words(in_scope_texts, sentences[BACKGROUND])
         report["distinctive_words"] = sorted(distinctive)
     for i, source in enumerate(sources):
         share = (wanted - len(chosen)) // (len(sources) - i)
-        pool = [t for t in source_sentences(source, split, data_dir) if normalise(t) not in known]
+        pool = [t for t in sentences[source] if normalise(t) not in known]
         before = len(pool)
         pool = [t for t in pool if not distinctive & sentence_words(t)]
         dropped_words = before - len(pool)

@@ -72,21 +72,3 @@ def sidecar_temperature(meta: dict, path: pathlib.Path) -> float:
             f"Sidecar {path}: calibration.temperature must be a positive finite number, got {block.get('temperature')!r}."
         )
     return temperature
-
-
-def sidecar_rejection_threshold(meta: dict, path: pathlib.Path) -> float | None:
-    """The max-softmax confidence below which an input is "not understood"; None without a "rejection" block.
-
-    The whole rule (energy scores, an out-of-scope label) is read by `voice_ft.runtime.rejection`.
-    """
-    block = meta.get("rejection")
-    if block is None:
-        return None
-    if not isinstance(block, dict):
-        raise SidecarError(f"Sidecar {path}: field 'rejection' must be an object, got {type(block).__name__}.")
-    if block.get("method") != "threshold":
-        raise SidecarError(f"Sidecar {path}: rejection.method {block.get('method')!r} is not supported (only 'threshold').")
-    threshold = _number(block.get("threshold"))
-    if threshold is None or not 0.0 <= threshold <= 1.0:
-        raise SidecarError(f"Sidecar {path}: rejection.threshold must be a number in [0, 1], got {block.get('threshold')!r}.")
-    return threshold

@@ -70,7 +70,7 @@ def candidates(base: Recipe, steps_per_epoch: int, n: int, seed: int = 0) -> lis
     grid = [(lr, f) for lr in LEARNING_RATES for f in STEP_FACTORS if not (lr == base.learning_rate and f == 1.0)]
     random.Random(seed).shuffle(grid)
     chosen = [(base.learning_rate, 1.0)] + grid[: n - 1]
-    return [dataclasses.replace(base, learning_rate=lr, steps=max(1, round(base_steps * f)), epochs=Recipe.epochs)
+    return [dataclasses.replace(base, learning_rate=lr, steps=max(1, round(base_steps * f)))
             for lr, f in chosen]  # fmt: skip
 
 
