@@ -21,6 +21,7 @@ from common import ThroughputMeter, first_inputs, machine, tflite_latency_ms  # 
 from voice_ft.evaluation import metrics  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
 from voice_ft.data.text_pipeline import encode_dataset, label_counts  # noqa: E402
+from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.text_classification.export import tflite_logits  # noqa: E402
 from voice_ft.runtime.interpreter import TFLiteModel  # noqa: E402
@@ -50,7 +51,8 @@ def run(dataset: str, task: str, builder) -> dict:
     train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
-    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides)
+    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides,
+                                    **TEXT_CLASSIFIER_RULES)
     recipe = choice.recipe
     print(f"Recipe:\n{choice.describe()}", flush=True)
     backbone = voice_ft.load_backbone(FLAGS.backbone)

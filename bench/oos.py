@@ -50,6 +50,7 @@ from voice_ft.evaluation.calibration import decision_rates, expected_calibration
 from voice_ft.evaluation.metrics import auroc  # noqa: E402
 from voice_ft.runtime.probabilities import calibrated_softmax  # noqa: E402
 from voice_ft.runtime.rejection import rejection_scores  # noqa: E402
+from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
@@ -100,7 +101,8 @@ def main(argv):
         (tf.constant(oos_texts), tf.fill([len(oos_texts)], tf.constant(OOS_LABEL_ID, tf.int32)))))  # fmt: skip
 
     overrides = {"epochs": FLAGS.epochs} if FLAGS.epochs else {}
-    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides)
+    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides,
+                                    **TEXT_CLASSIFIER_RULES)
     print(f"Recipe:\n{choice.describe()}", flush=True)
     backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = choose_sequence_length(tf.data.Dataset.from_tensor_slices(train_texts), backbone.tokenizer,
@@ -110,10 +112,12 @@ def main(argv):
     voice_ft.fit(model, train, in_scope(validation), recipe=choice.recipe, verbose=2)
     train_seconds = time.perf_counter() - start
 
-    calibration = voice_ft.calibrate(model, validation, labels, oos_label="oos")
+    calibration = voice_ft.calibrate(model, validation, labels, oos_label="oos")  # threshold lowered to 95% OOS recall
+    balanced = voice_ft.calibrate(model, validation, labels, oos_label="oos", target_oos_recall=None)
     y_true, _, logits = voice_ft.training.predict_classes(model, test_all)
     best, rejected = calibration.decide(logits)
     rates = decision_rates(best, rejected, y_true)
+    balanced_rates = decision_rates(*balanced.decide(logits), y_true)
     _, _, value, oos_wins = rejection_scores(logits, calibration.temperature, calibration.score, calibration.oos_index)
     value = np.where(oos_wins, -np.inf, value)
     keep = y_true >= 0
@@ -147,6 +151,10 @@ def main(argv):
         "validation_auroc": calibration.report["rejection"].get("auroc"),
         "plain_accuracy": float(np.mean(logits[keep][:, : len(in_scope_labels)].argmax(-1) == y_true[keep])),
         "in_scope_rejection": rates["in_scope_rejection"],
+        "criterion": calibration.report["rejection"]["criterion"],
+        "balanced_threshold": balanced.threshold,  # the threshold maximising validation accuracy + recall
+        "balanced_in_scope_accuracy": balanced_rates["in_scope_accuracy"],
+        "balanced_oos_recall": balanced_rates["oos_recall"],
         "oos_recall_by_source": per_source,
         "num_in_scope_test": rates["num_in_scope"],
         "num_oos_test": rates["num_oos"],

@@ -33,6 +33,7 @@ from voice_ft.data.text_pipeline import add_negatives, in_scope
 from voice_ft.training.distribution import is_chief
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
+from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES
 from voice_ft.training.recipe import STRATEGIES
 
 FLAGS = flags.FLAGS
@@ -52,6 +53,8 @@ flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
 flags.DEFINE_bool("freeze_backbone", False, "Train only the classification head.")
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
+flags.DEFINE_bool("freeze_embeddings", None, "Freeze the token-embedding table (a faster step); default: chosen.")
+flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; default: chosen from the run's length.")
 flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instead of the whole backbone.")
 flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
 flags.DEFINE_float("head_learning_rate_multiplier", None, "The new classification head trains at this times the learning "
@@ -85,8 +88,9 @@ flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection
 
 # Recipe fields the trainers take from flags; the ones left unset are chosen from the data.
 RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_backbone",
-                "freeze_layers", "lora_rank", "layerwise_lr_decay", "head_learning_rate_multiplier", "mixed_precision",
-                "ema_momentum", "early_stopping_patience", "class_weight", "strategy")
+                "freeze_layers", "freeze_embeddings", "jit_compile", "lora_rank", "layerwise_lr_decay",
+                "head_learning_rate_multiplier", "mixed_precision", "ema_momentum", "early_stopping_patience",
+                "class_weight", "strategy")
 
 
 def negatives_from_flag() -> list[str] | None:
@@ -117,7 +121,7 @@ def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tu
     """The recipe for this training split (data-driven defaults under the user's flags, logged with
     reasons) and the split's size."""
     profile = voice_ft.DataProfile.from_dataset(train, num_labels)
-    choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas)
+    choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas, **TEXT_CLASSIFIER_RULES)
     logging.info("Recipe for %d sentences in %d classes (flags override):\n%s",
                  profile.num_examples, profile.num_classes, choice.describe())  # fmt: skip
     print(f"Recipe:\n{choice.describe()}", flush=True)

@@ -99,13 +99,34 @@ def test_threshold_with_oos_maximises_accuracy_plus_recall():
     assert threshold == pytest.approx(0.775)
 
 
+def test_threshold_is_lowered_as_far_as_the_oos_recall_target_allows():
+    # in scope (all right): 0.65, 0.7, 0.8, 0.9; OOS: 0.3, 0.4, 0.66, 0.67. The balanced cut (0.685) gives up
+    # 0.65 to catch the last two OOS (0.75 + 1.0); a 50% recall target keeps every in-scope answer (cut 0.525,
+    # the highest that does); at a 75% target lowering would keep none more, so the balanced cut stays.
+    in_conf, right, oos_conf = [0.65, 0.7, 0.8, 0.9], [True] * 4, [0.3, 0.4, 0.66, 0.67]
+    assert threshold_for_oos(in_conf, right, oos_conf) == pytest.approx(0.685)
+    assert threshold_for_oos(in_conf, right, oos_conf, target_recall=0.5) == pytest.approx(0.525)
+    assert threshold_for_oos(in_conf, right, oos_conf, target_recall=0.75) == pytest.approx(0.685)
+    # a target above the balanced cut's recall does not raise the threshold past it
+    hard = threshold_for_oos([0.3, 0.9], [True, True], [0.2, 0.35, 0.95])
+    assert threshold_for_oos([0.3, 0.9], [True, True], [0.2, 0.35, 0.95], target_recall=0.99) == hard
+    with pytest.raises(ValueError, match="target OOS recall"):
+        threshold_for_oos(in_conf, right, oos_conf, target_recall=0.0)
+
+
 def test_calibrate_logits_with_oos_uses_the_oos_criterion():
     logits, labels = synthetic(400, 3, 4.0, seed=3)
     oos_logits = np.zeros((50, 3)) + np.random.default_rng(4).normal(size=(50, 3)) * 0.1  # flat: low confidence
     calibration = calibrate_logits(np.concatenate([logits, oos_logits]), np.concatenate([labels, [OOS_LABEL_ID] * 50]))
     rejection = calibration.report["rejection"]
-    assert rejection["criterion"] == "max in_scope_accuracy + oos_recall"
-    assert rejection["validation"]["num_oos"] == 50 and rejection["validation"]["oos_recall"] == 1.0
+    assert rejection["criterion"] == "max in_scope_accuracy + oos_recall, lowered to oos_recall >= 0.95"
+    assert rejection["target_oos_recall"] == 0.95
+    assert rejection["validation"]["num_oos"] == 50 and rejection["validation"]["oos_recall"] >= 0.95
+    balanced = calibrate_logits(np.concatenate([logits, oos_logits]), np.concatenate([labels, [OOS_LABEL_ID] * 50]),
+                                target_oos_recall=None).report["rejection"]  # fmt: skip
+    assert balanced["criterion"] == "max in_scope_accuracy + oos_recall" and balanced["validation"]["oos_recall"] == 1.0
+    assert calibration.threshold <= balanced["threshold"]
+    assert rejection["validation"]["in_scope_accuracy"] >= balanced["validation"]["in_scope_accuracy"]
     assert calibration.temperature == pytest.approx(fit_temperature(logits, labels))  # OOS rows do not move T
 
 

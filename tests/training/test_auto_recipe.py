@@ -121,3 +121,23 @@ def test_replicas_count_the_global_batch():
     two = choose_recipe(BANKING77_LIKE, {"batch_size": 16}, replicas=2).recipe
     assert two.steps == choose_recipe(BANKING77_LIKE, {"batch_size": 32}).recipe.steps < one.steps
     assert two.batch_size == 16  # still per replica
+
+
+def test_text_encoders_freeze_the_token_embedding_unless_told_not_to():
+    assert choose_recipe(SNIPS_LIKE).recipe.freeze_embeddings is False  # audio models have no token table
+    chosen = choose_recipe(SNIPS_LIKE, freeze_token_embedding=True)
+    assert chosen.recipe.freeze_embeddings is True and "word-embedding table" in chosen.reasons["freeze_embeddings"]
+    kept = choose_recipe(SNIPS_LIKE, {"freeze_embeddings": False}, freeze_token_embedding=True)
+    assert kept.recipe.freeze_embeddings is False and "set by you" in kept.reasons["freeze_embeddings"]
+
+
+def test_xla_only_for_runs_long_enough_to_repay_its_compiles():
+    long_run = choose_recipe(SNIPS_LIKE, jit_compile_min_steps=500)  # 821 steps
+    assert long_run.recipe.jit_compile is True and "worth it for 821 steps" in long_run.reasons["jit_compile"]
+    short_run = choose_recipe(SNIPS_LIKE, {"steps": 100}, jit_compile_min_steps=500)
+    assert short_run.recipe.jit_compile is False and "under 500" in short_run.reasons["jit_compile"]
+    by_epochs = choose_recipe(SNIPS_LIKE, {"epochs": 2}, jit_compile_min_steps=500)  # 2 x 410 steps
+    assert by_epochs.recipe.jit_compile is True
+    replicated = choose_recipe(SNIPS_LIKE, jit_compile_min_steps=500, replicas=2)
+    assert replicated.recipe.jit_compile is False and "multi-replica" in replicated.reasons["jit_compile"]
+    assert choose_recipe(SNIPS_LIKE).recipe.jit_compile is False and "jit_compile" not in choose_recipe(SNIPS_LIKE).reasons

@@ -46,6 +46,26 @@ def test_freeze_layers_keeps_bottom_layers_fixed(tiny_backbone, snips_small):
     assert not all(np.array_equal(a, b) for a, b in zip(before_top, weights_of(backbone.transformer_layers[1])))
 
 
+def test_freeze_embeddings_keeps_only_the_word_table_fixed(tiny_backbone, snips_small):
+    train, _, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    backbone = model.get_layer("bert_backbone")
+    words, positions = weights_of(backbone.token_embedding), weights_of(backbone.position_embedding)
+    voice_ft.fit(model, train, recipe=voice_ft.Recipe(epochs=1, freeze_embeddings=True, learning_rate=1e-3), verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(words, weights_of(backbone.token_embedding)))
+    assert not all(np.array_equal(a, b) for a, b in zip(positions, weights_of(backbone.position_embedding)))
+    assert not any(w.path.startswith("token_embedding/") for w in model.trainable_weights)
+
+
+def test_freeze_embeddings_needs_a_token_embedding():
+    from voice_ft.training.freezing import apply_trainability
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    with pytest.raises(ValueError, match="keras-hub backbone"):
+        apply_trainability(model, freeze_embeddings=True)
+
+
 def test_lora_trains_only_adapters_and_head(tiny_backbone, snips_small):
     train, _, labels = snips_small
     model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)

@@ -20,7 +20,13 @@ Definitions:
   confidences are distinct.
 - threshold with OOS data: the one maximising in-scope accuracy (accepted and right, over all
   in-scope) + OOS recall (rejected, over all OOS), searched over the midpoints between distinct
-  confidences; the lowest such threshold on ties.
+  confidences; the lowest such threshold on ties. With a target OOS recall r (default 0.95), it is
+  then lowered to the candidate of highest in-scope accuracy whose validation OOS recall is still
+  >= r (the highest such candidate on ties: no recall is given up for nothing): when the
+  out-of-scope inputs are easy to tell apart (an explicit OOS class catches most of them), the
+  balanced threshold buys validation recall that does not carry over to new OOS inputs at the
+  price of in-scope inputs rejected (SNIPS, bench/oos.py); when they are hard, the balanced one
+  is already the lower.
 An input is rejected when its confidence is strictly below the threshold.
 
 Two extensions (the rule itself lives in `voice_ft.runtime.rejection`, shared with the phone):
@@ -46,6 +52,7 @@ from voice_ft.runtime.rejection import SCORES, Rejection, rejection_scores
 
 DEFAULT_BINS = 15
 DEFAULT_REJECTION_RATE = 0.02
+DEFAULT_OOS_RECALL = 0.95
 _GOLDEN = (math.sqrt(5) - 1) / 2
 
 
@@ -142,12 +149,16 @@ def threshold_for_rejection_rate(confidence, rate: float = DEFAULT_REJECTION_RAT
 EDGE_MARGIN = 1e-4
 
 
-def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bool = True) -> float:
-    """The threshold maximising in-scope accuracy + OOS recall (lowest on ties); see the module doc.
+def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bool = True,
+                      target_recall: float | None = None) -> float:
+    """The threshold maximising in-scope accuracy + OOS recall (lowest on ties), lowered to the
+    lowest one that keeps the OOS recall >= `target_recall` if given; see the module doc.
 
     `probability=False` for scores that are not probabilities (energy): the candidates then run
     from just below the lowest score to just above the highest instead of from 0 to 1.
     """
+    if target_recall is not None and not 0.0 < target_recall <= 1.0:
+        raise ValueError(f"target OOS recall must be in (0, 1], got {target_recall}")
     in_confidence = np.asarray(in_confidence, np.float64)
     right = np.sort(in_confidence[np.asarray(in_correct, bool)])
     oos = np.sort(np.asarray(oos_confidence, np.float64))
@@ -163,7 +174,15 @@ def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bo
     candidates = np.concatenate([[low], _midpoints(everything), [high]])
     accuracy = (right.size - np.searchsorted(right, candidates, side="left")) / in_confidence.size
     recall = np.searchsorted(oos, candidates, side="left") / oos.size
-    return float(candidates[int(np.argmax(accuracy + recall))])
+    balanced = int(np.argmax(accuracy + recall))
+    if target_recall is None:
+        return float(candidates[balanced])
+    # Below the balanced cut, keeping recall >= target: the most in-scope accuracy, then the most recall.
+    eligible = np.flatnonzero(recall[: balanced + 1] >= target_recall - 1e-12)
+    if eligible.size == 0:
+        return float(candidates[balanced])
+    best = eligible[accuracy[eligible] >= accuracy[eligible].max() - 1e-12]
+    return float(candidates[best[-1]])
 
 
 def rejection_rates(probs, labels, threshold: float) -> dict:
@@ -237,7 +256,8 @@ class Calibration:
 
 def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
                      target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE,
-                     score: str = "auto", oos_class: int | None = None, oos_label: str | None = None) -> Calibration:
+                     score: str = "auto", oos_class: int | None = None, oos_label: str | None = None,
+                     target_oos_recall: float | None = DEFAULT_OOS_RECALL) -> Calibration:
     """Fits the temperature on validation logits and chooses the rejection rule.
 
     Args:
@@ -250,6 +270,8 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
             the max softmax without them).
         oos_class: the output index of an explicit out-of-scope class, if the model has one.
         oos_label: its name (written to the sidecar as `rejection.oos_label`).
+        target_oos_recall: with OOS examples, the validation OOS recall the threshold is lowered to
+            (keeping more in-scope inputs); None for the balanced threshold (max accuracy + recall).
     """
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels).astype(np.int64)
     if np.any((labels < 0) & (labels != OOS_LABEL_ID)):
@@ -286,8 +308,10 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
     if target_in_scope_rejection is not None:
         if oos.any():
             threshold = threshold_for_oos(value[in_scope], best[in_scope] == labels[in_scope], value[oos],
-                                          probability=chosen == "max_softmax")  # fmt: skip
+                                          probability=chosen == "max_softmax", target_recall=target_oos_recall)  # fmt: skip
             criterion = "max in_scope_accuracy + oos_recall"
+            if target_oos_recall is not None:
+                criterion += f", lowered to oos_recall >= {target_oos_recall:g}"
         else:
             threshold = threshold_for_rejection_rate(value[in_scope], target_in_scope_rejection)
             criterion = "target_in_scope_rejection"
@@ -299,6 +323,7 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
         report["rejection"] = {
             "method": "threshold", "threshold": threshold, "score": chosen, "criterion": criterion,
             "target_in_scope_rejection": None if target_in_scope_rejection is None else float(target_in_scope_rejection),
+            **({"target_oos_recall": float(target_oos_recall)} if oos.any() and target_oos_recall is not None else {}),
             **({"oos_label": oos_label} if oos_class is not None and oos_label is not None else {}),
             **({"auroc": aurocs} if aurocs else {}),
             "validation": decision_rates(rule_best, rejected, labels),

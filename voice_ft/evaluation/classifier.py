@@ -8,7 +8,13 @@ import tensorflow as tf
 
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
-from voice_ft.evaluation.calibration import DEFAULT_BINS, DEFAULT_REJECTION_RATE, Calibration, calibrate_logits
+from voice_ft.evaluation.calibration import (
+    DEFAULT_BINS,
+    DEFAULT_OOS_RECALL,
+    DEFAULT_REJECTION_RATE,
+    Calibration,
+    calibrate_logits,
+)
 
 
 def _batched(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
@@ -53,14 +59,16 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, labels=None, batch_si
 
 def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins: int = DEFAULT_BINS,
               target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE, batch_size: int = 64,
-              score: str = "auto", oos_label: str | None = None) -> Calibration:
+              score: str = "auto", oos_label: str | None = None,
+              target_oos_recall: float | None = DEFAULT_OOS_RECALL) -> Calibration:
     """Fits a temperature and a rejection threshold for a trained classifier on its validation data.
 
     Args:
         model: a classifier returning logits (e.g. from `build_intent_classifier`).
         validation: `(text, label_id)` (or encoded) validation data; label id -1 (`OOS_LABEL_ID`,
             from `voice_ft.datasets.load(..., oos_label=...)`) marks out-of-scope examples, which
-            then choose the threshold (max in-scope accuracy + OOS recall).
+            then choose the threshold (max in-scope accuracy + OOS recall, lowered as far as
+            `target_oos_recall` allows).
         labels: the model's label names (checked against its outputs).
         bins: equal-width bins for ECE and the reliability diagram.
         target_in_scope_rejection: without OOS examples, the fraction of in-scope validation
@@ -84,4 +92,5 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
         oos_class = list(labels).index(oos_label)
     y_true, _, logits = predict_classes(model, validation, batch_size)
     return calibrate_logits(logits, y_true, bins=bins, target_in_scope_rejection=target_in_scope_rejection,
-                            score=score, oos_class=oos_class, oos_label=oos_label)  # fmt: skip
+                            score=score, oos_class=oos_class, oos_label=oos_label,
+                            target_oos_recall=target_oos_recall)  # fmt: skip

@@ -59,7 +59,8 @@ def fit(
     train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy)
     validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy) if validation is not None else None
 
-    apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank)
+    apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank,
+                       recipe.freeze_embeddings)
     batches_per_pass = _count_batches(train_data)
     epochs, steps_per_epoch = recipe.schedule(batches_per_pass)
     if recipe.steps is not None:
@@ -120,8 +121,9 @@ def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None) -> tf
         )
     any_length = all(t.shape[1] is None for t in model.inputs)  # e.g. the text classifiers
     strategy = strategy or tf.distribute.get_strategy()
+    # Validation batches are length-bucketed too: a validation pass is then as cheap per sentence as a step.
     encoded = encode_dataset(dataset, encoder, batch_size=global_batch_size(recipe.batch_size, strategy),
-                             shuffle=shuffle, seed=recipe.seed, bucket_by_length=shuffle and any_length)
+                             shuffle=shuffle, seed=recipe.seed, bucket_by_length=any_length)
     # Every worker shuffles with the same seed and keeps its part of each global batch.
     return shard_by_data(encoded) if strategy.num_replicas_in_sync > 1 else encoded
 

@@ -36,13 +36,24 @@ def freeze_bottom_layers(backbone: keras_hub.models.Backbone, num_frozen: int) -
         layer.trainable = False
 
 
-def apply_trainability(model: keras.Model, freeze_backbone=False, freeze_layers=0, lora_rank=None) -> None:
+def freeze_token_embedding(backbone: keras_hub.models.Backbone) -> None:
+    """Freezes the backbone's token-embedding table (`Recipe.freeze_embeddings`)."""
+    table = getattr(backbone, "token_embedding", None)
+    if table is None:
+        raise ValueError(f"freeze_embeddings: {type(backbone).__name__} has no token_embedding layer.")
+    table.trainable = False
+
+
+def apply_trainability(model: keras.Model, freeze_backbone=False, freeze_layers=0, lora_rank=None,
+                       freeze_embeddings=False) -> None:
     """Applies the recipe's freezing/LoRA choice to the model's backbone (the head stays trainable)."""
-    if not (freeze_backbone or freeze_layers or lora_rank):
+    if not (freeze_backbone or freeze_layers or lora_rank or freeze_embeddings):
         return
     backbone = find_backbone(model)
     if backbone is None:
         raise ValueError("freezing/LoRA need a keras-hub backbone inside the model; none was found.")
+    if freeze_embeddings:
+        freeze_token_embedding(backbone)
     if freeze_backbone:
         backbone.trainable = False
     elif freeze_layers:
