@@ -247,13 +247,6 @@ def print_report(run_dir: pathlib.Path, test_metrics: dict, exports: dict, calib
             oos = f", OOS recall {r['tflite_oos_recall']:.4f}" if r.get("tflite_oos_recall") is not None else ""
             lines.append(f"  with rejection: in-scope accuracy {r['tflite_in_scope_accuracy']:.4f}{oos}")
     if calibration is not None:
-        line = (f"Calibration: T = {calibration.temperature:.3f}, validation ECE {calibration.ece_before:.4f} -> "
-                f"{calibration.ece_after:.4f}")  # fmt: skip
-        if calibration.threshold is not None:
-            rates = calibration.report["rejection"]["validation"]
-            line += (f"; rejection threshold {calibration.threshold:.4f} on {calibration.score} "
-                     f"(validation in-scope rejection {rates['in_scope_rejection']:.4f}")  # fmt: skip
-            line += f", OOS recall {rates['oos_recall']:.4f})" if rates["oos_recall"] is not None else ")"
-        lines.append(line)
+        lines.append(calibration.summary())
     print("\n".join(lines), file=sys.stdout, flush=True)
     logging.info("Done.")

@@ -8,7 +8,15 @@
 `# intent: X` lines) or markup .md/.txt; optional labels.txt and slot_labels.txt.
 A run writes into --run_dir: model.keras, nlu_model.json, config.json, labels.txt, slot_labels.txt,
 vocab.txt, metrics.json, history.csv, logs/, nlu[_<quantization>].tflite + .json sidecar,
-training_curves.png, intent_confusion_matrix.png. It refuses to overwrite a finished run.
+training_curves.png, intent_confusion_matrix.png and, with --calibrate (the default),
+reliability_diagram.png. It refuses to overwrite a finished run.
+
+Out of scope (calibration_flags.py): the intent head's temperature and "I didn't understand"
+threshold are fitted on the validation split and go into the sidecar; `NLUParser` then answers
+`intent=None, not_understood=True` below it (slots are still decoded). With --oos_label=oos,
+validation/test utterances of intent "oos" are out-of-scope examples: the threshold maximises
+in-scope accuracy + OOS recall instead of rejecting --reject_rate of in-scope utterances, and the
+export reports the .tflite's OOS recall.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 
+import calibration_flags
 from absl import app, flags, logging
 
 import tensorflow as tf
@@ -26,6 +35,7 @@ from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.evaluation import reports
 from voice_ft.evaluation.metrics import confusion_matrix
 from voice_ft.export.convert import check_quantization
+from voice_ft.export.rejection_check import rejection_line
 from voice_ft.nlu import model as nlu_model
 from voice_ft.nlu import train as nlu_train
 from voice_ft.nlu.data import load_nlu
@@ -70,7 +80,8 @@ def main(argv):
     if FLAGS.crf and FLAGS.decoding:
         raise app.UsageError("--decoding applies without --crf only (a CRF decodes with its transitions).")
     # Everything that can be wrong with the inputs fails here, before training.
-    train, validation, test, intents, slot_tags = load_nlu(FLAGS.data)
+    oos_label = FLAGS.oos_label
+    train, validation, test, intents, slot_tags = load_nlu(FLAGS.data, oos_label=oos_label)
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]
     recipe = nlu_recipe(train, intents, overrides)
@@ -84,35 +95,45 @@ def main(argv):
     model = nlu_model.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, decoding=FLAGS.decoding,
                                             sequence_length=sequence_length,
                                             slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
-    encoded = {name: nlu_train.encode_for(model, split) for name, split in
+    encoded = {name: nlu_train.encode_for(model, split, oos_label=oos_label) for name, split in
                (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
     record_run_config(run_dir, {
         "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": sequence_length,
         "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
         "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
         "slot_tags": slot_tags, "truncated": {name: e.truncated for name, e in encoded.items()},
+        "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "score": FLAGS.score, "oos_label": oos_label,
     })  # fmt: skip
 
     history = nlu_train.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, run_dir=run_dir)
     test_metrics, predicted_intents, _ = nlu_train.evaluate_nlu(model, encoded["test"], return_predictions=True)
     nlu_model.save_nlu_model(model, run_dir, overwrite=FLAGS.overwrite)
+    calibration = None
+    if FLAGS.calibrate:  # the intent head's; out-of-scope validation rows (intent id -1) choose the threshold
+        calibration = nlu_train.calibrate_nlu(model, encoded["validation"], score=FLAGS.score,
+                                              target_in_scope_rejection=calibration_flags.target_in_scope_rejection())
+        calibration_flags.write_reliability_diagram(calibration, run_dir)
 
     exports = {}
     for quantization in FLAGS.quantization:
         name = "nlu" if len(FLAGS.quantization) == 1 else f"nlu_{quantization}"
         result = export_nlu_tflite(model, run_dir / f"{name}.tflite", quantization=quantization, verify_on=encoded["test"],
-                                   representative_data=train, tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite)  # fmt: skip
+                                   representative_data=train, tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite,
+                                   calibration=calibration)  # fmt: skip
         exports[quantization] = result.to_dict()
 
     index = {name: i for i, name in enumerate(intents)}
-    matrix = confusion_matrix([index[ex.intent] for ex in test], [index[p] for p in predicted_intents], len(intents))
-    reports.write_json(run_dir / "metrics.json", {"test": test_metrics, "history": history.history, "tflite": exports,
-                                                    "intent_confusion_matrix": matrix.tolist()})  # fmt: skip
+    gold = [index[ex.intent] for ex in encoded["test"].in_scope().examples]  # evaluate_nlu scores these
+    matrix = confusion_matrix(gold, [index[p] for p in predicted_intents], len(intents))
+    metrics = {"test": test_metrics, "history": history.history, "tflite": exports, "intent_confusion_matrix": matrix.tolist()}
+    if calibration is not None:
+        metrics["calibration"] = calibration.report
+    reports.write_json(run_dir / "metrics.json", metrics)
     reports.plot_confusion_matrix(matrix, intents, run_dir / "intent_confusion_matrix.png", title="Intent confusion (test)")
     reports.plot_training_curves(history.history, run_dir / "training_curves.png", metrics=(
         ("loss", "loss"), ("intent_logits_intent_accuracy", "intent accuracy"),
         ("slot_logits_slot_token_accuracy", "slot token accuracy")))
-    print_report(run_dir, test_metrics, exports)
+    print_report(run_dir, test_metrics, exports, calibration)
 
 
 RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_layers",
@@ -131,11 +152,15 @@ def nlu_recipe(train, intents, overrides: dict) -> voice_ft.Recipe:
     return choice.recipe
 
 
-def print_report(run_dir, test_metrics: dict, exports: dict) -> None:
+def print_report(run_dir, test_metrics: dict, exports: dict, calibration=None) -> None:
     lines = [f"\nRun directory: {run_dir}",
              "Keras test: " + _figures(test_metrics) + f" ({test_metrics['num_examples']} utterances)"]  # fmt: skip
     for quantization, r in exports.items():
         lines.append(f"TFLite {quantization:8s} {r['size_bytes'] / 1e6:.1f} MB: " + _figures(r["tflite"]))
+        if rejection_line(r.get("rejection")):
+            lines.append("  " + rejection_line(r["rejection"]))
+    if calibration is not None:
+        lines.append(calibration.summary())
     print("\n".join(lines), flush=True)
     logging.info("Done.")
 

@@ -15,8 +15,15 @@ it learns the large model's softened predictions on every augmented clip as well
 
 The data is a CSV manifest (path,label[,speaker,split]) or a folder per label. With a `split` column
 the manifest's train/validation/test are used (FSDD's are speaker-disjoint); otherwise a seeded random
-80/10/10 split is made. A run writes model.keras, labels.txt, metrics.json, history.csv and one
-<name>_<quantization>.tflite + .json per exported variant.
+80/10/10 split is made. A run writes model.keras, labels.txt, metrics.json, history.csv, one
+<name>_<quantization>.tflite + .json per exported variant and, with --calibrate (the default),
+reliability_diagram.png.
+
+Out of scope (calibration_flags.py): a temperature and an "I didn't understand" threshold fitted on
+the validation clips go into each sidecar; `AudioClassifier` then answers `label=None,
+not_understood=True` below it. With --oos_label=_unknown_, validation/test clips of that label (not
+a class; none may be in training) are out-of-scope examples: they choose the threshold (max in-scope
+accuracy + OOS recall) and the export reports the .tflite's OOS recall.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import collections
 import pathlib
 import random
 
+import calibration_flags
 import keras
 import numpy as np
 from absl import app, flags, logging
@@ -36,6 +44,7 @@ from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_f
 from voice_ft.data.files import prepare_run_dir
 from voice_ft.evaluation import reports
 from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.rejection_check import rejection_line
 from voice_ft.runtime.errors import DataError
 from voice_ft.speech_commands.export import export_audio_classifier
 from voice_ft.speech_commands.model import build_speech_command_classifier
@@ -99,8 +108,11 @@ def load_splits():
             by_label.setdefault(e.label, []).append(e)
         parts[0] = [e for group in by_label.values() for e in rng.sample(group, min(FLAGS.train_per_class, len(group)))]
     options = dict(sample_rate=FLAGS.sample_rate, clip_seconds=FLAGS.clip_seconds, skip_bad_files=FLAGS.skip_bad_files)
+    if FLAGS.oos_label and any(e.label == FLAGS.oos_label for e in parts[0]):
+        raise DataError(f"--oos_label={FLAGS.oos_label}: training clips have that label; out-of-scope clips belong in "
+                        "validation/test only (they choose the rejection threshold)")  # fmt: skip
     train = AudioSource.from_examples(parts[0], **options)
-    validation, test = (AudioSource.from_examples(p, train.labels, **options) for p in parts[1:])
+    validation, test = (AudioSource.from_examples(p, train.labels, oos_label=FLAGS.oos_label, **options) for p in parts[1:])
     skipped = train.skipped + validation.skipped + test.skipped
     if skipped:
         print(f"Skipped {len(skipped)} bad files:\n  " + "\n  ".join(s.reason for s in skipped))
@@ -179,14 +191,20 @@ def main(argv):
     logging.info("%s: %d parameters, %d training clips", model.name, model.count_params(), len(train.examples))
     labels = list(train.labels)
     x_train, y_train = train.arrays()  # decoded once: the teacher's data and the int8 calibration clips
-    x_test, y_test = test.arrays()  # the teacher's score and the export verification
+    x_test, y_test = test.arrays()  # the teacher's score and the export verification (-1: out of scope)
     teacher, teacher_accuracy = None, None
     if FLAGS.teacher == "speech_embedding":
-        teacher, teacher_accuracy = train_teacher(x_train, y_train, x_test, y_test, len(labels))
+        keep = y_test >= 0
+        teacher, teacher_accuracy = train_teacher(x_train, y_train, x_test[keep], y_test[keep], len(labels))
     trained = model if teacher is None else voice_ft.Distiller(model, teacher, FLAGS.distill_temperature, FLAGS.distill_alpha)
-    history = voice_ft.fit(trained, train_ds, validation.dataset(128), recipe=recipe, run_dir=run_dir, verbose=2)
+    history = voice_ft.fit(trained, train_ds, validation.in_scope().dataset(128), recipe=recipe, run_dir=run_dir, verbose=2)
     test_metrics = voice_ft.evaluate(model, test.dataset(128), labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
+    calibration = None
+    if FLAGS.calibrate:  # out-of-scope validation clips (label id -1) choose the threshold
+        calibration = voice_ft.calibrate(model, validation.dataset(128), labels, score=FLAGS.score,
+                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection())
+        calibration_flags.write_reliability_diagram(calibration, run_dir)
 
     x_rep = x_train[:200]
     exports = {}
@@ -195,7 +213,7 @@ def main(argv):
             result = export_audio_classifier(
                 model, run_dir / f"{model.name}_{quantization}.tflite", quantization, verify_on=(x_test, y_test),
                 labels=labels, representative_waveforms=x_rep, sample_rate=FLAGS.sample_rate, pad=train.pad,
-                tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite,
+                tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite, calibration=calibration,
             )
         except ExportVerificationError as e:
             print(f"Refused {quantization}: {e}")
@@ -203,12 +221,18 @@ def main(argv):
             continue
         print(f"{result.path.name}: {result.size_bytes / 1e3:.0f} KB, {result.summary()}; TFLite accuracy "
               f"{result.tflite_accuracy:.4f} (Keras {result.keras_accuracy:.4f})")
+        if rejection_line(result.to_dict()):
+            print("  " + rejection_line(result.to_dict()))
         exports[quantization] = result.to_dict()
     metrics = {"test": test_metrics, "params": model.count_params(), "epochs_run": len(history.epoch),
                "skipped_files": [s.path for s in train.skipped + validation.skipped + test.skipped], "exports": exports,
                "teacher": FLAGS.teacher, "teacher_test_accuracy": teacher_accuracy}
+    if calibration is not None:
+        metrics["calibration"] = calibration.report
     reports.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)
     print(f"Test accuracy {test_metrics['accuracy']:.4f} on {test_metrics['num_examples']} clips")
+    if calibration is not None:
+        print(calibration.summary())
 
 
 if __name__ == "__main__":

@@ -6,12 +6,19 @@ Train voices and held-out voices are disjoint by accent (en-gb-scotland and en-0
 en-gb-x-rp validation), so the test accuracy is for voices never heard in training. The model is the
 pretrained speech_embedding encoder (frozen) plus a small head; the encoder's embeddings are computed
 once and the head is trained on them with `voice_ft.fit`, then the whole waveform-in model is exported.
+
+Out of scope (calibration_flags.py): with --calibrate (the default) a temperature and an "I didn't
+understand" threshold are fitted on the validation clips, written to the sidecar (`AudioClassifier`
+answers `label=None, not_understood=True` below it) and drawn in reliability_diagram.png. With
+--oos_label=oos, validation/test sentences labelled "oos" are spoken too and become out-of-scope
+clips: they choose the threshold and the export reports the .tflite's OOS recall.
 """
 
 from __future__ import annotations
 
 import pathlib
 
+import calibration_flags
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -22,6 +29,7 @@ from voice_ft.data.audio_readers import read_audio_manifest, select_split
 from voice_ft.data.files import prepare_run_dir
 from voice_ft.data.speech_synthesis import synthesize_text_splits
 from voice_ft.evaluation import reports
+from voice_ft.export.rejection_check import rejection_line
 from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
 from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
 from voice_ft.training.interrupt import exit_on_interrupt
@@ -53,16 +61,20 @@ def spoken_sources(audio_dir: pathlib.Path):
         seed=FLAGS.seed, renditions={"train": FLAGS.train_renditions},
     )
     examples = read_audio_manifest(manifest)
-    train = AudioSource.from_examples(select_split(examples, "train"), clip_seconds=FLAGS.clip_seconds)
-    return [train] + [AudioSource.from_examples(select_split(examples, s), train.labels, clip_seconds=FLAGS.clip_seconds)
-                      for s in ("validation", "test")]
+    train_examples = select_split(examples, "train")
+    if FLAGS.oos_label and any(e.label == FLAGS.oos_label for e in train_examples):
+        raise app.UsageError(f"--oos_label={FLAGS.oos_label}: the training sentences have that label; out-of-scope "
+                             "sentences belong in validation/test only (they choose the rejection threshold)")  # fmt: skip
+    train = AudioSource.from_examples(train_examples, clip_seconds=FLAGS.clip_seconds)
+    return [train] + [AudioSource.from_examples(select_split(examples, s), train.labels, clip_seconds=FLAGS.clip_seconds,
+                                                oos_label=FLAGS.oos_label) for s in ("validation", "test")]  # fmt: skip
 
 
 def train_spoken_intent(train: AudioSource, validation: AudioSource):
     """Builds the model and trains its head on cached encoder outputs; returns (model, arrays by split)."""
     model = build_spoken_intent_classifier(len(train.labels), FLAGS.clip_seconds)
     encoder, head = model.get_layer("encoder"), model.get_layer("head")
-    arrays = {"train": train.arrays(), "validation": validation.arrays()}
+    arrays = {"train": train.arrays(), "validation": validation.in_scope().arrays()}
     embedded = {k: (keras_predict(encoder, x, batch_size=32), y) for k, (x, y) in arrays.items()}
     # Shuffle clips, then batch: the manifest is grouped by intent (and renditions of a sentence are
     # adjacent), so shuffling whole batches would train on one-intent batches.
@@ -79,26 +91,39 @@ def main(argv):
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
     train, validation, test = spoken_sources(pathlib.Path(FLAGS.audio_dir or run_dir / "audio"))
     model, arrays = train_spoken_intent(train, validation)
-    x_test, y_test = test.arrays()
-    accuracy = float(np.mean(keras_predict(model, x_test, 32).argmax(-1) == y_test))
+    x_test, y_test = test.arrays()  # label id -1: out of scope (the export measures their rejection)
+    keep = y_test >= 0
+    accuracy = float(np.mean(keras_predict(model, x_test[keep], 32).argmax(-1) == y_test[keep]))
     labels = list(train.labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
+    calibration = None
+    if FLAGS.calibrate:  # out-of-scope validation clips (label id -1) choose the threshold
+        calibration = voice_ft.calibrate(model, validation.dataset(32), labels, score=FLAGS.score,
+                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection())
+        calibration_flags.write_reliability_diagram(calibration, run_dir)
     exports = {}
     for quantization in FLAGS.quantization:
         try:
             result = export_audio_classifier(
                 model, run_dir / f"spoken_intent_{quantization}.tflite", quantization, verify_on=(x_test, y_test),
                 labels=labels, representative_waveforms=arrays["train"][0][::10], pad=train.pad,
-                tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite,
+                tolerance=FLAGS.tolerance, overwrite=FLAGS.overwrite, calibration=calibration,
             )
             exports[quantization] = result.to_dict()
             print(f"{result.path.name}: {result.size_bytes / 1e3:.0f} KB, {result.summary()}, accuracy {result.tflite_accuracy:.4f}")
+            if rejection_line(result.to_dict()):
+                print("  " + rejection_line(result.to_dict()))
         except voice_ft.export.errors.ExportVerificationError as e:
             exports[quantization] = {"refused": str(e)}
             print(f"Refused {quantization}: {e}")
-    reports.write_json(run_dir / "metrics.json", {"test_accuracy_held_out_voices": accuracy, "exports": exports,
-                                                    "num_train": len(train.examples), "num_test": len(test.examples)})
-    print(f"Spoken-intent accuracy on held-out voices: {accuracy:.4f} ({len(test.examples)} clips)")
+    metrics = {"test_accuracy_held_out_voices": accuracy, "exports": exports, "num_train": len(train.examples),
+               "num_test": int(keep.sum()), "num_test_oos": int((~keep).sum())}
+    if calibration is not None:
+        metrics["calibration"] = calibration.report
+    reports.write_json(run_dir / "metrics.json", metrics)
+    print(f"Spoken-intent accuracy on held-out voices: {accuracy:.4f} ({int(keep.sum())} clips)")
+    if calibration is not None:
+        print(calibration.summary())
 
 
 if __name__ == "__main__":

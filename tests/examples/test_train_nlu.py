@@ -1,10 +1,21 @@
 """Smoke test of examples/train_nlu.py: a few steps on real SNIPS rows with the tiny preset backbone."""
 
 import json
+import shutil
 
 import pytest
 
-from example_runner import run_example
+from example_runner import REPO, run_example
+from voice_ft.runtime import NLUParser
+
+SNIPS = REPO / "data" / "snips"
+OFF_TOPIC = ["what is the meaning of life", "tell me a joke about cats", "how tall is mount everest",
+             "who won the football match yesterday", "translate hello into french", "how do i boil an egg",
+             "what is two plus two", "recommend a good novel", "why is the sky blue", "order me a pizza",
+             "how old is the universe", "can you sing a song", "what time is it in tokyo",
+             "book a dentist appointment", "call my mother", "set the thermostat to twenty degrees",
+             "how many legs does a spider have", "send an email to my boss", "who painted the mona lisa",
+             "turn off the kitchen lights"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -12,14 +23,16 @@ def nlu_run(tiny_preset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "nlu"
     process = run_example("train_nlu.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1",
                           "--train_limit=64", "--batch_size=16", "--sequence_length=40", "--learning_rate=1e-3", "--crf",
-                          "--slot_loss_weight=2", "--quantization=float32", "--tolerance=100")  # fmt: skip
+                          "--slot_loss_weight=2", "--quantization=float32", "--tolerance=100",
+                          "--reject_rate=0.5", "--score=max_softmax")  # fmt: skip
     return run_dir, process
 
 
 def test_train_nlu_writes_a_complete_run_directory(nlu_run):
     run_dir, process = nlu_run
     for name in ("model.keras", "nlu_model.json", "config.json", "labels.txt", "slot_labels.txt", "vocab.txt", "metrics.json",
-                 "history.csv", "nlu.tflite", "nlu.json", "training_curves.png", "intent_confusion_matrix.png"):
+                 "history.csv", "nlu.tflite", "nlu.json", "training_curves.png", "intent_confusion_matrix.png",
+                 "reliability_diagram.png"):
         assert (run_dir / name).exists(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["num_examples"] == 700
@@ -50,3 +63,79 @@ def test_bad_data_fails_before_training_with_file_and_line(tiny_preset, tmp_path
     assert process.returncode != 0
     assert f"{data / 'train.md'}:2: unbalanced '[' without ']' at column 12" in process.stderr
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_train_nlu_ships_the_intent_calibration_and_the_parser_rejects_below_it(nlu_run):
+    run_dir, process = nlu_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    report = metrics["calibration"]
+    rule = report["rejection"]
+    assert rule["score"] == "max_softmax" and rule["criterion"] == "target_in_scope_rejection"
+    assert rule["validation"]["num_in_scope"] == 700 and rule["validation"]["num_oos"] == 0
+    assert abs(rule["validation"]["in_scope_rejection"] - 0.5) <= 0.02  # --reject_rate=0.5 of the 700 (ties aside)
+    sidecar = json.loads((run_dir / "nlu.json").read_text())
+    assert sidecar["calibration"]["temperature"] == pytest.approx(report["temperature"])
+    assert sidecar["rejection"]["threshold"] == pytest.approx(rule["threshold"]) and sidecar["rejection"]["score"] == "max_softmax"
+    verified = metrics["tflite"]["float32"]["rejection"]
+    assert abs(verified["tflite_in_scope_accuracy"] - verified["keras_in_scope_accuracy"]) <= 0.01
+    assert verified["num_oos"] == 0 and verified["tflite_oos_recall"] is None
+
+    # The TF-free parser applies the sidecar's rule: half the validation utterances fall below it.
+    texts = [json.loads(line)["text"] for line in (SNIPS / "validation.jsonl").read_text().splitlines()[:100]]
+    results = NLUParser(run_dir / "nlu.tflite").parse_batch(texts)
+    threshold = sidecar["rejection"]["threshold"]
+    for result in results:
+        assert result["not_understood"] == (result["confidence"] < threshold)
+        assert (result["intent"] is None) == result["not_understood"]
+        assert result["best_intent"] in sidecar["intent_labels"]
+    rejected = sum(r["not_understood"] for r in results)
+    assert 10 <= rejected <= 90, rejected  # ~50 of 100 at a 50% rate
+    assert "Calibration: T = " in process.stdout and "with rejection: in-scope accuracy" in process.stdout
+
+
+def snips_folder_with_oos(folder, oos_rows: dict[str, int], limit: int = 60):
+    """SNIPS train (64 rows) and the first `limit` validation/test rows, plus off-topic "oos" rows."""
+    folder.mkdir()
+    for name in ("labels.txt", "slot_labels.txt"):
+        shutil.copy(SNIPS / name, folder / name)
+    for split in ("train", "validation", "test"):
+        lines = (SNIPS / f"{split}.jsonl").read_text().splitlines()[: 64 if split == "train" else limit]
+        for text in OFF_TOPIC[: oos_rows.get(split, 0)]:
+            lines.append(json.dumps({"tokens": text.split(), "slots": ["O"] * len(text.split()), "intent": "oos"}))
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_train_nlu_chooses_the_threshold_with_oos_rows_and_reports_their_recall(tiny_preset, tmp_path):
+    data = snips_folder_with_oos(tmp_path / "data", {"validation": 20, "test": 20})
+    run_dir = tmp_path / "run"
+    process = run_example("train_nlu.py", f"--data={data}", f"--backbone={tiny_preset}", f"--run_dir={run_dir}",
+                          "--epochs=1", "--batch_size=16", "--sequence_length=40", "--learning_rate=1e-3",
+                          "--quantization=float32", "--tolerance=100", "--oos_label=oos")  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["num_examples"] == 60  # the 20 out-of-scope rows have no intent to score
+    rule = metrics["calibration"]["rejection"]
+    assert rule["criterion"] == "max in_scope_accuracy + oos_recall"
+    assert rule["validation"]["num_oos"] == 20 and rule["validation"]["num_in_scope"] == 60
+    verified = metrics["tflite"]["float32"]["rejection"]
+    assert verified["num_oos"] == 20 and verified["tflite_oos_recall"] is not None
+    assert abs(verified["tflite_oos_recall"] - verified["keras_oos_recall"]) <= 0.05  # float32: at most one flip
+    assert "oos" not in json.loads((run_dir / "nlu.json").read_text())["intent_labels"]
+    assert "OOS recall" in process.stdout
+
+
+def test_train_nlu_refuses_oos_rows_in_training(tiny_preset, tmp_path):
+    data = snips_folder_with_oos(tmp_path / "data", {"train": 1})
+    process = run_example("train_nlu.py", f"--data={data}", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}",
+                          "--oos_label=oos", check=False)  # fmt: skip
+    assert process.returncode != 0
+    assert f"{data / 'train.jsonl'}:65: training utterance with intent oos_label 'oos'" in process.stderr
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("flag, named", [("--reject_rate=1.5", "--reject_rate"), ("--score=foo", "--score"),
+                                         ("--reject_rate=-0.1", "--reject_rate")])  # fmt: skip
+def test_bad_calibration_flag_fails_before_training(tiny_preset, tmp_path, flag, named):
+    process = run_example("train_nlu.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}", flag, check=False)
+    assert process.returncode != 0 and named in process.stderr
+    assert not (tmp_path / "r").exists()  # refused while parsing the flags

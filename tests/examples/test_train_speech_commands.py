@@ -6,23 +6,32 @@ import pathlib
 import re
 import shutil
 
+import pytest
+
 from example_runner import REPO, run_example
+from voice_ft.runtime import AudioClassifier
 
 FSDD = REPO / "data" / "fsdd"
 
 
-def tiny_manifest(tmp_path: pathlib.Path) -> pathlib.Path:
-    """3 digits x (4 train, 2 validation, 2 test) real clips, plus one corrupt training file."""
+def tiny_manifest(tmp_path: pathlib.Path, corrupt: bool = True, oos_digit: str | None = None) -> pathlib.Path:
+    """3 digits x (4 train, 2 validation, 2 test) real clips, plus one corrupt training file; with
+    `oos_digit`, 3 validation and 3 test clips of that digit labelled "oos" (out of scope)."""
     rows, counts = [], {}
     with (FSDD / "manifest.csv").open() as f:
         for row in csv.DictReader(f):
             key = (row["label"], row["split"])
-            if row["label"] in "012" and counts.get(key, 0) < (4 if row["split"] == "train" else 2):
+            wanted = 4 if row["split"] == "train" else 2
+            label = row["label"]
+            if label == oos_digit and row["split"] != "train":
+                label, wanted = "oos", 3
+            if (label in "012" or label == "oos") and counts.get(key, 0) < wanted:
                 counts[key] = counts.get(key, 0) + 1
                 shutil.copy(FSDD / row["path"], tmp_path / pathlib.Path(row["path"]).name)
-                rows.append({"path": pathlib.Path(row["path"]).name, "label": row["label"], "split": row["split"]})
-    (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVE")
-    rows.append({"path": "corrupt.wav", "label": "1", "split": "train"})
+                rows.append({"path": pathlib.Path(row["path"]).name, "label": label, "split": row["split"]})
+    if corrupt:
+        (tmp_path / "corrupt.wav").write_bytes(b"RIFF....WAVE")
+        rows.append({"path": "corrupt.wav", "label": "1", "split": "train"})
     manifest = tmp_path / "manifest.csv"
     with manifest.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["path", "label", "split"])
@@ -76,3 +85,59 @@ def test_trainer_refuses_teacher_with_wrong_student_or_rate(tmp_path):
         failed = run_example("train_speech_commands.py", f"--run_dir={tmp_path / 'run'}", *flags, check=False)
         assert failed.returncode != 0 and message in failed.stderr
         assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+TINY_DSCNN = ["--model=dscnn", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8", "--repeat_augmented=1",
+              "--quantization=float32", "--tolerance=100"]  # fmt: skip
+
+
+def test_trainer_ships_calibration_and_the_classifier_rejects_below_the_threshold(tmp_path):
+    manifest = tiny_manifest(tmp_path, corrupt=False)
+    run_dir = tmp_path / "run"
+    done = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={run_dir}", *TINY_DSCNN,
+                       "--reject_rate=0.5", "--score=max_softmax")  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rule = metrics["calibration"]["rejection"]
+    assert rule["criterion"] == "target_in_scope_rejection" and rule["score"] == "max_softmax"
+    assert rule["validation"]["num_in_scope"] == 6 and rule["validation"]["in_scope_rejection"] == pytest.approx(0.5)
+    assert (run_dir / "reliability_diagram.png").is_file()
+    tflite = run_dir / "speech_commands_dscnn_float32.tflite"
+    sidecar = json.loads(tflite.with_suffix(".json").read_text())
+    assert sidecar["calibration"]["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
+    assert sidecar["rejection"]["threshold"] == pytest.approx(rule["threshold"])
+    export = metrics["exports"]["float32"]
+    assert abs(export["tflite_in_scope_accuracy"] - export["keras_in_scope_accuracy"]) <= 1e-9  # float32: same decisions
+
+    # The TF-free classifier applies the rule: of the 6 validation clips, the 3 least confident are rejected.
+    with manifest.open() as f:
+        clips = [tmp_path / r["path"] for r in csv.DictReader(f) if r["split"] == "validation"]
+    results = AudioClassifier(tflite).predict_batch([str(c) for c in clips])
+    threshold = sidecar["rejection"]["threshold"]
+    for result in results:
+        assert result["not_understood"] == (result["confidence"] < threshold)
+        assert (result["label"] is None) == result["not_understood"]
+    assert 1 <= sum(r["not_understood"] for r in results) <= 5
+    assert "Calibration: T = " in done.stdout and "with rejection: in-scope accuracy" in done.stdout
+
+
+def test_trainer_chooses_the_threshold_with_oos_clips_and_reports_their_recall(tmp_path):
+    manifest = tiny_manifest(tmp_path, corrupt=False, oos_digit="3")
+    run_dir = tmp_path / "run"
+    done = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={run_dir}", *TINY_DSCNN,
+                       "--oos_label=oos")  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["num_examples"] == 6 and metrics["test"]["num_oos"] == 3
+    rule = metrics["calibration"]["rejection"]
+    assert rule["criterion"] == "max in_scope_accuracy + oos_recall"
+    assert rule["validation"]["num_oos"] == 3 and rule["validation"]["num_in_scope"] == 6
+    export = metrics["exports"]["float32"]
+    assert export["num_oos"] == 3 and export["tflite_oos_recall"] == export["keras_oos_recall"]
+    assert "oos" not in json.loads((run_dir / "speech_commands_dscnn_float32.json").read_text())["labels"]
+    assert "OOS recall" in done.stdout
+
+
+@pytest.mark.parametrize("flag, named", [("--reject_rate=1.5", "--reject_rate"), ("--score=foo", "--score")])
+def test_trainer_refuses_a_bad_calibration_flag_before_reading_data(tmp_path, flag, named):
+    failed = run_example("train_speech_commands.py", f"--run_dir={tmp_path / 'run'}", flag, check=False)
+    assert failed.returncode != 0 and named in failed.stderr
+    assert not (tmp_path / "run").exists()

@@ -13,6 +13,7 @@ import pytest
 
 from example_runner import run_example
 from voice_ft.data.speech_synthesis import espeak_binary
+from voice_ft.runtime import AudioClassifier
 
 SENTENCES = {
     "GetWeather": ["what is the weather in paris", "will it rain tomorrow", "is it cold in boston today",
@@ -38,7 +39,8 @@ def test_trainer_main_synthesises_trains_and_exports(tmp_path):
     run_dir = tmp_path / "run"
     done = run_example("train_spoken_intent.py", f"--data_dir={tmp_path / 'text'}", f"--run_dir={run_dir}",
                        "--train_per_intent=3", "--train_renditions=2", "--eval_per_intent=1", "--clip_seconds=2.0",
-                       "--epochs=1", "--quantization=float32", check=False, timeout=300)
+                       "--epochs=1", "--quantization=float32", "--tolerance=100", "--reject_rate=0.5",
+                       "--score=max_softmax", check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Spoken-intent accuracy on held-out voices" in done.stdout
 
@@ -49,8 +51,33 @@ def test_trainer_main_synthesises_trains_and_exports(tmp_path):
     assert "refused" in export or (run_dir / "spoken_intent_float32.tflite").is_file()
     assert (run_dir / "model.keras").is_file()
 
+    # Calibrated on the 2 validation clips: --reject_rate=0.5 puts the threshold between their confidences.
+    rule = metrics["calibration"]["rejection"]
+    assert rule["score"] == "max_softmax" and rule["validation"]["in_scope_rejection"] == pytest.approx(0.5)
+    assert (run_dir / "reliability_diagram.png").is_file()
+    sidecar = json.loads((run_dir / "spoken_intent_float32.json").read_text())
+    assert sidecar["calibration"]["temperature"] == pytest.approx(metrics["calibration"]["temperature"])
+    assert sidecar["rejection"]["threshold"] == pytest.approx(rule["threshold"])
+    assert export["tflite_in_scope_accuracy"] is not None
+    assert "Calibration: T = " in done.stdout
+
     # Voice-disjoint: no voice (base accent included) of the test split was heard in training.
     with (run_dir / "audio" / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))
     accents = {split: {r["speaker"].split("+")[0] for r in rows if r["split"] == split} for split in ("train", "test")}
     assert accents["train"] and accents["test"] and not accents["train"] & accents["test"]
+
+    # The TF-free classifier rejects the less confident of the two validation clips, as Keras did.
+    clips = [run_dir / "audio" / r["path"] for r in rows if r["split"] == "validation"]
+    results = AudioClassifier(run_dir / "spoken_intent_float32.tflite").predict_batch([str(c) for c in clips])
+    assert [r["not_understood"] for r in results].count(True) == 1
+    for result in results:
+        assert result["not_understood"] == (result["confidence"] < sidecar["rejection"]["threshold"])
+        assert (result["label"] is None) == result["not_understood"]
+
+
+@pytest.mark.parametrize("flag, named", [("--reject_rate=1.5", "--reject_rate"), ("--score=foo", "--score")])
+def test_trainer_refuses_a_bad_calibration_flag_before_synthesising(tmp_path, flag, named):
+    failed = run_example("train_spoken_intent.py", f"--run_dir={tmp_path / 'run'}", flag, check=False)
+    assert failed.returncode != 0 and named in failed.stderr
+    assert not (tmp_path / "run").exists()

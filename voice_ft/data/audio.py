@@ -10,6 +10,11 @@ Example:
     >>> examples = read_audio_manifest("data/fsdd/manifest.csv")
     >>> source = AudioSource.from_examples(select_split(examples, "train"))
     >>> train = source.dataset(batch_size=64, shuffle=True, augment=WaveformAugmentation())
+
+Out-of-scope clips (`oos_label="oos"`, for validation/test sources): clips with that label get
+label id `OOS_LABEL_ID` (-1), as text rows do in `voice_ft.datasets.load`; they are not one of the
+model's labels and only choose and measure the rejection threshold (`voice_ft.calibrate`, the audio
+exporter's verification). `in_scope()` leaves them out (for validation loss and accuracy).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from voice_ft.data.audio_readers import AudioExample, SkippedFile, check_audio_files
-from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.labels import OOS_LABEL_ID, LabelVocabulary
 from voice_ft.runtime.audio_io import PAD_MODES, read_audio
 from voice_ft.runtime.errors import DataError
 
@@ -58,6 +63,7 @@ class AudioSource:
         pad: where short clips get their silence ("center" or "end"); the exporter records it.
         min_native_rate: the lowest sample rate among the files (its half is the highest frequency
             the recordings hold: mel bands above it see only resampling silence).
+        oos_label: the label of out-of-scope clips (label id -1; see the module doc), or None.
     """
 
     examples: list[AudioExample]
@@ -68,6 +74,7 @@ class AudioSource:
     skipped: list[SkippedFile]
     pad: str = "center"
     min_native_rate: int | None = None
+    oos_label: str | None = None
 
     @classmethod
     def from_examples(
@@ -78,21 +85,41 @@ class AudioSource:
         clip_seconds: float = 1.0,
         skip_bad_files: bool = False,
         pad: str = "center",
+        oos_label: str | None = None,
     ) -> "AudioSource":
-        """Checks every file and the labels (an unknown label names its file) and builds the source."""
+        """Checks every file and the labels (an unknown label names its file) and builds the source.
+
+        `oos_label` marks out-of-scope clips; it must not be one of `labels` (so a training source,
+        whose labels come from its own clips, must not hold any).
+        """
         if labels is None:
-            labels = LabelVocabulary.from_records(e.label for e in examples)
+            labels = LabelVocabulary.from_records(e.label for e in examples if e.label != oos_label)
         elif not isinstance(labels, LabelVocabulary):
             labels = LabelVocabulary(labels)
+        if oos_label is not None and oos_label in labels.names:
+            raise DataError(f"oos_label {oos_label!r} is one of the labels {labels.names}; out-of-scope clips belong "
+                            "in validation/test only (they choose the rejection threshold)")
         for e in examples:
-            labels.index(e.label, path=e.path)
+            if e.label != oos_label:
+                labels.index(e.label, path=e.path)
         good, infos, skipped = check_audio_files(examples, sample_rate, skip_bad_files)
         in_graph = [infos[e.path].in_graph_wav and infos[e.path].sample_rate == sample_rate for e in good]
         native = min(infos[e.path].sample_rate for e in good)
-        return cls(good, labels, sample_rate, int(round(clip_seconds * sample_rate)), in_graph, skipped, pad, native)
+        return cls(good, labels, sample_rate, int(round(clip_seconds * sample_rate)), in_graph, skipped, pad, native,
+                   oos_label)  # fmt: skip
 
     def label_ids(self) -> np.ndarray:
-        return np.array([self.labels.index(e.label) for e in self.examples], np.int32)
+        """Label id per clip; `OOS_LABEL_ID` (-1) for out-of-scope clips."""
+        return np.array([OOS_LABEL_ID if e.label == self.oos_label else self.labels.index(e.label)
+                         for e in self.examples], np.int32)  # fmt: skip
+
+    def in_scope(self) -> "AudioSource":
+        """This source without its out-of-scope clips."""
+        keep = [e.label != self.oos_label for e in self.examples]
+        if all(keep):
+            return self
+        return dataclasses.replace(self, examples=[e for e, k in zip(self.examples, keep) if k],
+                                   in_graph=[g for g, k in zip(self.in_graph, keep) if k])  # fmt: skip
 
     def dataset(
         self,

@@ -249,6 +249,16 @@ class Calibration:
             fields["rejection"] = self.report["rejection"]
         return fields
 
+    def summary(self) -> str:
+        """One line for a trainer's report: temperature, ECE before -> after, the threshold and its rates."""
+        line = f"Calibration: T = {self.temperature:.3f}, validation ECE {self.ece_before:.4f} -> {self.ece_after:.4f}"
+        if self.threshold is not None:
+            rates = self.report["rejection"]["validation"]
+            line += (f"; rejection threshold {self.threshold:.4f} on {self.score} "
+                     f"(validation in-scope rejection {rates['in_scope_rejection']:.4f}")  # fmt: skip
+            line += f", OOS recall {rates['oos_recall']:.4f})" if rates["oos_recall"] is not None else ")"
+        return line
+
     def probabilities(self, logits) -> np.ndarray:
         """softmax(logits / temperature): what the phone runtime computes."""
         return calibrated_softmax(logits, self.temperature)

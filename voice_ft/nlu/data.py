@@ -9,6 +9,12 @@ Readers (SNIPS / JSONL, CoNLL, inline markup) give `SlotExample`s; `encode_nlu` 
 word by word with the TensorFlow-free `WordPieceTokenizer` (id-for-id keras-hub's, and the very
 code the phone runs), puts each word's tag on its first piece and -1 elsewhere, and keeps the
 word positions for decoding; `nlu_dataset` turns the arrays into cached, shuffled batches.
+
+Out-of-scope utterances (`oos_label="oos"`): validation/test rows with that intent get intent id
+`OOS_LABEL_ID` (-1), as in `voice_ft.datasets.load`; they are not one of the model's intents and
+only choose and measure the intent head's rejection threshold (`calibrate_nlu`). Training on them,
+or an intent list that holds the label, is a `DataError`. `EncodedNLU.in_scope()` drops them for
+training, validation loss and slot/intent scores.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.data.datasets import SPLITS, data_root
-from voice_ft.data.labels import LabelVocabulary
+from voice_ft.data.labels import OOS_LABEL_ID, LabelVocabulary
 from voice_ft.data.slot_examples import SlotExample
 from voice_ft.nlu import metrics as nlu_metrics
 from voice_ft.nlu.readers import check_known, read_slot_file, read_slot_jsonl, slot_tags_from_examples
@@ -39,7 +45,8 @@ BUNDLED_NLU = {"snips": ("snips", "labels.txt", "slot_labels.txt")}
 # === Loading ========================================================================
 
 
-def load_nlu(name: str = "snips", data_dir: str | os.PathLike | None = None, intents=None, slot_tags=None):
+def load_nlu(name: str = "snips", data_dir: str | os.PathLike | None = None, intents=None, slot_tags=None,
+             oos_label: str | None = None):
     """Loads train/validation/test `SlotExample`s with the intent and slot tag lists.
 
     Args:
@@ -48,6 +55,7 @@ def load_nlu(name: str = "snips", data_dir: str | os.PathLike | None = None, int
             optionally with `labels.txt` (intents) and `slot_labels.txt`.
         data_dir: overrides where the bundled SNIPS files live.
         intents, slot_tags: a fixed order (e.g. of a model being fine-tuned further).
+        oos_label: the intent marking out-of-scope validation/test rows (see the module doc).
 
     Returns:
         `(train, validation, test, intents, slot_tags)`: three lists of `SlotExample` and two
@@ -72,9 +80,22 @@ def load_nlu(name: str = "snips", data_dir: str | os.PathLike | None = None, int
             slot_tags = (list(LabelVocabulary.from_file(folder / "slot_labels.txt"))
                          if (folder / "slot_labels.txt").exists() else slot_tags_from_examples(splits[0]))  # fmt: skip
     LabelVocabulary(intents), LabelVocabulary(slot_tags)  # noqa: B018  (duplicates, emptiness)
+    if oos_label is not None:
+        _check_oos(splits[0], intents, oos_label, folder)
     for examples in splits:
-        check_known(examples, intents, slot_tags)
+        check_known(examples, [*intents, *([oos_label] if oos_label is not None else [])], slot_tags)
     return (*splits, list(intents), list(slot_tags))
+
+
+def _check_oos(train: Sequence[SlotExample], intents: Sequence[str], oos_label: str, folder) -> None:
+    """Out-of-scope rows choose the threshold only: none in training, and not one of the intents."""
+    for ex in train:
+        if ex.intent == oos_label:
+            raise DataError(f"training utterance with intent oos_label {oos_label!r}: out-of-scope examples belong in "
+                            "validation/test only (they choose the rejection threshold)", ex.path, ex.line)  # fmt: skip
+    if oos_label in intents:
+        raise DataError(f"oos_label {oos_label!r} is one of the intents; out-of-scope rows have no intent of the "
+                        "model (remove it from labels.txt)", folder)  # fmt: skip
 
 
 def _split_file(folder: pathlib.Path, split: str) -> pathlib.Path:
@@ -98,6 +119,7 @@ class EncodedNLU:
         word_positions: one int32 array per example: each word's first-piece index (-1: none).
         examples: the source examples (gold words, tags, intents).
         truncated: how many examples had word pieces cut off.
+        truncated_rows: bool[N], which ones (None when not known).
     """
 
     token_ids: np.ndarray
@@ -107,6 +129,7 @@ class EncodedNLU:
     word_positions: list[np.ndarray]
     examples: list[SlotExample]
     truncated: int
+    truncated_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -114,6 +137,23 @@ class EncodedNLU:
     @property
     def inputs(self) -> dict[str, np.ndarray]:
         return {"token_ids": self.token_ids, "padding_mask": self.padding_mask}
+
+    def select(self, keep: np.ndarray) -> "EncodedNLU":
+        """The examples where the boolean mask `keep` is true (`truncated` recounted for them)."""
+        keep = np.asarray(keep, bool)
+        positions = [p for p, k in zip(self.word_positions, keep) if k]
+        cut = self.truncated_rows[keep] if self.truncated_rows is not None else None
+        truncated = int(cut.sum()) if cut is not None else self.truncated
+        return EncodedNLU(self.token_ids[keep], self.padding_mask[keep], self.intent_ids[keep], self.slot_labels[keep],
+                          positions, [e for e, k in zip(self.examples, keep) if k], truncated, cut)  # fmt: skip
+
+    def in_scope(self) -> "EncodedNLU":
+        """The examples with a real intent (out-of-scope rows, intent id -1, left out)."""
+        return self if self.num_oos == 0 else self.select(self.intent_ids >= 0)
+
+    @property
+    def num_oos(self) -> int:
+        return int(np.sum(self.intent_ids == OOS_LABEL_ID))
 
 
 def wordpiece_for(tokenizer) -> WordPieceTokenizer:
@@ -129,7 +169,7 @@ def wordpiece_for(tokenizer) -> WordPieceTokenizer:
 
 
 def encode_nlu(examples: Sequence[SlotExample], tokenizer, sequence_length: int, intents: Sequence[str],
-               slot_tags: Sequence[str], report_truncation: bool = True) -> EncodedNLU:  # fmt: skip
+               slot_tags: Sequence[str], report_truncation: bool = True, oos_label: str | None = None) -> EncodedNLU:  # fmt: skip
     """Tokenizes and aligns examples (see the module docstring).
 
     Args:
@@ -137,29 +177,35 @@ def encode_nlu(examples: Sequence[SlotExample], tokenizer, sequence_length: int,
         tokenizer: a keras-hub BERT tokenizer or a `WordPieceTokenizer`.
         sequence_length: tokens per input, with [CLS] and [SEP].
         intents, slot_tags: the model's label lists; unknown names raise `DataError` (file, line).
+        oos_label: the intent of out-of-scope rows (intent id -1; see the module doc).
     """
     if not examples:
         raise ValueError("encode_nlu got no examples")
-    check_known(examples, intents, slot_tags)
+    if oos_label is not None and oos_label in intents:
+        raise ValueError(f"oos_label {oos_label!r} is one of the model's intents")
+    check_known(examples, [*intents, *([oos_label] if oos_label is not None else [])], slot_tags)
     wordpiece = wordpiece_for(tokenizer)
     intent_index = {name: i for i, name in enumerate(intents)}
+    if oos_label is not None:
+        intent_index[oos_label] = OOS_LABEL_ID
     tag_index = {name: i for i, name in enumerate(slot_tags)}
     n = len(examples)
     token_ids = np.zeros((n, sequence_length), np.int32)
     padding_mask = np.zeros((n, sequence_length), np.int32)
     slot_labels = np.zeros((n, sequence_length), np.int32)
-    positions, truncated = [], 0
+    positions, truncated, cut = [], 0, np.zeros(n, bool)
     for i, ex in enumerate(examples):
         aligned = align_words(wordpiece, ex.tokens, sequence_length)
         token_ids[i], padding_mask[i] = aligned.token_ids, aligned.padding_mask
         slot_labels[i] = token_labels(aligned.word_positions, [tag_index[t] for t in ex.tags], sequence_length)
         positions.append(aligned.word_positions)
         truncated += int(aligned.truncated)
+        cut[i] = bool(aligned.truncated)
     if truncated and report_truncation:
         logging.warning("%d of %d utterances have more word pieces than sequence_length=%d allows; their last words "
                         "are cut off (scored as predicted 'O').", truncated, n, sequence_length)  # fmt: skip
     intent_ids = np.array([intent_index[ex.intent] for ex in examples], np.int32)
-    return EncodedNLU(token_ids, padding_mask, intent_ids, slot_labels, positions, list(examples), truncated)
+    return EncodedNLU(token_ids, padding_mask, intent_ids, slot_labels, positions, list(examples), truncated, cut)
 
 
 def nlu_dataset(encoded: EncodedNLU, batch_size: int = 32, shuffle: bool = False, seed: int | None = None) -> tf.data.Dataset:

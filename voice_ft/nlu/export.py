@@ -6,7 +6,10 @@ alignment and slot decoding (BIO-constrained or CRF Viterbi) run outside the gra
 what the sidecar carries (task `"joint_nlu"`, intent and slot tag lists, tokenizer, decoder and CRF
 scores). Verification decodes Keras and TFLite outputs the same way on held-out examples and refuses
 the file (nothing is written) if intent accuracy, slot F1 or sentence accuracy drops by more than
-`tolerance` points.
+`tolerance` points. With a `Calibration` of the intent head its rejection rule is applied to both
+models' intent logits, and in-scope intent accuracy (accepted and right) and OOS recall
+(out-of-scope rows, intent id -1, rejected) must stay within the tolerance too
+(`voice_ft.export.rejection_check`); the other metrics are over the in-scope rows.
 
 Like every exporter, this one takes any Keras model with the attributes the joint NLU builder
 sets (`text_encoder`, `intent_labels`, `slot_tags`, `slot_decoding`) and does not import `models/`.
@@ -25,6 +28,7 @@ from absl import logging
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.rejection_check import rejection_failures, rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.staging import write_verified
 from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, predict_nlu
@@ -47,6 +51,7 @@ class NLUExportResult:
     intent_agreement: float | None = None  # same predicted intent
     slot_agreement: float | None = None  # same predicted word tags for the whole utterance
     max_abs_diff: dict | None = None  # per output, largest |logit difference|
+    rejection: dict | None = None  # with a calibration that rejects: `rejection_check.rejection_figures`
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -100,7 +105,8 @@ def export_nlu_tflite(
         path: the `.tflite` to write; `<stem>.json`, `vocab.txt`, `labels.txt` (intents) and
             `slot_labels.txt` go beside it.
         quantization: "float32", "float16", "dynamic" (int8 weights) or "int8" (full integer).
-        verify_on: labelled `SlotExample`s (or `EncodedNLU`) to compare Keras and TFLite on.
+        verify_on: labelled `SlotExample`s (or `EncodedNLU`, which may hold out-of-scope rows with
+            intent id -1) to compare Keras and TFLite on.
         representative_data: calibration examples for "int8" (from the training set).
         tolerance: largest accepted drop of each metric, in percentage points.
         overwrite: replace existing files.
@@ -109,6 +115,7 @@ def export_nlu_tflite(
         calibration: a `voice_ft.Calibration` of the intent head (`calibrate_logits` on its
             validation intent logits): its temperature and rejection rule go into the sidecar, and
             `NLUParser` then answers `intent=None, not_understood=True` below the threshold.
+            Verification then also compares in-scope intent accuracy and OOS recall under it.
 
     Raises:
         ExportVerificationError: a metric dropped by more than `tolerance` points (`.result`
@@ -145,7 +152,7 @@ def export_nlu_tflite(
         tflite = TFLiteModel(staged)
         outputs = output_names(tflite, len(intents), len(tags))
         if verify is not None:
-            _verify(model, tflite, outputs, verify, decoder, result, tolerance)
+            _verify(model, tflite, outputs, verify, decoder, result, tolerance, calibration)
 
     write_verified(path, tflite_bytes, verify_file, keep_refused)
 
@@ -168,11 +175,19 @@ def export_nlu_tflite(
     return result
 
 
-def _verify(model, tflite, outputs, encoded: EncodedNLU, decoder: SlotDecoder, result: NLUExportResult, tolerance: float):
-    keras_intents, keras_slots = predict_nlu(model, encoded)
-    lite_intents, lite_slots = tflite_nlu_outputs(tflite, encoded, outputs)
+def _verify(model, tflite, outputs, everything: EncodedNLU, decoder: SlotDecoder, result: NLUExportResult, tolerance: float,
+            calibration=None):  # fmt: skip
+    all_keras_intents, keras_slots = predict_nlu(model, everything)
+    all_lite_intents, lite_slots = tflite_nlu_outputs(tflite, everything, outputs)
+    keep = everything.intent_ids >= 0
+    if not keep.any():
+        raise ValueError("verify_on holds no in-scope utterances (every intent id is -1, out of scope).")
+    encoded = everything.select(keep)
+    keras_intents, lite_intents, keras_slots, lite_slots = (all_keras_intents[keep], all_lite_intents[keep],
+                                                            keras_slots[keep], lite_slots[keep])  # fmt: skip
     result.keras, keras_intent_names, keras_tags = decode_and_score(encoded, keras_intents, keras_slots, model.intent_labels, decoder)
     result.tflite, lite_intent_names, lite_tags = decode_and_score(encoded, lite_intents, lite_slots, model.intent_labels, decoder)
+    result.rejection = rejection_figures(calibration, all_keras_intents, all_lite_intents, everything.intent_ids) or None
     result.intent_agreement = float(np.mean([a == b for a, b in zip(keras_intent_names, lite_intent_names)]))
     result.slot_agreement = float(np.mean([a == b for a, b in zip(keras_tags, lite_tags)]))
     result.max_abs_diff = {
@@ -181,9 +196,10 @@ def _verify(model, tflite, outputs, encoded: EncodedNLU, decoder: SlotDecoder, r
     }
     drops = {m: 100.0 * (result.keras[m] - result.tflite[m]) for m in METRICS}
     failed = {m: d for m, d in drops.items() if d > tolerance}
-    if failed:
-        detail = ", ".join(f"{m} {result.tflite[m]:.4f} vs Keras {result.keras[m]:.4f} ({d:.2f} points below)"
-                           for m, d in failed.items())  # fmt: skip
+    details = [f"{m} {result.tflite[m]:.4f} vs Keras {result.keras[m]:.4f} ({d:.2f} points below)" for m, d in failed.items()]
+    details += rejection_failures(result.rejection or {}, tolerance)
+    if details:
+        detail = ", ".join(details)
         raise ExportVerificationError(
             f"{result.quantization} TFLite falls below Keras beyond the tolerance of {tolerance} points: {detail}. "
             "Try a milder quantization (e.g. 'dynamic').", result,

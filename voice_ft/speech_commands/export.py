@@ -8,7 +8,10 @@ quantize well. So `"int8"` here means: every op of the front-end layers stays fl
 (the converter's `QuantizationDebugger` with `denylisted_nodes`), the rest is full int8.
 
 Every variant is verified on held-out data and refused if its accuracy falls more than
-`tolerance` points below Keras. `quantization="auto"` tries int8, dynamic, float16, float32 in that
+`tolerance` points below Keras. With a `Calibration` its rejection rule is applied to both, and
+in-scope accuracy (accepted and right) and OOS recall (held-out clips with label id -1 rejected)
+must stay within the tolerance too (`voice_ft.export.rejection_check`); plain accuracy is over
+the in-scope clips. `quantization="auto"` tries int8, dynamic, float16, float32 in that
 order and keeps the first that passes, saying in the log, the result and the sidecar what it
 quantized and why others were refused.
 """
@@ -31,6 +34,7 @@ from voice_ft.evaluation import metrics
 from voice_ft.export.companions import check_export_target
 from voice_ft.export.convert import QUANTIZATIONS, convert_to_tflite, export_saved_model, make_converter, run_converter
 from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.rejection_check import rejection_failures, rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.staging import write_verified
 from voice_ft.layers import LogMelSpectrogram, SpeechEmbeddingMel, UtteranceNormalization
@@ -55,6 +59,13 @@ class AudioExportResult:
     tflite_accuracy: float | None = None
     agreement: float | None = None
     max_abs_diff: float | None = None
+    # with a calibration that rejects: its rule applied to both (voice_ft.export.rejection_check)
+    keras_in_scope_accuracy: float | None = None
+    tflite_in_scope_accuracy: float | None = None
+    keras_oos_recall: float | None = None
+    tflite_oos_recall: float | None = None
+    tflite_oos_precision: float | None = None
+    num_oos: int | None = None
     refused: list[dict] = dataclasses.field(default_factory=list)  # variants tried first and refused (auto)
 
     def to_dict(self) -> dict:
@@ -190,6 +201,7 @@ def export_audio_classifier(
         path: the `.tflite` to write.
         quantization: "float32", "float16", "dynamic", "int8" (front end float, rest int8) or "auto".
         verify_on: `(waveforms, label_ids)` held-out data; needed for "auto" and strongly advised otherwise.
+            Label id -1 (`OOS_LABEL_ID`) marks out-of-scope clips (they measure OOS recall).
         labels: label names in output order (sidecar).
         representative_waveforms: calibration clips for int8 (from the training set).
         sample_rate: the model rate (sidecar; the runtime resamples to it).
@@ -199,7 +211,8 @@ def export_audio_classifier(
         overwrite: replace existing files.
         calibration: a `voice_ft.Calibration` (`calibrate_logits` on validation logits): its
             temperature and rejection rule go into the sidecar, and `AudioClassifier` then answers
-            `label=None, not_understood=True` below the threshold.
+            `label=None, not_understood=True` below the threshold. Verification then also compares
+            in-scope accuracy and OOS recall under that rule.
 
     Raises:
         ExportVerificationError: the requested variant dropped more than `tolerance` points (nothing written).
@@ -228,11 +241,13 @@ def export_audio_classifier(
 
         def verify(staged: pathlib.Path) -> None:
             if verify_on is not None:
-                _verify(TFLiteModel(staged), verify_on[1], keras_logits, verify_on[0], result)
+                _verify(TFLiteModel(staged), verify_on[1], keras_logits, verify_on[0], result, calibration)
             drop = _drop(result)
-            if drop is not None and drop > tolerance:
-                reason = (f"{result.summary()} -> accuracy {result.tflite_accuracy:.4f}, {drop:.2f} points below Keras "
-                          f"({result.keras_accuracy:.4f}); tolerance {tolerance}")
+            failures = [f"accuracy {result.tflite_accuracy:.4f}, {drop:.2f} points below Keras ({result.keras_accuracy:.4f})"
+                        ] if drop is not None and drop > tolerance else []  # fmt: skip
+            failures += rejection_failures(dataclasses.asdict(result), tolerance)
+            if failures:
+                reason = f"{result.summary()} -> {'; '.join(failures)}; tolerance {tolerance}"
                 raise ExportVerificationError(reason, {"quantization": candidate, "tflite_accuracy": result.tflite_accuracy,
                                                        "reason": reason})
 
@@ -259,10 +274,16 @@ def _drop(result: AudioExportResult) -> float | None:
     return 100.0 * (result.keras_accuracy - result.tflite_accuracy)
 
 
-def _verify(tflite: TFLiteModel, y_true, keras_logits, waveforms, result: AudioExportResult) -> None:
+def _verify(tflite: TFLiteModel, y_true, keras_logits, waveforms, result: AudioExportResult, calibration=None) -> None:
     tflite_logits = tflite_predict(tflite, np.asarray(waveforms, np.float32))
-    result.keras_accuracy = metrics.accuracy(y_true, keras_logits.argmax(-1))
-    result.tflite_accuracy = metrics.accuracy(y_true, tflite_logits.argmax(-1))
+    y_true = np.asarray(y_true)
+    in_scope = y_true >= 0
+    if not in_scope.any():
+        raise ValueError("verify_on holds no in-scope clips (every label id is -1, out of scope).")
+    result.keras_accuracy = metrics.accuracy(y_true[in_scope], keras_logits[in_scope].argmax(-1))
+    result.tflite_accuracy = metrics.accuracy(y_true[in_scope], tflite_logits[in_scope].argmax(-1))
+    for name, value in rejection_figures(calibration, keras_logits, tflite_logits, y_true).items():
+        setattr(result, name, value)
     result.agreement = float(np.mean(keras_logits.argmax(-1) == tflite_logits.argmax(-1)))
     result.max_abs_diff = float(np.max(np.abs(keras_logits - tflite_logits)))
 

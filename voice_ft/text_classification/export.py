@@ -26,10 +26,11 @@ from absl import logging
 from voice_ft.backbones.encoder import text_input_signature
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
-from voice_ft.evaluation.calibration import Calibration, decision_rates
+from voice_ft.evaluation.calibration import Calibration
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import check_quantization, convert_to_tflite
 from voice_ft.export.errors import ExportVerificationError
+from voice_ft.export.rejection_check import rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.staging import write_verified
 from voice_ft.runtime.interpreter import TFLiteModel
@@ -188,14 +189,9 @@ def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: Expor
     result.agreement = float(np.mean(keras_out.argmax(-1) == tflite_out.argmax(-1)))
     result.max_abs_diff = float(np.max(np.abs(keras_out - tflite_out)))
     checks = [("accuracy", result.keras_accuracy, result.tflite_accuracy)]
-    if calibration is not None and calibration.rejection is not None:
-        keras_rates = decision_rates(*calibration.decide(keras_out), y_true)
-        tflite_rates = decision_rates(*calibration.decide(tflite_out), y_true)
-        result.keras_in_scope_accuracy = keras_rates["in_scope_accuracy"]
-        result.tflite_in_scope_accuracy = tflite_rates["in_scope_accuracy"]
-        result.keras_oos_recall, result.tflite_oos_recall = keras_rates["oos_recall"], tflite_rates["oos_recall"]
-        result.tflite_oos_precision = tflite_rates["oos_precision"]
-        result.num_oos = keras_rates["num_oos"]
+    for name, value in rejection_figures(calibration, keras_out, tflite_out, y_true).items():
+        setattr(result, name, value)
+    if result.keras_in_scope_accuracy is not None:
         checks.append(("in-scope accuracy (with rejection)", result.keras_in_scope_accuracy, result.tflite_in_scope_accuracy))
         if result.num_oos:
             checks.append(("OOS recall", result.keras_oos_recall, result.tflite_oos_recall))
