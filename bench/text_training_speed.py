@@ -1,12 +1,20 @@
-"""Training speed of a text classifier: fixed-length batches vs length-bucketed batches.
+"""Training speed of a text classifier: what each of the recipe's speed-ups buys, side by side.
 
     PYTHONPATH=. .venv/bin/python bench/text_training_speed.py [--data=snips --steps=60 --sequence_length=32]
 
-Same model, same data, same recipe; only the batching differs (`encode_dataset(bucket_by_length=...)`,
-which `voice_ft.fit` turns on for models that take any length). Each variant trains `--steps` steps
-after a warm-up, alternating the two variants `--rounds` times so both see the same machine load.
-Last line (JSON): `examples_per_s_fixed`, `examples_per_s_bucketed`, `speedup`, `mean_tokens_fixed`,
-`mean_tokens_bucketed` (padded width per example).
+Same model, data and optimizer; four variants, each adding one thing to the one before:
+  fixed       batches padded to --sequence_length (the trainers before length bucketing);
+  bucketed    length-bucketed batches, each cut to its longest text (`encode_dataset(bucket_by_length=True)`,
+              which `voice_ft.fit` uses for models that take any length);
+  frozen      + the token-embedding table frozen (`Recipe.freeze_embeddings`);
+  frozen_xla  + the step XLA-compiled (`Recipe.jit_compile`): what `choose_recipe` gives the text
+              classifiers for runs of 500 steps or more.
+Each variant trains `--steps` steps after a warm-up, the variants alternating `--rounds` times so all
+see the same machine load; a step on a batch width a variant has not yet seen (a retrace or an XLA
+compile) is not timed (the compiles are reported apart, as `xla_compile_s`).
+Last line (JSON): `examples_per_s_fixed`, `examples_per_s_bucketed`, `examples_per_s_frozen`,
+`examples_per_s_frozen_xla`, `speedup` (bucketed / fixed), `speedup_recipe` (frozen_xla / fixed),
+`mean_tokens_fixed`, `mean_tokens_bucketed` (padded width per example), `xla_compile_s`.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import pathlib
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import print_result  # noqa: E402
+from common import machine, print_result  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "snips", "Bundled data set or folder.")
@@ -26,7 +34,16 @@ flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone.")
 flags.DEFINE_integer("sequence_length", 32, "Padded length (fixed batches) and cap (bucketed).")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("steps", 60, "Timed steps per variant and round.")
-flags.DEFINE_integer("rounds", 2, "Alternations of the two variants.")
+flags.DEFINE_integer("rounds", 2, "Alternations of the variants.")
+flags.DEFINE_integer("warmup_steps", 20, "Untimed steps per variant before the first round.")
+
+# name: (length-bucketed batches, token embedding frozen, XLA)
+VARIANTS = {
+    "fixed": (False, False, False),
+    "bucketed": (True, False, False),
+    "frozen": (True, True, False),
+    "frozen_xla": (True, True, True),
+}
 
 
 def main(argv):
@@ -36,39 +53,59 @@ def main(argv):
 
     import voice_ft
     from voice_ft.data.text_pipeline import encode_dataset
+    from voice_ft.training.freezing import apply_trainability
 
-    train, *_ , labels = voice_ft.datasets.load(FLAGS.data)
-    backbone = voice_ft.load_backbone(FLAGS.backbone)
-    model = voice_ft.build_intent_classifier(backbone, num_labels=len(labels), sequence_length=FLAGS.sequence_length)
-    model.compile(keras.optimizers.AdamW(5e-5), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    batches = {
-        name: encode_dataset(train, model.text_encoder, FLAGS.batch_size, shuffle=True, seed=0, bucket_by_length=bucketed)
-        .repeat()
-        for name, bucketed in (("fixed", False), ("bucketed", True))
-    }
-    iterators = {name: iter(ds) for name, ds in batches.items()}
-    seconds, examples, tokens = {n: 0.0 for n in batches}, {n: 0 for n in batches}, {n: [] for n in batches}
-    for name, iterator in iterators.items():  # warm-up: trace every batch width once
-        for _ in range(20):
-            x, y = next(iterator)
-            model.train_on_batch(x, y)
+    train, *_, labels = voice_ft.datasets.load(FLAGS.data)
+    models, iterators = {}, {}
+    for name, (bucketed, frozen, xla) in VARIANTS.items():
+        keras.utils.set_random_seed(0)
+        model = voice_ft.build_intent_classifier(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
+                                                 sequence_length=FLAGS.sequence_length)  # fmt: skip
+        apply_trainability(model, freeze_embeddings=frozen)
+        model.compile(keras.optimizers.AdamW(5e-5), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=xla)  # fmt: skip
+        models[name] = model
+        batches = encode_dataset(train, model.text_encoder, FLAGS.batch_size, shuffle=True, seed=0,
+                                 bucket_by_length=bucketed)  # fmt: skip
+        iterators[name] = iter(batches.repeat())
+    seconds = {n: 0.0 for n in VARIANTS}
+    examples = {n: 0 for n in VARIANTS}
+    tokens = {n: [] for n in VARIANTS}
+    seen = {n: set() for n in VARIANTS}
+    first_steps = {n: 0.0 for n in VARIANTS}  # steps on a new width: traces, and for XLA compiles
+
+    def step(name, timed: bool):
+        x, y = next(iterators[name])
+        width = int(x["token_ids"].shape[1])
+        start = time.perf_counter()
+        models[name].train_on_batch(x, y)
+        elapsed = time.perf_counter() - start
+        if width not in seen[name]:
+            seen[name].add(width)
+            first_steps[name] += elapsed
+        elif timed:
+            seconds[name] += elapsed
+            examples[name] += int(y.shape[0])
+            tokens[name].append(width)
+
+    for name in VARIANTS:
+        for _ in range(FLAGS.warmup_steps):
+            step(name, timed=False)
     for _ in range(FLAGS.rounds):
-        for name, iterator in iterators.items():
+        for name in VARIANTS:
             for _ in range(FLAGS.steps):
-                x, y = next(iterator)
-                start = time.perf_counter()
-                model.train_on_batch(x, y)
-                seconds[name] += time.perf_counter() - start
-                examples[name] += int(y.shape[0])
-                tokens[name].append(int(x["token_ids"].shape[1]))
-    rate = {n: examples[n] / seconds[n] for n in batches}
+                step(name, timed=True)
+    rate = {n: examples[n] / seconds[n] for n in VARIANTS}
     print_result({
         "data": FLAGS.data,
-        "examples_per_s_fixed": rate["fixed"],
-        "examples_per_s_bucketed": rate["bucketed"],
+        **{f"examples_per_s_{n}": rate[n] for n in VARIANTS},
         "speedup": rate["bucketed"] / rate["fixed"],
+        "speedup_recipe": rate["frozen_xla"] / rate["fixed"],
         "mean_tokens_fixed": float(np.mean(tokens["fixed"])),
         "mean_tokens_bucketed": float(np.mean(tokens["bucketed"])),
+        "xla_compile_s": first_steps["frozen_xla"] - first_steps["frozen"],
+        "batch_widths": sorted(seen["bucketed"]),
+        "machine": machine(),
     })
 
 

@@ -24,8 +24,8 @@ flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation example
 flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection score: max softmax probability, "
                   "logit energy, or auto (the better AUROC on validation out-of-scope rows).")
 flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows of the validation/test data (e.g. 'oos'): they "
-                    "choose the threshold (max in-scope accuracy + OOS recall) and are reported as OOS recall; "
-                    "training data must not hold it.")
+                    "choose the threshold (max in-scope accuracy + OOS recall, lowered while the OOS recall stays "
+                    ">= 0.95) and are reported as OOS recall; training data must not hold it.")
 flags.register_validator("reject_rate", lambda rate: 0.0 <= rate < 1.0, message="--reject_rate must be in [0, 1)")
 flags.register_validator("oos_label", lambda label: label is None or bool(label.strip()),
                          message="--oos_label must be a non-empty label")  # fmt: skip
