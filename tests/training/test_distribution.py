@@ -164,7 +164,8 @@ def test_intent_trainer_under_mirrored_strategy_on_two_cpu_devices(tiny_preset, 
             "--sequence_length=16", "--learning_rate=1e-3", "--quantization=float32", "--tolerance=100",
             "--calibrate=false"]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.run([sys.executable, str(WORKER.with_name("mirrored_trainer.py")), *args], env=env,
+    process = subprocess.run([sys.executable, str(WORKER.with_name("mirrored_trainer.py")), "train_intent", "--data=snips",
+                              *args], env=env,
                              capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
     assert process.returncode == 0, process.stderr[-4000:]
     config = json.loads((run_dir / "config.json").read_text())
