@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tiny_audio
+
 RUNNER = pathlib.Path(__file__).with_name("mirrored_trainer.py")
 TIMEOUT_S = 240
 
@@ -37,3 +39,17 @@ def test_nlu_trainer(tiny_preset, tmp_path):
     assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # header + one epoch
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["tflite"]["float32"]["tflite"]["slot_f1"] == pytest.approx(metrics["test"]["slot_f1"])
+
+
+def test_speech_commands_trainer(tmp_path):
+    from tiny_audio import fsdd_manifest
+
+    run_dir = tmp_path / "run"
+    process = run_mirrored("train_speech_commands", f"--manifest={fsdd_manifest(tmp_path / 'fsdd')}",
+                           f"--run_dir={run_dir}", "--model=dscnn", "--epochs=1", "--filters=8", "--num_blocks=1",
+                           "--batch_size=4", "--repeat_augmented=1", "--quantization=float32", "--tolerance=100")  # fmt: skip
+    assert "3 steps x 1 epochs" in process.stderr  # global batches: 24 clips / (2 x 4)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["num_examples"] == 6 and metrics["epochs_run"] == 1
+    assert (run_dir / "model.keras").is_file() and (run_dir / "speech_commands_dscnn_float32.tflite").is_file()
+    assert metrics["exports"]["float32"]["tflite_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
