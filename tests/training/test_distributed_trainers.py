@@ -53,3 +53,40 @@ def test_speech_commands_trainer(tmp_path):
     assert metrics["test"]["num_examples"] == 6 and metrics["epochs_run"] == 1
     assert (run_dir / "model.keras").is_file() and (run_dir / "speech_commands_dscnn_float32.tflite").is_file()
     assert metrics["exports"]["float32"]["tflite_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+
+
+COMMANDS = {  # intent -> (train, validation, test) sentences, for the spoken trainers
+    "GetWeather": ["what is the weather in paris", "will it rain tomorrow", "is it cold today", "forecast please"],
+    "PlayMusic": ["play some jazz", "play the new album", "put on rock music", "play my song"],
+}
+
+
+def write_commands(folder: pathlib.Path) -> pathlib.Path:
+    """train/validation/test .jsonl files of COMMANDS: two training sentences an intent, one of each other split."""
+    folder.mkdir()
+    for split, rows in (("train", slice(0, 2)), ("validation", slice(2, 3)), ("test", slice(3, 4))):
+        lines = [json.dumps({"text": text, "intent": intent}) for intent, texts in COMMANDS.items() for text in texts[rows]]
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def needs_espeak():
+    from voice_ft.data.speech_synthesis import espeak_binary
+
+    if espeak_binary() is None:
+        pytest.skip("espeak-ng is not installed (apt-get install -y espeak-ng)")
+
+
+def test_spoken_intent_trainer(tmp_path):
+    needs_espeak()
+    pytest.importorskip("onnx", reason="the pretrained speech_embedding is read from ONNX (pip install onnx)")
+    run_dir = tmp_path / "run"
+    process = run_mirrored("train_spoken_intent", f"--data_dir={write_commands(tmp_path / 'text')}",
+                           f"--run_dir={run_dir}", "--train_per_intent=2", "--train_renditions=2", "--eval_per_intent=1",
+                           "--clip_seconds=2.0", "--epochs=1", "--batch_size=2", "--quantization=float32")  # fmt: skip
+    assert "2 steps x 1 epochs" in process.stderr  # global batches: 8 clips / (2 x 2)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["num_train"] == 8 and metrics["num_test"] == 2
+    export = metrics["exports"]["float32"]
+    assert "refused" in export or export["tflite_accuracy"] == pytest.approx(metrics["test_accuracy_held_out_voices"])
+    assert (run_dir / "model.keras").is_file()
