@@ -90,3 +90,20 @@ def test_spoken_intent_trainer(tmp_path):
     export = metrics["exports"]["float32"]
     assert "refused" in export or export["tflite_accuracy"] == pytest.approx(metrics["test_accuracy_held_out_voices"])
     assert (run_dir / "model.keras").is_file()
+
+
+def test_response_trainer_with_lora(tmp_path):
+    rows = [{"context": ["Turn on the lights", "Which room?", f"The kitchen {i}"], "response": "Kitchen lights are on.",
+             "intent": "LightsOn"} for i in range(8)]  # fmt: skip
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "run"
+    process = run_mirrored("train_response", "--model=tiny-gpt2", f"--train_file={data}", f"--validation_file={data}",
+                           "--train_examples=8", "--eval_examples=4", "--bleu_examples=2", "--sequence_length=64",
+                           "--epochs=1", "--batch_size=2", "--learning_rate=0.01", "--lora_rank=4",
+                           "--quantization=float32", "--prefill_length=48", "--cache_length=64", "--verify_prompts=2",
+                           f"--out_dir={out}")  # fmt: skip
+    assert "2 steps x 1 epochs" in process.stderr  # global batches: 8 pairs / (2 x 2)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ppl_after"] < metrics["ppl_before"]
+    assert metrics["tflite_greedy_match"] == 1.0 and (out / "response.tflite").is_file()
