@@ -74,9 +74,9 @@ def alone(generator):
     local = build_generator()
 
     def build():
-        rank = getattr(generator.lm.backbone, "_lora_rank", None) if getattr(generator.lm.backbone, "_lora_enabled_layers", None) else None
-        if rank:
-            local.lm.backbone.enable_lora(rank)
+        trained = generator.lm.backbone
+        if getattr(trained, "_lora_enabled_layers", None):  # voice_ft.fit added adapters: the copy needs them too
+            local.lm.backbone.enable_lora(trained._lora_rank)
         return local.lm
 
     local.lm = alone_on_chief(generator.lm, build, FLAGS.strategy)
