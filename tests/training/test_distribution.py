@@ -124,6 +124,35 @@ def test_fit_refuses_a_model_built_outside_the_strategy(tiny_backbone):
         distribution.model_strategy(inside, "mirrored")
 
 
+def test_trainer_helpers():
+    from absl import flags
+
+    flag_values = flags.FlagValues()
+    distribution.define_strategy_flag(flag_values)
+    flag_values(["trainer", "--strategy=mirrored"])
+    assert flag_values.strategy == "mirrored" and "per replica" in flag_values["strategy"].help
+    with pytest.raises(flags.IllegalFlagValueError):
+        flag_values(["trainer", "--strategy=horovod"])
+
+    import keras
+
+    def build():
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    trained = build()
+    assert distribution.alone_on_chief(trained, build, "mirrored") is trained  # one process: used as it is
+    local = distribution.alone_on_chief(trained, build, "multi_worker")
+    assert local is not trained and all(np.array_equal(a, b) for a, b in zip(local.get_weights(), trained.get_weights()))
+
+    import tensorflow as tf
+
+    one = tf.distribute.get_strategy()
+    data = tf.data.Dataset.range(4).batch(2)
+    assert distribution.distribute_batches(data, one) is data and distribution.distribute_batches(None, one) is None
+    strategy, batch = distribution.batching_for(trained, voice_ft.Recipe(batch_size=6))
+    assert strategy is one and batch == 6
+
+
 def test_keras_fix_is_guarded_by_version():
     from voice_ft.training.keras_multi_worker import keras_needs_fix
 

@@ -223,8 +223,3 @@ def alone_on_chief(model, build, strategy_name: str):
     local.set_weights(model.get_weights())
     return local
 
-
-def refuse_strategy(strategy_name: str, why: str) -> None:
-    """Raises a ValueError naming `--strategy` when a trainer cannot honour it (`why` says what)."""
-    if strategy_name != "default":
-        raise ValueError(f"--strategy={strategy_name} is not supported here: {why}. Leave --strategy at 'default'.")
