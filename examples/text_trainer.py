@@ -30,11 +30,10 @@ from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.data.negatives import read_negatives, split_negatives
 from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.data.text_pipeline import add_negatives, in_scope
-from voice_ft.training.distribution import is_chief
+from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES
-from voice_ft.training.recipe import STRATEGIES
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
@@ -73,9 +72,7 @@ flags.DEFINE_bool("calibrate", True, "Fit a temperature and a rejection threshol
                   "ship them in the sidecar.")
 flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation examples: the fraction of in-scope "
                    "validation examples the threshold rejects (0: no rejection, only calibrated confidences).")
-flags.DEFINE_enum("strategy", "default", list(STRATEGIES), "tf.distribute strategy: default (none), mirrored (this "
-                  "machine's GPUs), multi_worker (the cluster in TF_CONFIG; run the same command on every worker) "
-                  "or tpu. --batch_size is per replica: a step sees batch_size x replicas examples.")
+define_strategy_flag()
 flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the validation/test files (e.g. 'oos'); "
                     "with --negatives, also the name of the out-of-scope class trained on them (default 'oos').")
 flags.DEFINE_string("negatives", "none", "Out-of-scope training negatives: 'none', 'generated' (from the bundled SGD "
@@ -131,8 +128,7 @@ def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tu
 def run(task_name: str, builder) -> dict:
     """Trains, evaluates, saves and exports one text classifier; returns the metrics."""
     overrides = recipe_overrides_from_flags()  # validates the hyper-parameters before anything slow
-    strategy = voice_ft.training.strategy_from_name(FLAGS.strategy)  # before TensorFlow runs anything
-    chief = is_chief(strategy)
+    strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     for q in FLAGS.quantization:
@@ -199,10 +195,7 @@ def run(task_name: str, builder) -> dict:
         history = voice_ft.fit(model, train, fit_validation, recipe=recipe, run_dir=run_dir)
     if not chief:
         return {}  # the chief evaluates, saves and exports
-    if FLAGS.strategy == "multi_worker":  # its predict would wait for the other workers: go on alone
-        local = build()  # outside any strategy
-        local.set_weights(model.get_weights())
-        model = local
+    model = alone_on_chief(model, build, FLAGS.strategy)  # multi_worker: predict would wait for the others
     test_metrics = voice_ft.evaluate(model, test, labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None

@@ -8,7 +8,9 @@
 The encoder is frozen by default (its outputs are computed once, the decoder trains on them);
 --train_encoder=lora or full trains it too. metrics.json holds WER before and after on the test
 split (the validation split when there is none); model/ is the fine-tuned backbone as a keras-hub
-preset (`voice_ft.load_backbone("runs/asr/model")`).
+preset (`voice_ft.load_backbone("runs/asr/model")`). --strategy trains on several devices
+(--batch_size clips per replica); only the chief (worker 0) evaluates and writes --run_dir (other
+workers render their audio into a temporary directory unless --audio_dir is given).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import shutil
 
 from absl import app, flags
 
+from voice_ft.training.distribution import define_strategy_flag
 from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
@@ -35,7 +38,7 @@ flags.DEFINE_enum("train_decoder", "full", ["full", "lora"], "What of the decode
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
 flags.DEFINE_integer("epochs", 3, "Training epochs.")
 flags.DEFINE_float("learning_rate", 1e-5, "Peak learning rate (AdamW, warm-up + linear decay).")
-flags.DEFINE_integer("batch_size", 16, "Batch size.")
+flags.DEFINE_integer("batch_size", 16, "Batch size (per replica under --strategy).")
 flags.DEFINE_integer("patience", 2, "Stop after this many epochs without validation improvement, keeping the best (0 = off).")
 flags.DEFINE_integer("beams", 1, "Beam width for the WER evaluation (1 = greedy).")
 flags.DEFINE_integer("max_tokens", 64, "Most tokens decoded per clip in evaluation.")
@@ -44,6 +47,7 @@ flags.DEFINE_string("run_dir", None, "Output directory.")
 flags.DEFINE_bool("save_model", True, "Save the fine-tuned backbone to <run_dir>/model.")
 flags.DEFINE_integer("seed", 42, "Seed.")
 flags.DEFINE_bool("overwrite", False, "Replace a finished run.")
+define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
 
 
@@ -72,6 +76,30 @@ def load_backbone():
     return voice_ft.load_backbone(FLAGS.backbone)
 
 
+def build_recognizer(backbone, frames):
+    from voice_ft.asr.model import build_speech_recognizer
+
+    return build_speech_recognizer(backbone, frames, FLAGS.train_encoder, FLAGS.train_decoder, FLAGS.lora_rank)
+
+
+def alone(backbone, frames):
+    """`backbone` as the chief evaluates and saves it by itself: under multi_worker a copy loaded
+    outside the strategy (made trainable, LoRA adapters included, as the recognizer made it) with
+    its weights; otherwise `backbone` itself."""
+    from voice_ft.training.distribution import alone_on_chief
+
+    if FLAGS.strategy != "multi_worker":
+        return backbone
+    local = load_backbone()
+
+    def build():
+        build_recognizer(local, frames)
+        return local.model
+
+    alone_on_chief(backbone.model, build, FLAGS.strategy)  # copies the weights into local.model
+    return local
+
+
 def evaluate(backbone, data, frames) -> dict:
     """WER of greedy/beam transcripts of `data` (features already computed)."""
     from voice_ft.asr.decoding import transcribe_features
@@ -85,30 +113,47 @@ def evaluate(backbone, data, frames) -> dict:
 
 def main(argv):
     del argv
+    from voice_ft.data.files import prepare_run_dir
+    from voice_ft.training.distribution import start_strategy, writer_dir
+
+    strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
+    # Only the chief checks, prepares and writes the run directory (the workers share it).
+    run_dir = (prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite, results=("metrics.json",)) if chief
+               else pathlib.Path(FLAGS.run_dir))  # fmt: skip
+    with writer_dir(run_dir, strategy) as audio_root:  # a worker's own temporary directory off the chief
+        train_and_report(run_dir, audio_root, chief)
+
+
+def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: bool) -> None:
+    """Evaluates, fine-tunes and evaluates again; the chief alone evaluates and writes into `run_dir`."""
     import voice_ft
     from voice_ft.asr.data import load_speech, select_split
     from voice_ft.asr.decoding import GENERATION_CONFIG
-    from voice_ft.asr.model import build_speech_recognizer
     from voice_ft.asr.train import fit_speech_recognizer
-    from voice_ft.data.files import prepare_run_dir
+    from voice_ft.training.distribution import distribution_scope
 
-    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite, results=("metrics.json",))
-    examples = read_examples(run_dir)
+    examples = read_examples(audio_root)
     splits = {s: select_split(examples, s) for s in ("train", "validation")}
     eval_split = "test" if any(e.split == "test" for e in examples) else "validation"
     held_out = select_split(examples, eval_split)[: FLAGS.max_eval or None]
 
-    backbone = load_backbone()
     frames = None if FLAGS.audio_seconds >= 30 else round(FLAGS.audio_seconds * 100)
-    recognizer = build_speech_recognizer(backbone, frames, FLAGS.train_encoder, FLAGS.train_decoder, FLAGS.lora_rank)
+    with distribution_scope(FLAGS.strategy):
+        backbone = load_backbone()
+        recognizer = build_recognizer(backbone, frames)
     train, validation = (load_speech(backbone, splits[s], frames) for s in ("train", "validation"))
     evaluation = load_speech(backbone, held_out, frames)
 
-    before = evaluate(backbone, evaluation, frames)
-    print(f"WER before fine-tuning on {len(evaluation)} {eval_split} clips: {before['wer']:.4f}")
+    if chief:
+        before = evaluate(alone(backbone, frames), evaluation, frames)
+        print(f"WER before fine-tuning on {len(evaluation)} {eval_split} clips: {before['wer']:.4f}")
     recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                             early_stopping_patience=FLAGS.patience or None, seed=FLAGS.seed)  # fmt: skip
+                             early_stopping_patience=FLAGS.patience or None, seed=FLAGS.seed,
+                             strategy=FLAGS.strategy)  # fmt: skip
     trained = fit_speech_recognizer(recognizer, train, validation, recipe=recipe, run_dir=run_dir / "training", verbose=2)
+    if not chief:
+        return  # the chief evaluates and writes
+    backbone = alone(backbone, frames)
     after = evaluate(backbone, evaluation, frames)
     print(f"WER after fine-tuning: {after['wer']:.4f} ({trained.seconds:.0f} s of training)")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import pathlib
 
 import calibration_flags
 from absl import app, flags, logging
@@ -40,6 +41,7 @@ from voice_ft.nlu import model as nlu_model
 from voice_ft.nlu import train as nlu_train
 from voice_ft.nlu.data import load_nlu
 from voice_ft.nlu.export import export_nlu_tflite
+from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
@@ -49,7 +51,7 @@ flags.DEFINE_string("run_dir", None, "Output directory for this run.")
 flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
 flags.DEFINE_integer("steps", None, "Optimizer steps; default: chosen from the number of intents, at least 3 epochs.")
 flags.DEFINE_integer("steps_per_validation", None, "Steps between validations/backups with --steps; default: chosen.")
-flags.DEFINE_integer("batch_size", 32, "Batch size.")
+flags.DEFINE_integer("batch_size", 32, "Batch size (per replica under --strategy).")
 flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate.")
 flags.DEFINE_integer("sequence_length", None, "Word pieces per utterance, including [CLS]/[SEP]; default: the longest "
                      "training utterance's, rounded up to a multiple of 8.")
@@ -64,11 +66,14 @@ flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations 
                      "default: chosen.")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
+define_strategy_flag()
 
 
 def main(argv):
     del argv
-    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
+    strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
+    # Only the chief checks, prepares and writes the run directory (the workers share it).
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     overrides = {name: FLAGS[name].value for name in RECIPE_FLAGS if FLAGS[name].present}
     if overrides.get("early_stopping_patience") == 0:
         overrides["early_stopping_patience"] = None
@@ -84,28 +89,39 @@ def main(argv):
     train, validation, test, intents, slot_tags = load_nlu(FLAGS.data, oos_label=oos_label)
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]
-    recipe = nlu_recipe(train, intents, overrides)
-    backbone = voice_ft.load_backbone(FLAGS.backbone)
+    recipe = nlu_recipe(train, intents, overrides, replicas=strategy.num_replicas_in_sync)
+    with voice_ft.training.distribution_scope(FLAGS.strategy):
+        backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
     if sequence_length is None:  # the longest training utterance: a cut-off word loses its slot
         texts = tf.data.Dataset.from_tensor_slices([" ".join(ex.tokens) for ex in train])
         choice = choose_sequence_length(texts, backbone.tokenizer, percentile=100, max_length=backbone.max_sequence_length)
         sequence_length = choice.sequence_length
         logging.info("Chose %s (--sequence_length overrides).", choice.reason())
-    model = nlu_model.build_joint_nlu_model(backbone, intents, slot_tags, crf=FLAGS.crf, decoding=FLAGS.decoding,
-                                            sequence_length=sequence_length,
-                                            slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
+
+    def build(pretrained=None):  # fresh pretrained weights unless given a loaded backbone
+        return nlu_model.build_joint_nlu_model(pretrained or voice_ft.load_backbone(FLAGS.backbone), intents, slot_tags,
+                                               crf=FLAGS.crf, decoding=FLAGS.decoding, sequence_length=sequence_length,
+                                               slot_loss_weight=FLAGS.slot_loss_weight)  # fmt: skip
+
+    with voice_ft.training.distribution_scope(FLAGS.strategy):
+        model = build(backbone)
     encoded = {name: nlu_train.encode_for(model, split, oos_label=oos_label) for name, split in
                (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
-    record_run_config(run_dir, {
+    config = {
         "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": sequence_length,
         "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
         "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
         "slot_tags": slot_tags, "truncated": {name: e.truncated for name, e in encoded.items()},
         "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "score": FLAGS.score, "oos_label": oos_label,
-    })  # fmt: skip
+    }  # fmt: skip
+    if chief:  # other workers write nothing into the run directory
+        record_run_config(run_dir, config)
 
     history = nlu_train.fit_nlu(model, encoded["train"], encoded["validation"], recipe=recipe, run_dir=run_dir)
+    if not chief:
+        return  # the chief evaluates, saves and exports
+    model = alone_on_chief(model, build, FLAGS.strategy)
     test_metrics, predicted_intents, _ = nlu_train.evaluate_nlu(model, encoded["test"], return_predictions=True)
     nlu_model.save_nlu_model(model, run_dir, overwrite=FLAGS.overwrite)
     calibration = None
@@ -137,17 +153,19 @@ def main(argv):
 
 
 RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_layers",
-                "early_stopping_patience", "ema_momentum")
+                "early_stopping_patience", "ema_momentum", "strategy")
 # Kept over choose_recipe's rules: the rate and head speed the SNIPS figures (bench/nlu_snips.py) were measured with.
 NLU_DEFAULTS = {"learning_rate": 1e-4, "head_learning_rate_multiplier": 1.0}
 
 
-def nlu_recipe(train, intents, overrides: dict) -> voice_ft.Recipe:
+def nlu_recipe(train, intents, overrides: dict, replicas: int = 1) -> voice_ft.Recipe:
     """Data-driven defaults (voice_ft.choose_recipe) from the intents' counts: at least 3 epochs, as the
-    slot tagger needs them, more for many intents; the user's flags win."""
+    slot tagger needs them, more for many intents; the user's flags win. `replicas` in sync make
+    the global batch (and so the steps) larger."""
     counts = collections.Counter(ex.intent for ex in train)
     profile = voice_ft.DataProfile.from_label_counts([counts[name] for name in intents])
-    choice = voice_ft.choose_recipe(profile, overrides, defaults=NLU_DEFAULTS, min_epochs=3, balance_classes=False)
+    choice = voice_ft.choose_recipe(profile, overrides, defaults=NLU_DEFAULTS, min_epochs=3, balance_classes=False,
+                                    replicas=replicas)
     print(f"Recipe:\n{choice.describe()}", flush=True)
     return choice.recipe
 

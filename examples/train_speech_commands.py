@@ -17,13 +17,16 @@ The data is a CSV manifest (path,label[,speaker,split]) or a folder per label. W
 the manifest's train/validation/test are used (FSDD's are speaker-disjoint); otherwise a seeded random
 80/10/10 split is made. A run writes model.keras, labels.txt, metrics.json, history.csv, one
 <name>_<quantization>.tflite + .json per exported variant and, with --calibrate (the default),
-reliability_diagram.png.
+reliability_diagram.png. --strategy trains on several devices (--batch_size clips per replica; batch
+normalisation uses the global batch's statistics); only the chief (worker 0) writes the run
+directory, evaluates and exports.
 
 Out of scope (calibration_flags.py): a temperature and an "I didn't understand" threshold fitted on
 the validation clips go into each sidecar; `AudioClassifier` then answers `label=None,
 not_understood=True` below it. With --oos_label=_unknown_, validation/test clips of that label (not
 a class; none may be in training) are out-of-scope examples: they choose the threshold (max in-scope
-accuracy + OOS recall) and the export reports the .tflite's OOS recall.
+accuracy + OOS recall, lowered while the OOS recall stays >= 0.95) and the export reports the
+.tflite's OOS recall.
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ from voice_ft.speech_commands.pretrained import (
     train_speech_embedding_classifier,
 )
 from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from voice_ft.training.distribution import (
+    alone_on_chief,
+    define_strategy_flag,
+    distribute_batches,
+    distribution_scope,
+    global_batch_size,
+    start_strategy,
+)
 from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
@@ -67,7 +78,7 @@ flags.DEFINE_enum("model", "speech_embedding_dscnn", ["speech_embedding_dscnn", 
 flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
 flags.DEFINE_integer("steps", None, "Optimizer steps; default: chosen from the number of classes (FSDD's 10: 3,000 "
                      "steps, 40 passes over its augmented clips).")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
+flags.DEFINE_integer("batch_size", 64, "Batch size (per replica under --strategy).")
 flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.")
 flags.DEFINE_integer("sample_rate", 16000, "Model sample rate (files are resampled to it).")
 flags.DEFINE_float("clip_seconds", 1.0, "Fixed clip length; shorter clips are centred in silence.")
@@ -89,6 +100,7 @@ flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants: float32
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
 flags.DEFINE_integer("seed", 42, "Seed for splits, subsets and training.")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
+define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
 
 
@@ -146,14 +158,16 @@ def train_teacher(x_train, y_train, x_test, y_test, num_classes: int) -> tuple[k
 AUDIO_PRESENTATIONS_PER_CLASS = 19_200
 
 
-def audio_recipe(train, copies: int, overrides: dict) -> voice_ft.Recipe:
-    """Steps from the number of classes (voice_ft.choose_recipe), at most 60 passes; the flags win."""
+def audio_recipe(train, copies: int, overrides: dict, replicas: int = 1) -> voice_ft.Recipe:
+    """Steps from the number of classes (voice_ft.choose_recipe), at most 60 passes; the flags win.
+    `replicas` in sync make the global batch (and so the steps) larger."""
     counts = collections.Counter(e.label for e in train.examples)
     profile = voice_ft.DataProfile.from_label_counts([copies * counts[label] for label in train.labels])
     defaults = {"batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate, "seed": FLAGS.seed,
                 "head_learning_rate_multiplier": 1.0, "early_stopping_patience": None}  # fmt: skip
     choice = voice_ft.choose_recipe(profile, overrides, defaults=defaults, balance_classes=False,
-                                    presentations_per_class=AUDIO_PRESENTATIONS_PER_CLASS, max_epochs=60)  # fmt: skip
+                                    presentations_per_class=AUDIO_PRESENTATIONS_PER_CLASS, max_epochs=60,
+                                    replicas=replicas)  # fmt: skip
     print(f"Recipe:\n{choice.describe()}", flush=True)
     return choice.recipe
 
@@ -170,8 +184,10 @@ def check_flags():
 def main(argv):
     del argv
     check_flags()
-    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
-    overrides = {name: FLAGS[name].value for name in ("epochs", "steps", "learning_rate") if FLAGS[name].present}
+    strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
+    # Only the chief checks, prepares and writes the run directory (the workers share it).
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
+    overrides = {name: FLAGS[name].value for name in ("epochs", "steps", "learning_rate", "strategy") if FLAGS[name].present}
     if "epochs" in overrides and "steps" in overrides:
         raise app.UsageError("Give --epochs or --steps, not both.")
     voice_ft.Recipe(**overrides)  # a bad value fails now, before any audio is read
@@ -185,19 +201,28 @@ def main(argv):
         noise = noise_from_folder(FLAGS.noise_dir, FLAGS.sample_rate, clip) if FLAGS.noise_dir else generated_noise(clip, "pink", num_clips=16)
         augment = WaveformAugmentation(sample_rate=FLAGS.sample_rate, noise=noise)
     copies = FLAGS.repeat_augmented if augment else 1
-    recipe = audio_recipe(train, copies, overrides)
-    train_ds = train.dataset(FLAGS.batch_size, shuffle=True, augment=augment, seed=FLAGS.seed, repeat_augmented=copies)
-    model = build_model(train)
+    recipe = audio_recipe(train, copies, overrides, replicas=strategy.num_replicas_in_sync)
+    batch_size = global_batch_size(recipe.batch_size, strategy)
+    train_ds = distribute_batches(train.dataset(batch_size, shuffle=True, augment=augment, seed=FLAGS.seed,
+                                                repeat_augmented=copies), strategy)  # fmt: skip
+    with distribution_scope(FLAGS.strategy):
+        model = build_model(train)
     logging.info("%s: %d parameters, %d training clips", model.name, model.count_params(), len(train.examples))
     labels = list(train.labels)
     x_train, y_train = train.arrays()  # decoded once: the teacher's data and the int8 calibration clips
     x_test, y_test = test.arrays()  # the teacher's score and the export verification (-1: out of scope)
     teacher, teacher_accuracy = None, None
-    if FLAGS.teacher == "speech_embedding":
-        keep = y_test >= 0
-        teacher, teacher_accuracy = train_teacher(x_train, y_train, x_test[keep], y_test[keep], len(labels))
-    trained = model if teacher is None else voice_ft.Distiller(model, teacher, FLAGS.distill_temperature, FLAGS.distill_alpha)
-    history = voice_ft.fit(trained, train_ds, validation.in_scope().dataset(128), recipe=recipe, run_dir=run_dir, verbose=2)
+    with distribution_scope(FLAGS.strategy):  # the distiller holds the teacher's variables too
+        if FLAGS.teacher == "speech_embedding":
+            keep = y_test >= 0
+            teacher, teacher_accuracy = train_teacher(x_train, y_train, x_test[keep], y_test[keep], len(labels))
+        trained = model if teacher is None else voice_ft.Distiller(model, teacher, FLAGS.distill_temperature,
+                                                                   FLAGS.distill_alpha)  # fmt: skip
+    validation_ds = distribute_batches(validation.in_scope().dataset(global_batch_size(128, strategy)), strategy)
+    history = voice_ft.fit(trained, train_ds, validation_ds, recipe=recipe, run_dir=run_dir, verbose=2)
+    if not chief:
+        return  # the chief evaluates, saves and exports
+    model = alone_on_chief(model, lambda: build_model(train), FLAGS.strategy)
     test_metrics = voice_ft.evaluate(model, test.dataset(128), labels)
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None

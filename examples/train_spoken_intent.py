@@ -12,6 +12,10 @@ understand" threshold are fitted on the validation clips, written to the sidecar
 answers `label=None, not_understood=True` below it) and drawn in reliability_diagram.png. With
 --oos_label=oos, validation/test sentences labelled "oos" are spoken too and become out-of-scope
 clips: they choose the threshold and the export reports the .tflite's OOS recall.
+
+--strategy trains the head on several devices (--batch_size embeddings per replica); only the chief
+(worker 0) writes the run directory, evaluates and exports (other workers render their audio into a
+temporary directory unless --audio_dir is given).
 """
 
 from __future__ import annotations
@@ -32,6 +36,15 @@ from voice_ft.evaluation import reports
 from voice_ft.export.rejection_check import rejection_line
 from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
 from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
+from voice_ft.training.distribution import (
+    alone_on_chief,
+    define_strategy_flag,
+    distribute_batches,
+    distribution_scope,
+    global_batch_size,
+    start_strategy,
+    writer_dir,
+)
 from voice_ft.training.interrupt import exit_on_interrupt
 
 FLAGS = flags.FLAGS
@@ -44,11 +57,13 @@ flags.DEFINE_integer("eval_per_intent", 50, "Validation/test utterances per inte
 flags.DEFINE_float("clip_seconds", 4.0, "Clip length (commands are centred, longer ones trimmed).")
 flags.DEFINE_integer("epochs", 30, "Head training epochs.")
 flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
+flags.DEFINE_integer("batch_size", 32, "Head training batch size (per replica under --strategy).")
 flags.DEFINE_string("run_dir", None, "Output directory.")
 flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants.")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
 flags.DEFINE_integer("seed", 42, "Seed.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing run.")
+define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
 
 
@@ -70,27 +85,42 @@ def spoken_sources(audio_dir: pathlib.Path):
                                                 oos_label=FLAGS.oos_label) for s in ("validation", "test")]  # fmt: skip
 
 
-def train_spoken_intent(train: AudioSource, validation: AudioSource):
-    """Builds the model and trains its head on cached encoder outputs; returns (model, arrays by split)."""
-    model = build_spoken_intent_classifier(len(train.labels), FLAGS.clip_seconds)
+def build_model(train: AudioSource):
+    return build_spoken_intent_classifier(len(train.labels), FLAGS.clip_seconds)
+
+
+def train_spoken_intent(train: AudioSource, validation: AudioSource, strategy):
+    """Builds the model (under `strategy`) and trains its head on cached encoder outputs; returns
+    (model, arrays by split)."""
+    with distribution_scope(FLAGS.strategy):
+        model = build_model(train)
     encoder, head = model.get_layer("encoder"), model.get_layer("head")
     arrays = {"train": train.arrays(), "validation": validation.in_scope().arrays()}
     embedded = {k: (keras_predict(encoder, x, batch_size=32), y) for k, (x, y) in arrays.items()}
     # Shuffle clips, then batch: the manifest is grouped by intent (and renditions of a sentence are
     # adjacent), so shuffling whole batches would train on one-intent batches.
+    batch_size = global_batch_size(FLAGS.batch_size, strategy)
     train_batches = tf.data.Dataset.from_tensor_slices(embedded["train"]).shuffle(
-        len(embedded["train"][1]), seed=FLAGS.seed, reshuffle_each_iteration=True).batch(32)
-    validation_batches = tf.data.Dataset.from_tensor_slices(embedded["validation"]).batch(32)
-    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate, batch_size=32, seed=FLAGS.seed)
-    voice_ft.fit(head, train_batches, validation_batches, recipe=recipe, verbose=2)
+        len(embedded["train"][1]), seed=FLAGS.seed, reshuffle_each_iteration=True).batch(batch_size)
+    validation_batches = tf.data.Dataset.from_tensor_slices(embedded["validation"]).batch(batch_size)
+    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate, batch_size=FLAGS.batch_size,
+                             seed=FLAGS.seed, strategy=FLAGS.strategy)  # fmt: skip
+    voice_ft.fit(head, distribute_batches(train_batches, strategy), distribute_batches(validation_batches, strategy),
+                 recipe=recipe, verbose=2)  # fmt: skip
     return model, arrays
 
 
 def main(argv):
     del argv
-    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite)
-    train, validation, test = spoken_sources(pathlib.Path(FLAGS.audio_dir or run_dir / "audio"))
-    model, arrays = train_spoken_intent(train, validation)
+    strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
+    # Only the chief checks, prepares and writes the run directory (the workers share it).
+    run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
+    with writer_dir(run_dir, strategy) as write_dir:  # a worker's own temporary directory off the chief
+        train, validation, test = spoken_sources(pathlib.Path(FLAGS.audio_dir or write_dir / "audio"))
+        model, arrays = train_spoken_intent(train, validation, strategy)
+    if not chief:
+        return  # the chief evaluates, saves and exports
+    model = alone_on_chief(model, lambda: build_model(train), FLAGS.strategy)
     x_test, y_test = test.arrays()  # label id -1: out of scope (the export measures their rejection)
     keep = y_test >= 0
     accuracy = float(np.mean(keras_predict(model, x_test[keep], 32).argmax(-1) == y_test[keep]))

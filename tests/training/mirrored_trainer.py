@@ -1,6 +1,6 @@
-"""Runs `examples/train_intent.py` under MirroredStrategy on two logical CPU devices.
+"""Runs one `examples/` trainer under MirroredStrategy on two logical CPU devices.
 
-    python tests/training/mirrored_trainer.py <train_intent.py flags>
+    python tests/training/mirrored_trainer.py train_nlu <train_nlu.py flags>
 
 The logical devices must be configured before TensorFlow initialises, so this sets them up first
 and then runs the trainer's `main` with the given flags (plus `--strategy=mirrored`).
@@ -8,6 +8,7 @@ and then runs the trainer's `main` with the given flags (plus `--strategy=mirror
 
 from __future__ import annotations
 
+import importlib
 import pathlib
 import sys
 
@@ -20,14 +21,13 @@ def main() -> None:
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from absl import app, flags
+    from absl import app
 
-    import train_intent
+    trainer = importlib.import_module(sys.argv[1])
     from voice_ft.training.distribution import strategy_from_name
 
     assert strategy_from_name("mirrored").num_replicas_in_sync == 2
-    flags.FLAGS.set_default("data", "snips")
-    app.run(train_intent.main, argv=[sys.argv[0], *sys.argv[1:], "--strategy=mirrored"])
+    app.run(trainer.main, argv=[sys.argv[0], *sys.argv[2:], "--strategy=mirrored"])
 
 
 if __name__ == "__main__":

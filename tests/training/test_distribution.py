@@ -13,10 +13,13 @@ import sys
 import numpy as np
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tiny_audio
+
 import voice_ft
 from voice_ft.training import distribution
 
 WORKER = pathlib.Path(__file__).with_name("distributed_worker.py")
+AUDIO_WORKER = WORKER.with_name("distributed_audio_worker.py")
 TIMEOUT_S = 180
 
 
@@ -31,17 +34,18 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def start(args: list[str], env: dict, log: pathlib.Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(WORKER), *args], env=env, stdout=log.open("w"),
+def start(args: list[str], env: dict, log: pathlib.Path, script: pathlib.Path = WORKER) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(script), *args], env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)  # fmt: skip
 
 
-def run_processes(specs: list[tuple[list[str], dict, pathlib.Path]]) -> list[int]:
-    """Starts every process, waits for all within TIMEOUT_S, and always kills what is left."""
+def run_processes(specs: list[tuple[list[str], dict, pathlib.Path]], script: pathlib.Path = WORKER) -> list[int]:
+    """Starts every process (`script` with each spec's flags), waits for all within TIMEOUT_S, and
+    always kills what is left."""
     processes = []
     try:
         for args, env, log in specs:
-            processes.append(start(args, env, log))
+            processes.append(start(args, env, log, script))
         return [p.wait(timeout=TIMEOUT_S) for p in processes]
     finally:
         for p in processes:
@@ -120,6 +124,35 @@ def test_fit_refuses_a_model_built_outside_the_strategy(tiny_backbone):
         distribution.model_strategy(inside, "mirrored")
 
 
+def test_trainer_helpers():
+    from absl import flags
+
+    flag_values = flags.FlagValues()
+    distribution.define_strategy_flag(flag_values)
+    flag_values(["trainer", "--strategy=mirrored"])
+    assert flag_values.strategy == "mirrored" and "per replica" in flag_values["strategy"].help
+    with pytest.raises(flags.IllegalFlagValueError):
+        flag_values(["trainer", "--strategy=horovod"])
+
+    import keras
+
+    def build():
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    trained = build()
+    assert distribution.alone_on_chief(trained, build, "mirrored") is trained  # one process: used as it is
+    local = distribution.alone_on_chief(trained, build, "multi_worker")
+    assert local is not trained and all(np.array_equal(a, b) for a, b in zip(local.get_weights(), trained.get_weights()))
+
+    import tensorflow as tf
+
+    one = tf.distribute.get_strategy()
+    data = tf.data.Dataset.range(4).batch(2)
+    assert distribution.distribute_batches(data, one) is data and distribution.distribute_batches(None, one) is None
+    strategy, batch = distribution.batching_for(trained, voice_ft.Recipe(batch_size=6))
+    assert strategy is one and batch == 6
+
+
 def test_keras_fix_is_guarded_by_version():
     from voice_ft.training.keras_multi_worker import keras_needs_fix
 
@@ -158,13 +191,38 @@ def test_two_workers_fail_without_the_keras_fix(tiny_preset, tmp_path):
     assert "unsupported type (<class 'dict'>)" in (tmp_path / "w0.log").read_text()
 
 
+def test_two_workers_train_an_audio_model_in_sync_and_match_one_process(tmp_path):
+    from tiny_audio import fsdd_manifest
+
+    manifest = fsdd_manifest(tmp_path / "fsdd", digits="012", train=8)  # 24 clips: 3 global batches of 8 an epoch
+    envs = worker_envs(tmp_path)
+    codes = run_processes(
+        [([f"--manifest={manifest}", f"--out={tmp_path / f'w{i}.npz'}", "--batch_size=4"], env, tmp_path / f"w{i}.log")
+         for i, env in enumerate(envs)]
+        + [([f"--manifest={manifest}", f"--out={tmp_path / 'one.npz'}", "--batch_size=8", "--strategy=default"],
+            {**envs[0], "TF_CONFIG": ""}, tmp_path / "one.log")],
+        script=AUDIO_WORKER,
+    )  # fmt: skip
+    logs = {name: (tmp_path / f"{name}.log").read_text()[-3000:] for name in ("w0", "w1", "one")}
+    assert codes == [0, 0, 0], logs
+    chief, other, one = (weights(tmp_path / f"{name}.npz") for name in ("w0", "w1", "one"))
+    assert len(chief) == len(one) >= 10  # convolutions, batch-norm scales/offsets and moving statistics, the head
+    assert all(np.array_equal(a, b) for a, b in zip(chief, other))  # in sync
+    for a, b in zip(chief, one):  # 2 x 4 per replica == one process at 8 (6 steps), batch norm on the global batch
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    losses = [np.load(tmp_path / f"{name}.npz")["losses"] for name in ("w0", "one")]
+    assert len(losses[0]) == 2 and losses[0][1] != losses[0][0]  # two epochs that trained
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
 def test_intent_trainer_under_mirrored_strategy_on_two_cpu_devices(tiny_preset, tmp_path):
     run_dir = tmp_path / "run"
     args = [f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=64", "--batch_size=8",
             "--sequence_length=16", "--learning_rate=1e-3", "--quantization=float32", "--tolerance=100",
             "--calibrate=false"]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.run([sys.executable, str(WORKER.with_name("mirrored_trainer.py")), *args], env=env,
+    process = subprocess.run([sys.executable, str(WORKER.with_name("mirrored_trainer.py")), "train_intent", "--data=snips",
+                              *args], env=env,
                              capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
     assert process.returncode == 0, process.stderr[-4000:]
     config = json.loads((run_dir / "config.json").read_text())

@@ -64,10 +64,14 @@ def fit_speech_recognizer(
         recipe: a `voice_ft.Recipe`; default 3 epochs, batch 16, lr 1e-5 (`DEFAULT_RECIPE`).
         run_dir: checkpoints, resume backup and logs (see `voice_ft.fit`).
 
+    Under the recipe's `strategy` (build the backbone and recognizer inside
+    `voice_ft.training.distribution_scope`) a step sees `recipe.batch_size` x replicas clips.
+
     Returns:
         An `ASRTrainResult`. The fine-tuned weights are in the recognizer and its backbone.
     """
     from voice_ft.training import Recipe, fit
+    from voice_ft.training.distribution import batching_for, distribute_batches
 
     recipe = recipe or Recipe(**DEFAULT_RECIPE)
     if recipe.freeze_backbone or recipe.freeze_layers or recipe.lora_rank:
@@ -82,10 +86,12 @@ def fit_speech_recognizer(
     start = time.perf_counter()
     cached = encoder_is_frozen(recognizer)
     model, input_name = (recognizer.decoder, "encoder_sequence") if cached else (recognizer, "encoder_features")
+    strategy, batch_size = batching_for(model, recipe)  # Recipe.batch_size per replica, as voice_ft.fit batches
 
     def batches(split: SpeechData, shuffle: bool):
         inputs = encode_features(recognizer, split.features, recipe.batch_size) if cached else split.features
-        return make_asr_dataset(inputs, split, recipe.batch_size, shuffle=shuffle, seed=recipe.seed, input_name=input_name)
+        dataset = make_asr_dataset(inputs, split, batch_size, shuffle=shuffle, seed=recipe.seed, input_name=input_name)
+        return distribute_batches(dataset, strategy)
 
     import keras
 

@@ -18,6 +18,7 @@ from voice_ft.evaluation.calibration import DEFAULT_BINS, DEFAULT_REJECTION_RATE
 from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, nlu_dataset, predict_nlu
 from voice_ft.nlu.model import joint_nlu_losses, joint_nlu_metrics
 from voice_ft.training import Recipe, fit
+from voice_ft.training.distribution import batching_for, distribute_batches
 
 
 def encode_for(model: keras.Model, examples: Sequence[SlotExample], report_truncation: bool = True,
@@ -39,13 +40,15 @@ def fit_nlu(model: keras.Model, train, validation=None, recipe=None, run_dir=Non
     """`voice_ft.fit` with the joint losses and metrics.
 
     `train`/`validation` are lists of `SlotExample` (from `load_nlu` or a reader), `EncodedNLU`,
-    or batched `tf.data` from `nlu_dataset`.
+    or batched `tf.data` from `nlu_dataset`. Examples are batched at `recipe.batch_size` per replica
+    of the recipe's strategy (a global batch of batch_size x replicas), as `voice_ft.fit` does.
     """
     recipe = recipe or Recipe()
     if recipe.class_weight is not None:
         raise ValueError("class_weight is not supported for joint NLU models (two outputs).")
-    train_data = _as_dataset(model, train, recipe.batch_size, shuffle=True, seed=recipe.seed)
-    validation_data = _as_dataset(model, validation, recipe.batch_size, shuffle=False)
+    strategy, batch_size = batching_for(model, recipe)  # Recipe.batch_size per replica
+    train_data = distribute_batches(_as_dataset(model, train, batch_size, shuffle=True, seed=recipe.seed), strategy)
+    validation_data = distribute_batches(_as_dataset(model, validation, batch_size, shuffle=False), strategy)
     return fit(model, train_data, validation_data, recipe=recipe, run_dir=run_dir, loss=joint_nlu_losses(model),
                metrics=joint_nlu_metrics(), callbacks=callbacks, verbose=verbose)  # fmt: skip
 

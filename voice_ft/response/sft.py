@@ -94,19 +94,23 @@ def tokenize_pairs(
 
 
 def collate(examples: Sequence[TokenizedPair], pad_id: int = 0, pad_to_multiple: int = 16):
-    """Pads a batch: returns `({"token_ids", "padding_mask"}, labels, sample_weight)` numpy arrays."""
+    """Pads a batch: returns `({"token_ids", "padding_mask"}, labels, sample_weight)` numpy arrays.
+
+    The padding mask is int32 1/0, the dtype of keras-hub's `padding_mask` input: Keras averages the
+    first batch across replicas to build a model under `MirroredStrategy`, which a bool cannot be.
+    """
     longest = max(len(e.token_ids) - 1 for e in examples)
     width = int(np.ceil(longest / pad_to_multiple) * pad_to_multiple)
     n = len(examples)
     x = np.full((n, width), pad_id, np.int32)
     y = np.full((n, width), pad_id, np.int32)
-    mask = np.zeros((n, width), bool)
+    mask = np.zeros((n, width), np.int32)
     weight = np.zeros((n, width), np.float32)
     for row, e in enumerate(examples):
         length = len(e.token_ids) - 1
         x[row, :length] = e.token_ids[:-1]
         y[row, :length] = e.token_ids[1:]
-        mask[row, :length] = True
+        mask[row, :length] = 1
         weight[row, e.prompt_length - 1 : length] = 1.0  # label positions that are response tokens
     return {"token_ids": x, "padding_mask": mask}, y, weight
 
@@ -149,7 +153,7 @@ def make_sft_dataset(
         yield from batches(next(counter))
 
     spec = (
-        {"token_ids": tf.TensorSpec((None, None), tf.int32), "padding_mask": tf.TensorSpec((None, None), tf.bool)},
+        {"token_ids": tf.TensorSpec((None, None), tf.int32), "padding_mask": tf.TensorSpec((None, None), tf.int32)},
         tf.TensorSpec((None, None), tf.int32),
         tf.TensorSpec((None, None), tf.float32),
     )

@@ -41,7 +41,9 @@ def train_response_generator(
     Args:
         generator: a `ResponseGenerator`.
         train_examples / validation_examples: from `voice_ft.response.tokenize_pairs`.
-        recipe: a `voice_ft.Recipe`; default LoRA rank 8, lr 1e-3, batch 8, 1 epoch.
+        recipe: a `voice_ft.Recipe`; default LoRA rank 8, lr 1e-3, batch 8, 1 epoch. Under its
+            `strategy` (build the generator inside `voice_ft.training.distribution_scope`) a step
+            sees batch_size x replicas pairs.
         run_dir: checkpoints and logs (see `voice_ft.fit`).
 
     Returns:
@@ -49,13 +51,16 @@ def train_response_generator(
     """
     from voice_ft.training import Recipe, fit
 
+    from voice_ft.training.distribution import batching_for, distribute_batches
+
     recipe = recipe or Recipe(epochs=1, batch_size=8, learning_rate=1e-3, lora_rank=8)
-    train = make_sft_dataset(train_examples, batch_size=recipe.batch_size, seed=recipe.seed)
-    validation = (
-        make_sft_dataset(validation_examples, batch_size=recipe.batch_size, shuffle=False)
-        if validation_examples else None
-    )
     lm = generator.lm
+    strategy, batch_size = batching_for(lm, recipe)  # Recipe.batch_size per replica, as voice_ft.fit batches
+    train = distribute_batches(make_sft_dataset(train_examples, batch_size=batch_size, seed=recipe.seed), strategy)
+    validation = distribute_batches(
+        make_sft_dataset(validation_examples, batch_size=batch_size, shuffle=False) if validation_examples else None,
+        strategy,
+    )
     preprocessor, lm.preprocessor = lm.preprocessor, None
     start = time.perf_counter()
     try:

@@ -7,6 +7,7 @@ exported .tflite needs no feature code on the device (kws_streaming's design).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from voice_ft.layers import LogMelSpectrogram, SpecAugment, UtteranceNormalization
 
@@ -101,10 +102,21 @@ def depthwise_separable_block(x, filters: int, suffix: str):
     return _bn_relu(keras.layers.Conv2D(filters, 1, use_bias=False, name=f"pw{suffix}")(x), f"pw{suffix}")
 
 
+def batch_norm(name: str) -> keras.layers.BatchNormalization:
+    """The audio models' batch normalisation.
+
+    Momentum 0.9, not 0.99: small speech datasets give few steps per epoch, and the moving
+    statistics used at inference must converge within them. Built under a strategy with several
+    replicas (`voice_ft.training.distribution_scope`), its batch statistics are those of the global
+    batch (`synchronized`), so training on N replicas of B clips matches one device on N x B; on
+    one replica Keras's own single-device statistics are kept.
+    """
+    synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
+    return keras.layers.BatchNormalization(momentum=0.9, synchronized=synchronized, name=name)
+
+
 def _bn_relu(x, name):
-    # momentum 0.9, not 0.99: small speech datasets give few steps per epoch, and the moving
-    # statistics used at inference must converge within them.
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = batch_norm(f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

@@ -18,7 +18,7 @@ from voice_ft.backbones.speech_embedding import (
     waveform_and_mel,  # fmt: skip
 )
 from voice_ft.layers.speech_embedding_mel import SAMPLE_RATE
-from voice_ft.speech_commands.model import EMBEDDING_LAYER, depthwise_separable_block
+from voice_ft.speech_commands.model import EMBEDDING_LAYER, batch_norm, depthwise_separable_block
 from voice_ft.training import Recipe, fit
 
 
@@ -49,7 +49,7 @@ def build_speech_embedding_dscnn(
     """
     waveform, mel = waveform_and_mel(int(round(SAMPLE_RATE * clip_seconds)))
     x = load_speech_embedding_stem(stem_layer, trainable=trainable_stem)(mel)
-    x = keras.layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = batch_norm("stem_bn")(x)
     for i in range(1, num_blocks + 1):
         x = depthwise_separable_block(x, filters, str(i))
     x = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(x)

@@ -166,3 +166,60 @@ def writer_dir(run_dir: str | os.PathLike | None, strategy: tf.distribute.Strate
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# === Shared by the trainers in examples/ and the task fit functions ===================
+
+STRATEGY_FLAG_HELP = ("tf.distribute strategy: default (none), mirrored (this machine's GPUs), multi_worker (the "
+                      "cluster in TF_CONFIG; run the same command on every worker) or tpu. --batch_size is per "
+                      "replica: a step sees batch_size x replicas examples.")
+
+
+def define_strategy_flag(flag_values=None) -> None:
+    """Defines the trainers' `--strategy` flag (one definition, so every trainer says the same)."""
+    from absl import flags
+
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), STRATEGY_FLAG_HELP,
+                      flag_values=flag_values if flag_values is not None else flags.FLAGS)  # fmt: skip
+
+
+def start_strategy(name: str) -> tuple[tf.distribute.Strategy, bool]:
+    """(the strategy called `name`, whether this process is the chief), made first thing in a trainer:
+    a multi-worker strategy must exist before TensorFlow runs any op."""
+    strategy = strategy_from_name(name)
+    return strategy, is_chief(strategy)
+
+
+def batching_for(model, recipe) -> tuple[tf.distribute.Strategy, int]:
+    """(the strategy `fit` will train `model` with, the global batch size) for a task's own batching.
+
+    A task fit function (NLU, SFT, ASR) batches its data before `fit`, and `fit` takes a batched
+    dataset's batch as the global batch: this is `Recipe.batch_size` per replica times the
+    replicas, as `fit` does for raw text. Raises (see `model_strategy`) when the model was not
+    built under the recipe's strategy.
+    """
+    strategy = model_strategy(model, recipe.strategy)
+    return strategy, global_batch_size(recipe.batch_size, strategy)
+
+
+def distribute_batches(dataset: tf.data.Dataset | None, strategy: tf.distribute.Strategy):
+    """`dataset` ready for `strategy`: sharded by data (`shard_by_data`) when several replicas share
+    each global batch; unchanged otherwise (and None stays None)."""
+    if dataset is None or strategy.num_replicas_in_sync == 1:
+        return dataset
+    return shard_by_data(dataset)
+
+
+def alone_on_chief(model, build, strategy_name: str):
+    """The trained `model`, ready for the chief to evaluate, save and export on its own.
+
+    Under "multi_worker", Keras's predict/evaluate on the distributed model would wait for the other
+    workers, which have stopped: `build()` makes the same architecture outside any strategy and gets
+    the trained weights. Other strategies run in this one process, so `model` is returned as it is.
+    """
+    if strategy_name != "multi_worker":
+        return model
+    local = build()
+    local.set_weights(model.get_weights())
+    return local
+

@@ -59,8 +59,9 @@ def fit(
     train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy)
     validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy) if validation is not None else None
 
-    apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank,
-                       recipe.freeze_embeddings)
+    with strategy.scope():  # LoRA adapters are new variables: made under the model's strategy
+        apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank,
+                           recipe.freeze_embeddings)
     batches_per_pass = _count_batches(train_data)
     epochs, steps_per_epoch = recipe.schedule(batches_per_pass)
     if recipe.steps is not None:
