@@ -99,7 +99,7 @@ def test_backup_and_restore_resumes_an_interrupted_run(tiny_backbone, snips_smal
 
 
 def test_balanced_class_weights_and_missing_class(tiny_backbone, snips_small):
-    from voice_ft.training.fit import _class_weight
+    from voice_ft.training.fitting import _class_weight
 
     train, _, labels = snips_small
     model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)

@@ -62,7 +62,7 @@ def test_halving_and_budget_schedule(monkeypatch):
         return _FakeHistory(recipe.learning_rate)
 
     # the module, not the lazily exported function of the same name
-    monkeypatch.setattr(importlib.import_module("voice_ft.training.fit"), "fit", fake_fit)
+    monkeypatch.setattr(importlib.import_module("voice_ft.training.fitting"), "fit", fake_fit)
     base = Recipe(steps=80, learning_rate=5e-5)
     result = tune(lambda: None, "train", "validation", base, steps_per_epoch=40, num_candidates=4)
     assert [t.rung for t in result.trials] == [0, 0, 0, 0, 1, 1, 2]

@@ -19,7 +19,7 @@ _EXPORTS = {
     "distribution_scope": "voice_ft.training.distribution",
     "evaluate": "voice_ft.evaluation.classifier",
     "exit_on_interrupt": "voice_ft.training.interrupt",
-    "fit": "voice_ft.training.fit",
+    "fit": "voice_ft.training.fitting",
     "tune": "voice_ft.training.tuning",
     "predict_classes": "voice_ft.evaluation.classifier",
     "strategy_from_name": "voice_ft.training.distribution",

@@ -89,7 +89,7 @@ def tune(build_model: Callable[[], keras.Model], train, validation, base: Recipe
         fit_kwargs: passed to `voice_ft.fit` for every trial (e.g. verbose); a `run_dir` goes to
             the final run only (the probes keep no checkpoints).
     """
-    from voice_ft.training.fit import fit  # fit imports TensorFlow-heavy modules
+    from voice_ft.training.fitting import fit  # fit imports TensorFlow-heavy modules
 
     if validation is None:
         raise ValueError("tune chooses on the validation split; give one.")
