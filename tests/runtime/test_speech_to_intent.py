@@ -97,6 +97,7 @@ def test_chains_both_exported_files_without_tensorflow(exported):
             assert result["best_intent"] == nlu["intent"] and result["confidence"] == nlu["confidence"]
         assert s2i((wave * 32767).astype(np.int16))["transcript"] == heard  # integer PCM is scaled
         assert s2i(np.stack([wave, wave], axis=1), 16000)["transcript"] == heard  # (samples, channels)
+        assert s2i(np.stack([wave, wave]), 16000)["transcript"] == heard  # (channels, samples)
         print("KEYS", sorted(result))
     """)
     assert ("KEYS ['best_intent', 'confidence', 'intent', 'not_understood', 'reason', 'seconds', 'slot_spans', "
@@ -155,6 +156,8 @@ def test_bad_inputs_give_clear_errors(exported, tmp_path):
         s2i(np.full(100, np.nan, np.float32))
     with pytest.raises(DataError, match="integer PCM stored as float"):
         s2i(clip() * 32767)
+    with pytest.raises(DataError, match=r"shape \(samples,\) or \(samples, channels\)"):
+        s2i(np.zeros((20, 30, 2), np.float32))
     with pytest.raises(DataError, match="sample_rate must be a positive"):
         s2i(clip(), sample_rate=0)
     with pytest.raises(InputTypeError, match="transcript must be text"):

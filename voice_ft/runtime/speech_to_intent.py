@@ -46,6 +46,7 @@ GRAMMAR_VALUES_TASK = "grammar_values"
 GRAMMAR_VALUES_FILE = "grammar_values.json"
 NLU_FILE = "nlu.tflite"
 RECOGNIZER_PREFIX = "speech_recognizer"
+MAX_CHANNELS = 8  # as AudioClassifier: a 2-D array with more columns and at most this many rows is (channels, samples)
 MAX_FLOAT_PEAK = 4.0  # as AudioClassifier: float samples beyond this are integer PCM stored as float
 _APOSTROPHES = ("'", "\u2019")
 
@@ -92,7 +93,7 @@ def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
 
 
 def check_waveform(audio, sample_rate, model_rate: int) -> np.ndarray:
-    """A path or a `(samples,)` / `(samples, channels)` array -> float32 mono samples at `model_rate`.
+    """A path or a `(samples,)` / `(samples, channels)` / `(channels, samples)` array -> float32 mono at `model_rate`.
 
     Integer PCM is scaled to [-1, 1]; None, bytes, non-numeric dtypes, empty or NaN/inf audio,
     float samples far outside [-1, 1] and a non-positive `sample_rate` raise `DataError`.
@@ -107,8 +108,11 @@ def check_waveform(audio, sample_rate, model_rate: int) -> np.ndarray:
     samples = np.asarray(audio)
     if samples.dtype.kind not in "iuf":
         raise InputTypeError(f"waveform samples must be float in [-1, 1] or integer PCM, got dtype {samples.dtype}")
-    if samples.ndim not in (1, 2):
-        raise DataError(f"waveform must have shape (samples,) or (samples, channels), got shape {samples.shape}")
+    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
+        samples = samples.T  # (channels, samples), librosa's layout
+    if samples.ndim not in (1, 2) or samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
+        raise DataError(f"waveform must have shape (samples,) or (samples, channels) with at most {MAX_CHANNELS} "
+                        f"channels, got shape {samples.shape}")  # fmt: skip
     if samples.dtype.kind == "u":
         half = float(np.iinfo(samples.dtype).max // 2 + 1)
         samples = (samples.astype(np.float64) - half) / half
