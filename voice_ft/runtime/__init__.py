@@ -18,6 +18,7 @@ _LAZY = {
     "NLUParser": "voice_ft.runtime.nlu_parser",
     "Generator": "voice_ft.runtime.generator",
     "SpeechRecognizer": "voice_ft.runtime.speech_recognizer",
+    "SpeechToIntent": "voice_ft.runtime.speech_to_intent",
 }
 
 __all__ = ["TFLiteModel", "TextClassifier", "WordPieceTokenizer", *_LAZY]

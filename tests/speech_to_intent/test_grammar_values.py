@@ -1,0 +1,43 @@
+"""grammar_values / write_grammar_values: the phrase -> canonical value table the phone reads."""
+
+import json
+
+import pytest
+
+from voice_ft.data.files import OutputExistsError
+from voice_ft.data.grammar import canonical_value, read_grammar
+from voice_ft.runtime.speech_to_intent import normal_phrase, read_grammar_values
+from voice_ft.speech_to_intent.grammar_values import grammar_values, write_grammar_values
+
+
+def test_smart_home_synonyms_map_to_their_values():
+    grammar = read_grammar("smart_home")
+    table = grammar_values(grammar)
+    assert set(table) == set(grammar.slot_names)
+    assert table["temperature"]["eighteen degrees"] == table["temperature"]["eighteen"] == "18"
+    assert table["temperature"]["colder"] == "cooler"
+    assert table["genre"]["rhythm and blues"] == table["genre"]["r and b"] == "r&b"
+    assert table["location"]["living room"] == "living room"
+    assert table["brightness"] and all(v for v in table["brightness"].values())  # pv.Percent: built-in values
+    for name, types in grammar.slot_names.items():  # every form the grammar says, as the grammar's own lookup
+        for t in types:
+            for value in grammar.slot_types[t].values:
+                for form in value.spoken:
+                    assert table[name][normal_phrase(form)] == canonical_value(grammar, t, form) == value.value
+
+
+def test_written_file_round_trips_and_is_not_overwritten(tmp_path):
+    path = write_grammar_values("timers", tmp_path / "grammar_values.json")
+    content = json.loads(path.read_text())
+    assert content["task"] == "grammar_values" and content["grammar"] == "timers.yml"
+    assert read_grammar_values(path) == grammar_values("timers")
+    with pytest.raises(OutputExistsError):
+        write_grammar_values("timers", path)
+
+
+def test_one_phrase_for_two_values_under_one_slot_name_is_refused(tmp_path):
+    grammar = tmp_path / "clash.yml"
+    grammar.write_text('context:\n  expressions:\n    a:\n      - "make it $hot:level"\n      - "set it $cold:level"\n'
+                       '  slots:\n    hot: [{value: "high", spoken: ["max"]}]\n    cold: [{value: "low", spoken: ["max"]}]\n')
+    with pytest.raises(ValueError, match="slot 'level' hears 'max' as both 'low' and 'high'"):
+        grammar_values(grammar)

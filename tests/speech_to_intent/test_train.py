@@ -1,0 +1,42 @@
+"""The data side of fit_speech_to_intent: NLU words normalised as the phone normalises transcripts,
+and the clip manifest (path,text,split,label,slots) with errors naming file and line. The whole
+training run is tests/examples/test_train_speech_to_intent.py."""
+
+import pytest
+
+from voice_ft.data.grammar_sampling import GrammarExample
+from voice_ft.runtime.errors import DataError
+from voice_ft.speech_to_intent.metrics import Command
+from voice_ft.speech_to_intent.train import normalize_example, read_speech_manifest
+
+
+def example(tokens, tags):
+    return GrammarExample(tuple(tokens), tuple(tags), "orderCoffee", "g.yml", 3, "", ())
+
+
+def test_words_are_lowercased_split_and_tags_follow():
+    got = normalize_example(example(["Get", "a", "twelve-ounce", "coffee,", "please!"],
+                                    ["O", "O", "B-size", "O", "O"]))  # fmt: skip
+    assert got.tokens == ("get", "a", "twelve", "ounce", "coffee", "please")
+    assert got.tags == ("O", "O", "B-size", "I-size", "O", "O")
+    dropped = normalize_example(example(["a", "-", "big", "one"], ["O", "B-size", "I-size", "I-size"]))
+    assert dropped.tokens == ("a", "big", "one") and dropped.tags == ("O", "B-size", "I-size")
+
+
+def test_manifest_rows_become_records_and_commands(tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text('path,label,speaker,split,text,slots\n'
+                        'train/0.wav,orderCoffee,en-us+m1,train,a twelve ounce coffee,"{""size"": ""12 oz""}"\n'
+                        'test/1.wav,changeLights,en-029+f1,test,lights on,"{""state"": ""on""}"\n')  # fmt: skip
+    records, commands = read_speech_manifest(manifest)
+    assert [r.split for r in records] == ["train", "test"] and records[0].path == str(tmp_path / "train/0.wav")
+    assert commands == [Command("orderCoffee", {"size": "12 oz"}, "a twelve ounce coffee"),
+                        Command("changeLights", {"state": "on"}, "lights on")]  # fmt: skip
+
+
+@pytest.mark.parametrize("slots, message", [("{oops", "slots is not JSON"), ('"[1]"', "slots must be a JSON object")])
+def test_bad_slot_cells_name_the_line(tmp_path, slots, message):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"path,label,split,text,slots\na.wav,x,train,hello,{{}}\nb.wav,x,test,hi,{slots}\n")
+    with pytest.raises(DataError, match=f"manifest.csv:3: {message}"):
+        read_speech_manifest(manifest)

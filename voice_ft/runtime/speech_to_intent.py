@@ -1,0 +1,209 @@
+"""`SpeechToIntent`: waveform in, intent and canonical slot values out, TF-free (numpy + LiteRT).
+
+Chains two exported files and one small JSON:
+
+1. the Whisper recogniser (`SpeechRecognizer`: sidecar, prefix or folder) turns the clip into text;
+2. the transcript is normalised the way WER compares words (`transcript_words`: NFKC, lowercase,
+   punctuation and symbols to spaces, apostrophes inside words kept), because the NLU model was
+   trained on the grammar's plain lowercase words, not on Whisper's "Turn on the lights.";
+3. the joint intent + slot `.tflite` (`NLUParser`) parses it, applying its sidecar's calibrated
+   "I didn't understand" rule;
+4. every slot phrase is mapped to the grammar's canonical value with the grammar-values JSON
+   (`grammar_values.json`, written on the training side by
+   `voice_ft.speech_to_intent.grammar_values.write_grammar_values`):
+
+       {"task": "grammar_values", "version": 1, "grammar": "smart_home.yml",
+        "slots": {"temperature": {"eighteen degrees": "18", "18": "18", ...}, ...}}
+
+   Keys are slot *names* (what the BIO tags carry), phrases are normalised like transcripts.
+
+An utterance outside the grammar is reported, not forced into an intent: `not_understood` is
+True, `intent` None and `slots` empty when the NLU rejects it ("rejected"), when a slot phrase has
+no canonical value ("slot_not_in_grammar"), when a slot name comes twice ("repeated_slot": no
+expression has a slot twice), or when nothing was transcribed ("empty_transcript"); `reason`
+says which, and `best_intent` / `slot_spans` keep what the models did say, for logs. Without a
+grammar-values file, slot values are the spoken phrases and only the NLU rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import time
+import unicodedata
+from typing import Any
+
+import numpy as np
+
+from voice_ft.runtime.audio_io import check_samples, read_audio, resample
+from voice_ft.runtime.errors import DataError, InputTypeError
+from voice_ft.runtime.nlu_parser import NLUParser
+from voice_ft.runtime.sidecar import SidecarError
+from voice_ft.runtime.speech_recognizer import SpeechRecognizer
+
+GRAMMAR_VALUES_TASK = "grammar_values"
+GRAMMAR_VALUES_FILE = "grammar_values.json"
+NLU_FILE = "nlu.tflite"
+RECOGNIZER_PREFIX = "speech_recognizer"
+MAX_CHANNELS = 8  # as AudioClassifier: a 2-D array with more columns and at most this many rows is (channels, samples)
+MAX_FLOAT_PEAK = 4.0  # as AudioClassifier: float samples beyond this are integer PCM stored as float
+_APOSTROPHES = ("'", "\u2019")
+
+
+def transcript_words(text: str) -> list[str]:
+    """The words of a transcript as the NLU sees them (the same rule as `voice_ft.asr.metrics.normalize_words`)."""
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    chars = []
+    for i, ch in enumerate(text):
+        if ch in _APOSTROPHES:
+            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+            chars.append("'" if inside else " ")
+        elif unicodedata.category(ch)[0] in "PS":
+            chars.append(" ")
+        else:
+            chars.append(ch)
+    return "".join(chars).split()
+
+
+def normal_phrase(phrase: str) -> str:
+    """The key a slot phrase is looked up under: its `transcript_words` joined by single spaces."""
+    return " ".join(transcript_words(phrase))
+
+
+def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """slot name -> {normalised phrase: canonical value} from a grammar-values JSON; errors name the file."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Grammar-values file {path} not found; the speech-to-intent exporter writes it "
+                                "(voice_ft.speech_to_intent.grammar_values.write_grammar_values).")  # fmt: skip
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise SidecarError(f"Grammar-values file {path} is not valid JSON: {e}") from None
+    task = content.get("task") if isinstance(content, dict) else None
+    if task != GRAMMAR_VALUES_TASK:
+        raise SidecarError(f"{path} is not a grammar-values file (task={task!r}, expected {GRAMMAR_VALUES_TASK!r}).")
+    slots = content.get("slots")
+    if not isinstance(slots, dict) or not all(
+        isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()) for v in slots.values()
+    ):
+        raise SidecarError(f"Grammar-values file {path}: field 'slots' must map slot names to {{phrase: value}} objects.")
+    return {name: {normal_phrase(k): v for k, v in phrases.items()} for name, phrases in slots.items()}
+
+
+def check_waveform(audio, sample_rate, model_rate: int) -> np.ndarray:
+    """A path or a `(samples,)` / `(samples, channels)` / `(channels, samples)` array -> float32 mono at `model_rate`.
+
+    Integer PCM is scaled to [-1, 1]; None, bytes, non-numeric dtypes, empty or NaN/inf audio,
+    float samples far outside [-1, 1] and a non-positive `sample_rate` raise `DataError`.
+    """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
+            or not sample_rate > 0 or int(sample_rate) != sample_rate:  # fmt: skip
+        raise DataError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    if isinstance(audio, (str, os.PathLike)):
+        return read_audio(audio, model_rate)
+    if audio is None or isinstance(audio, (bytes, bytearray)):
+        raise InputTypeError(f"waveform must be a numpy array of samples or a file path, got {type(audio).__name__}")
+    samples = np.asarray(audio)
+    if samples.dtype.kind not in "iuf":
+        raise InputTypeError(f"waveform samples must be float in [-1, 1] or integer PCM, got dtype {samples.dtype}")
+    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
+        samples = samples.T  # (channels, samples), librosa's layout
+    if samples.ndim not in (1, 2) or samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
+        raise DataError(f"waveform must have shape (samples,) or (samples, channels) with at most {MAX_CHANNELS} "
+                        f"channels, got shape {samples.shape}")  # fmt: skip
+    if samples.dtype.kind == "u":
+        half = float(np.iinfo(samples.dtype).max // 2 + 1)
+        samples = (samples.astype(np.float64) - half) / half
+    elif samples.dtype.kind == "i":
+        samples = samples.astype(np.float64) / float(np.iinfo(samples.dtype).max + 1)
+    samples = samples.astype(np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    check_samples(samples, "waveform")
+    peak = float(np.max(np.abs(samples)))
+    if peak > MAX_FLOAT_PEAK:
+        raise DataError(f"float waveform peaks at {peak:.1f}, far outside [-1, 1]: integer PCM stored as float? "
+                        "Pass the integer array, or divide by 32768 for 16-bit samples")  # fmt: skip
+    return resample(samples, int(sample_rate), model_rate)
+
+
+class SpeechToIntent:
+    """Speech in, `{"intent", "slots", "transcript", "confidence", "not_understood", ...}` out.
+
+    Args:
+        recognizer: the exported recogniser, as `SpeechRecognizer` takes it (sidecar, prefix, folder).
+        nlu: the exported joint NLU `.tflite` (its sidecar and vocabulary beside it).
+        grammar_values: the grammar-values JSON; None keeps slot values as spoken.
+        num_threads: CPU threads for each interpreter.
+        max_tokens: the most tokens the recogniser generates per clip.
+
+    Example:
+        >>> s2i = SpeechToIntent.from_dir("runs/smart_home")
+        >>> s2i(waveform_16k)  # doctest: +SKIP
+        {'intent': 'setTemperature', 'slots': {'temperature': '21'}, 'transcript': ' Set the heating to twenty one.', ...}
+    """
+
+    def __init__(self, recognizer, nlu, grammar_values=None, num_threads: int = 1, max_tokens: int | None = None):
+        nlu = pathlib.Path(nlu)
+        if not nlu.is_file():
+            raise FileNotFoundError(f"NLU model {nlu} not found; export it with voice_ft.nlu.export.export_nlu_tflite.")
+        self.recognizer = SpeechRecognizer(recognizer, num_threads=num_threads, max_tokens=max_tokens)
+        self.parser = NLUParser(nlu, num_threads=num_threads)
+        self.values = read_grammar_values(grammar_values) if grammar_values is not None else None
+        if self.values is not None:
+            names = sorted({tag[2:] for tag in self.parser.slot_tags if tag[:2] in ("B-", "I-")})
+            missing = [n for n in names if n not in self.values]
+            if missing:
+                raise SidecarError(f"Grammar-values file {grammar_values} has no values for the NLU model's slots {missing} "
+                                   f"({nlu}); were they exported from the same grammar?")  # fmt: skip
+
+    @classmethod
+    def from_dir(cls, run_dir: str | os.PathLike, **kwargs) -> SpeechToIntent:
+        """The three files `voice_ft.speech_to_intent` exports into a run directory, by their names."""
+        run_dir = pathlib.Path(run_dir)
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"Speech-to-intent folder {run_dir} not found.")
+        values = run_dir / GRAMMAR_VALUES_FILE
+        return cls(run_dir / RECOGNIZER_PREFIX, run_dir / NLU_FILE, values if values.is_file() else None, **kwargs)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.recognizer.sample_rate
+
+    def understand_text(self, transcript: str) -> dict[str, Any]:
+        """The NLU + grammar half of `__call__`, for a transcript (what a test or a keyboard gives)."""
+        if not isinstance(transcript, str):
+            raise InputTypeError(f"transcript must be text, got {type(transcript).__name__}")
+        text = " ".join(transcript_words(transcript))
+        result = {"intent": None, "slots": {}, "transcript": transcript, "text": text, "confidence": 0.0,
+                  "not_understood": True, "reason": None, "best_intent": None, "slot_spans": []}  # fmt: skip
+        if not text:
+            return {**result, "reason": "empty_transcript"}
+        parsed = self.parser.parse(text)
+        best = parsed.get("best_intent", parsed["intent"])
+        spans = [{**span, "canonical": self._canonical(span["slot"], span["value"])} for span in parsed["slots"]]
+        result.update(confidence=float(parsed["confidence"]), best_intent=best, slot_spans=spans)
+        names = [s["slot"] for s in spans]
+        if parsed.get("not_understood"):
+            return {**result, "reason": "rejected"}
+        if any(s["canonical"] is None for s in spans):
+            return {**result, "reason": "slot_not_in_grammar"}
+        if len(set(names)) < len(names):
+            return {**result, "reason": "repeated_slot"}
+        return {**result, "intent": best, "slots": {s["slot"]: s["canonical"] for s in spans}, "not_understood": False}
+
+    def _canonical(self, slot: str, phrase: str) -> str | None:
+        if self.values is None:
+            return phrase
+        return self.values.get(slot, {}).get(normal_phrase(phrase))
+
+    def __call__(self, waveform, sample_rate: int = 16000) -> dict[str, Any]:
+        """Transcribes one clip (float [-1, 1] or integer PCM, mono or (samples, channels), or a file path) and understands it."""
+        start = time.perf_counter()
+        samples = check_waveform(waveform, sample_rate, self.recognizer.sample_rate)
+        heard = self.recognizer(samples, self.recognizer.sample_rate)
+        result = self.understand_text(heard["text"])
+        result["seconds"] = time.perf_counter() - start
+        return result

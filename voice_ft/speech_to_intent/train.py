@@ -1,0 +1,233 @@
+"""Training a speech-to-intent pair from a grammar: sample, train NLU + recogniser, export, evaluate.
+
+`fit_speech_to_intent(grammar, recognizer_backbone, nlu_backbone, run_dir)`:
+
+1. samples the grammar (`voice_ft.data.grammar_sampling.from_grammar`: split by expression, so
+   test sentences come from expressions never trained on);
+2. trains the joint intent + slot model on the sentences' words, normalised as the phone
+   normalises transcripts (`normalize_example`), calibrates its "I didn't understand" threshold
+   on the validation sentences and exports `nlu.tflite` (+ sidecar, vocabulary);
+3. renders the sentences with espeak-ng (voice-disjoint splits, `synthesize_text_splits`), or
+   reads a manifest of that shape, and fine-tunes the Whisper recogniser on them with
+   `fit_speech_recognizer` (its own encoder/decoder/LoRA options), then exports it
+   (`speech_recognizer_*.tflite` + sidecar, verified against Keras on a few test clips);
+4. writes `grammar_values.json` (`grammar_values.write_grammar_values`);
+5. runs the TF-free `voice_ft.runtime.SpeechToIntent` over the test clips and scores it
+   (`metrics.speech_to_intent_report`: command acceptance rate, intent accuracy, slot F1, WER).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+
+from absl import logging
+
+from voice_ft.speech_to_intent.grammar_values import write_grammar_values
+from voice_ft.speech_to_intent.metrics import Command, speech_to_intent_report
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class SpeechToIntentModels:
+    """The two trainable halves: a `build_speech_recognizer` model and a joint NLU model."""
+
+    recognizer: object
+    nlu: object
+    recognizer_backbone: object
+
+
+def build_speech_to_intent(recognizer_backbone, nlu_backbone, intents, slot_tags, audio_frames: int | None = 300,
+                           train_encoder: str = "frozen", train_decoder: str = "full", lora_rank: int = 8,
+                           sequence_length: int = 32, crf: bool = False) -> SpeechToIntentModels:  # fmt: skip
+    """Builds both models: the recogniser as `build_speech_recognizer` takes its options, the NLU as
+    `build_joint_nlu_model` (`intents` / `slot_tags` from `from_grammar`)."""
+    from voice_ft.asr.model import build_speech_recognizer
+    from voice_ft.nlu.model import build_joint_nlu_model
+
+    recognizer = build_speech_recognizer(recognizer_backbone, audio_frames, train_encoder, train_decoder, lora_rank)
+    nlu = build_joint_nlu_model(nlu_backbone, intents, slot_tags, crf=crf, sequence_length=sequence_length)
+    return SpeechToIntentModels(recognizer, nlu, recognizer_backbone)
+
+
+def normalize_example(example):
+    """The example with its words as `SpeechToIntent` feeds transcripts to the NLU (lowercase, no
+    punctuation); a word that splits keeps its tag on the first part and I- on the rest."""
+    from voice_ft.runtime.speech_to_intent import transcript_words
+
+    tokens, tags = [], []
+    for token, tag in zip(example.tokens, example.tags):
+        words = transcript_words(token)
+        if not words:
+            continue
+        tokens += words
+        tags += [tag] + [tag if tag == "O" else "I-" + tag[2:]] * (len(words) - 1)
+    for i, tag in enumerate(tags):  # a dropped B- leaves an I- that starts the entity
+        if tag.startswith("I-") and (i == 0 or tags[i - 1][2:] != tag[2:]):
+            tags[i] = "B-" + tag[2:]
+    return dataclasses.replace(example, tokens=tuple(tokens), tags=tuple(tags))
+
+
+@dataclasses.dataclass
+class SpeechToIntentResult:
+    """Where everything went and how the chained pipeline scored on the test clips."""
+
+    run_dir: pathlib.Path
+    metrics: dict
+    predictions: list[dict]
+    references: list[Command]
+
+
+def read_speech_manifest(path: str | os.PathLike):
+    """(records, commands) of a manifest shaped like `synthesize_text_splits` writes for grammar
+    sentences: columns path, text, split, label (intent) and slots (JSON {name: canonical value})."""
+    from voice_ft.asr.data import TranscribedAudio
+    from voice_ft.data.audio_readers import read_manifest_rows
+    from voice_ft.runtime.errors import DataError
+
+    path = pathlib.Path(path)
+    records, commands = [], []
+    for line, row in read_manifest_rows(path, ("path", "text", "split", "label", "slots")):
+        try:
+            slots = json.loads(row["slots"] or "{}")
+        except ValueError:
+            raise DataError(f"slots is not JSON: {row['slots']!r}", path, line) from None
+        if not isinstance(slots, dict):
+            raise DataError(f"slots must be a JSON object {{name: value}}, got {row['slots']!r}", path, line)
+        text = " ".join(row["text"].split())
+        records.append(TranscribedAudio(str(path.parent / row["path"].strip()), text, row.get("speaker") or None,
+                                        row["split"].strip(), f"{path}:{line}"))  # fmt: skip
+        commands.append(Command(row["label"].strip(), slots, text))
+    return records, commands
+
+
+def fit_speech_to_intent(
+    grammar,
+    recognizer_backbone,
+    nlu_backbone,
+    run_dir: str | os.PathLike,
+    per_expression: int = 20,
+    seed: int = 0,
+    manifest: str | os.PathLike | None = None,
+    audio_dir: str | os.PathLike | None = None,
+    renditions: int = 1,
+    audio_frames: int | None = 300,
+    train_encoder: str = "frozen",
+    train_decoder: str = "full",
+    lora_rank: int = 8,
+    asr_recipe=None,
+    nlu_recipe=None,
+    sequence_length: int = 32,
+    crf: bool = False,
+    calibrate: bool = True,
+    reject_rate: float = 0.05,
+    nlu_quantization: str = "float32",
+    max_tokens: int = 32,
+    verify_clips: int = 2,
+    max_eval: int | None = None,
+    overwrite: bool = False,
+    verbose="auto",
+) -> SpeechToIntentResult:
+    """Trains, exports and evaluates a speech-to-intent pair; see the module docstring.
+
+    Args:
+        grammar: a Rhino-style grammar YAML, a bundled grammar name or a read `Grammar`.
+        recognizer_backbone: a Whisper `voice_ft.Backbone` (its weights are fine-tuned in place).
+        nlu_backbone: a BERT-style `voice_ft.Backbone` for the joint NLU model.
+        run_dir: where the exported files, `grammar_values.json` and training logs go.
+        per_expression: sentences sampled per grammar expression.
+        manifest: clips to use instead of rendering (columns path,text,split,label,slots).
+        audio_dir: where rendered audio goes (reused when present); default `<run_dir>/audio`.
+        renditions: voices speaking each training sentence.
+        audio_frames / train_encoder / train_decoder / lora_rank: the recogniser's
+            (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
+        nlu_recipe / sequence_length / crf: the NLU model's.
+        calibrate / reject_rate: fit the NLU's rejection threshold so that `reject_rate` of the
+            in-scope validation sentences are rejected (None: calibrated confidences only).
+        nlu_quantization: the NLU `.tflite` variant (the recogniser is exported as float32).
+        max_tokens: the most tokens the recogniser decodes per clip.
+        verify_clips: test clips the recogniser export is checked against Keras on.
+        max_eval: score at most this many test clips (None: all).
+    """
+    from voice_ft.asr.data import load_speech
+    from voice_ft.asr.export import export_speech_recognizer
+    from voice_ft.asr.train import fit_speech_recognizer
+    from voice_ft.data.grammar import Grammar, read_grammar
+    from voice_ft.data.grammar_sampling import from_grammar
+    from voice_ft.data.speech_synthesis import synthesize_text_splits
+    from voice_ft.nlu import train as nlu_train
+    from voice_ft.nlu.export import export_nlu_tflite
+    from voice_ft.runtime.audio_io import read_audio
+    from voice_ft.runtime.speech_to_intent import GRAMMAR_VALUES_FILE, NLU_FILE, RECOGNIZER_PREFIX, SpeechToIntent
+    from voice_ft.training import Recipe
+
+    run_dir = pathlib.Path(run_dir)
+    grammar = grammar if isinstance(grammar, Grammar) else read_grammar(grammar)
+    sampled = from_grammar(grammar, per_expression=per_expression, seed=seed)
+    splits, (intents, slot_tags) = dict(zip(SPLITS, sampled[:3])), sampled[3:]
+    for name in ("train", "test"):
+        if not splits[name]:
+            raise ValueError(f"{grammar.path}: the grammar gives no {name} sentences (give each intent >= 2 expressions).")
+    models = build_speech_to_intent(recognizer_backbone, nlu_backbone, intents, slot_tags, audio_frames, train_encoder,
+                                    train_decoder, lora_rank, sequence_length, crf)  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- the NLU half, on text -------------------------------------------------------------
+    text = {name: [normalize_example(e) for e in examples] for name, examples in splits.items()}
+    nlu_recipe = nlu_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-4, seed=seed)
+    nlu_history = nlu_train.fit_nlu(models.nlu, text["train"], text["validation"] or None, recipe=nlu_recipe,
+                                    run_dir=run_dir / "nlu_training", verbose=verbose)  # fmt: skip
+    nlu_text = nlu_train.evaluate_nlu(models.nlu, text["test"])
+    calibration = None
+    if calibrate and text["validation"]:
+        calibration = nlu_train.calibrate_nlu(models.nlu, text["validation"], target_in_scope_rejection=reject_rate,
+                                              score="max_softmax")  # fmt: skip
+    nlu_export = export_nlu_tflite(models.nlu, run_dir / NLU_FILE, quantization=nlu_quantization, verify_on=text["test"],
+                                   representative_data=text["train"], tolerance=100.0 if nlu_quantization == "int8" else 0.5,
+                                   overwrite=overwrite, calibration=calibration)  # fmt: skip
+
+    # --- the recogniser half, on speech ------------------------------------------------------
+    if manifest is not None:
+        records, commands = read_speech_manifest(manifest)
+    else:
+        rendered = synthesize_text_splits({name: examples for name, examples in splits.items() if examples},
+                                          audio_dir or run_dir / "audio", seed=seed, renditions={"train": renditions})
+        records, commands = read_speech_manifest(rendered)  # grammar sentences: intents and slot values too
+    by_split = {name: [(r, c) for r, c in zip(records, commands) if r.split == name] for name in SPLITS}
+    if not by_split["train"] or not by_split["test"]:
+        raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
+                         f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
+    frames = models.recognizer.audio_frames
+    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs], frames)
+              for name, pairs in by_split.items() if pairs}  # fmt: skip
+    asr_recipe = asr_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-5, seed=seed)
+    asr_result = fit_speech_recognizer(models.recognizer, speech["train"], speech.get("validation"), recipe=asr_recipe,
+                                       run_dir=run_dir / "asr_training", verbose=verbose)  # fmt: skip
+    test_pairs = by_split["test"][: max_eval or None]
+    waves = [read_audio(r.path, 16000) for r, _ in test_pairs]
+    asr_export = export_speech_recognizer(recognizer_backbone, run_dir / RECOGNIZER_PREFIX, audio_frames=frames,
+                                          max_tokens=max_tokens, verify_on=waves[:verify_clips], overwrite=overwrite)  # fmt: skip
+    write_grammar_values(grammar, run_dir / GRAMMAR_VALUES_FILE, overwrite=overwrite)
+
+    # --- the chained pipeline, TF-free, on the test clips -------------------------------------------
+    pipeline = SpeechToIntent(run_dir / RECOGNIZER_PREFIX, run_dir / NLU_FILE, run_dir / GRAMMAR_VALUES_FILE,
+                              max_tokens=max_tokens)  # fmt: skip
+    predictions = [pipeline(w, 16000) for w in waves]
+    references = [c for _, c in test_pairs]
+    metrics = {
+        "test": speech_to_intent_report(references, predictions),
+        "nlu_on_text": nlu_text,
+        "nlu_export": nlu_export.to_dict(),
+        "asr_export": {"greedy_match": asr_export.greedy_match, "audio_frames": asr_export.audio_frames,
+                       "encoder_bytes": asr_export.encoder_bytes, "decoder_bytes": asr_export.decoder_bytes},
+        "asr_history": asr_result.history, "nlu_history": nlu_history.history, "asr_train_seconds": asr_result.seconds,
+        "num_sentences": {name: len(examples) for name, examples in splits.items()},
+        "num_clips": {name: len(pairs) for name, pairs in by_split.items()},
+        "intents": list(intents), "slot_tags": list(slot_tags),
+        "calibration": calibration.report if calibration is not None else None,
+    }  # fmt: skip
+    logging.info("Speech-to-intent on %d test clips: %s", len(references), metrics["test"])
+    return SpeechToIntentResult(run_dir, metrics, predictions, references)
