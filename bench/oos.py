@@ -3,11 +3,18 @@
     .venv/bin/python bench/oos.py                          # the default recipe (SNIPS: one epoch)
     .venv/bin/python bench/oos.py --train_limit=512 --epochs=1   # a smoke run
 
-Method (the trainers' `--negatives=generated`, the default here): `voice_ft.generate_negatives`
-draws out-of-scope sentences from the *train* splits of the bundled SGD dialogues (user turns) and
-GoEmotions (comments), drops those too close to the SNIPS training sentences, and trains them as an
-explicit "oos" class (80%); the other 20% are validation OOS rows on which `voice_ft.calibrate` fits
-the temperature, picks the score (max softmax or energy, by AUROC) and the threshold.
+Methods (`--method`, issue 14's 2a-2c):
+- generated (2c, the trainers' `--negatives=generated`, the default): `voice_ft.generate_negatives`
+  draws out-of-scope sentences from the *train* splits of the bundled SGD dialogues (user turns) and
+  GoEmotions (comments), drops those too close to the SNIPS training sentences, and trains them as an
+  explicit "oos" class (80%); the other 20% are validation OOS rows on which `voice_ft.calibrate` fits
+  the temperature, picks the score (max softmax or energy, by AUROC) and the threshold.
+- user (2b, `--negatives=<file>`): the same with negatives a user wrote themselves, here BANKING77
+  training queries (so the BANKING77 part of the OOS test is the user's own domain; the per-source
+  recall shows the rest).
+- threshold (2a): a plain 7-intent classifier; the generated negatives' validation part only chooses
+  the threshold. Every method also reports the threshold chosen without OOS validation rows (2% of
+  in-scope validation rejected: `no_oos_data_*`) and the balanced one (`balanced_*`).
 
 Held-out OOS test set, disjoint from the training negatives by construction: sentences from the
 *test* splits of SGD (user turns of dialogues none of whose services overlap SNIPS's intents:
@@ -43,7 +50,7 @@ import voice_ft  # noqa: E402
 from common import machine, print_result  # noqa: E402
 from voice_ft.data.bundled import data_root  # noqa: E402
 from voice_ft.data.labels import OOS_LABEL_ID  # noqa: E402
-from voice_ft.data.negatives import normalise, source_sentences  # noqa: E402
+from voice_ft.data.negatives import normalise, source_sentences, split_negatives  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
 from voice_ft.data.text_pipeline import add_negatives, in_scope, label_counts  # noqa: E402
 from voice_ft.evaluation.calibration import decision_rates, expected_calibration_error  # noqa: E402
@@ -60,6 +67,9 @@ flags.DEFINE_float("negatives_size", 0.5, "Generated negatives per in-scope trai
 flags.DEFINE_integer("oos_test", 1500, "Held-out out-of-scope test sentences.")
 flags.DEFINE_integer("seed", 0, "Seed of the negatives and of the OOS test sample.")
 flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")
+flags.DEFINE_enum("method", "generated", ["threshold", "user", "generated"], "Issue 14's 2a (a plain classifier and "
+                  "a threshold), 2b (an 'oos' class from the user's negatives: BANKING77 training queries) or 2c "
+                  "(an 'oos' class from generated negatives, the default).")
 
 SNIPS_SERVICES = ("Restaurants", "Weather", "Music", "Media", "Movies", "Events")
 PROBES = ["what is the capital of peru", "tell me a joke", "how tall is mount everest", "what's up"]
@@ -83,15 +93,33 @@ def held_out_oos(exclude: set[str], count: int, seed: int) -> dict[str, list[str
     return chosen
 
 
+def negatives_for(method: str, train_texts: list[str]):
+    """The out-of-scope sentences of a method: generated (2c), the "user's" own (2b: BANKING77 training
+    queries, a domain a user could list as not theirs), or generated ones used only to choose the
+    threshold of a plain classifier (2a)."""
+    if method == "user":
+        rows = (data_root() / "banking77" / "train.jsonl").read_text(encoding="utf-8").splitlines()
+        texts = [json.loads(line)["text"] for line in rows]
+        count = int(FLAGS.negatives_size * len(train_texts))
+        picked = np.random.default_rng(FLAGS.seed).permutation(len(texts))[:count]
+        return split_negatives([texts[i] for i in picked], seed=FLAGS.seed, report={"source": "banking77 train"})
+    return voice_ft.generate_negatives(train_texts, size=FLAGS.negatives_size, seed=FLAGS.seed)
+
+
 def main(argv):
     del argv
     train, validation, test, labels = voice_ft.datasets.load("snips", task="intent")
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
     train_texts = [t.decode("utf-8") for t, _ in train.as_numpy_iterator()]
-    negatives = voice_ft.generate_negatives(train_texts, size=FLAGS.negatives_size, seed=FLAGS.seed)
+    negatives = negatives_for(FLAGS.method, train_texts)
     in_scope_labels = list(labels)
-    train, validation, labels = add_negatives(train, validation, labels, negatives, "oos")
+    oos_label = None if FLAGS.method == "threshold" else "oos"
+    if oos_label:
+        train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
+    else:  # no OOS class: the negatives' validation part only chooses the threshold
+        validation = validation.concatenate(tf.data.Dataset.from_tensor_slices(
+            (tf.constant(negatives.validation), tf.fill([len(negatives.validation)], OOS_LABEL_ID))))  # fmt: skip
 
     snips_all = {normalise(t.decode("utf-8")) for ds in (train, validation, test) for t, _ in ds.as_numpy_iterator()}
     oos_sets = held_out_oos(snips_all | {normalise(t) for t in negatives.train + negatives.validation},
@@ -112,12 +140,14 @@ def main(argv):
     voice_ft.fit(model, train, in_scope(validation), recipe=choice.recipe, verbose=2)
     train_seconds = time.perf_counter() - start
 
-    calibration = voice_ft.calibrate(model, validation, labels, oos_label="oos")  # threshold lowered to 95% OOS recall
-    balanced = voice_ft.calibrate(model, validation, labels, oos_label="oos", target_oos_recall=None)
+    calibration = voice_ft.calibrate(model, validation, labels, oos_label=oos_label)  # lowered to 95% OOS recall
+    balanced = voice_ft.calibrate(model, validation, labels, oos_label=oos_label, target_oos_recall=None)
+    no_oos_data = voice_ft.calibrate(model, in_scope(validation), labels, oos_label=oos_label)  # 2% of in-scope
     y_true, _, logits = voice_ft.training.predict_classes(model, test_all)
     best, rejected = calibration.decide(logits)
     rates = decision_rates(best, rejected, y_true)
     balanced_rates = decision_rates(*balanced.decide(logits), y_true)
+    no_oos_data_rates = decision_rates(*no_oos_data.decide(logits), y_true)
     _, _, value, oos_wins = rejection_scores(logits, calibration.temperature, calibration.score, calibration.oos_index)
     value = np.where(oos_wins, -np.inf, value)
     keep = y_true >= 0
@@ -142,7 +172,7 @@ def main(argv):
         "ece_after": expected_calibration_error(calibrated_softmax(logits, calibration.temperature), y_true),
         "tflite_oos_recall": exported.tflite_oos_recall,
         "tflite_in_scope_accuracy": exported.tflite_in_scope_accuracy,
-        "method": "generated negatives -> explicit 'oos' class + calibrated threshold",
+        "method": FLAGS.method,
         "score": calibration.score,
         "threshold": calibration.threshold,
         "temperature": calibration.temperature,
@@ -155,6 +185,9 @@ def main(argv):
         "balanced_threshold": balanced.threshold,  # the threshold maximising validation accuracy + recall
         "balanced_in_scope_accuracy": balanced_rates["in_scope_accuracy"],
         "balanced_oos_recall": balanced_rates["oos_recall"],
+        # the threshold chosen without OOS validation rows, at 2% of in-scope validation rejected
+        "no_oos_data_in_scope_accuracy": no_oos_data_rates["in_scope_accuracy"],
+        "no_oos_data_oos_recall": no_oos_data_rates["oos_recall"],
         "oos_recall_by_source": per_source,
         "num_in_scope_test": rates["num_in_scope"],
         "num_oos_test": rates["num_oos"],

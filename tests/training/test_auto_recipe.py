@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from voice_ft.training.auto_recipe import MAX_EPOCHS, PRESENTATIONS_PER_CLASS, VALIDATIONS_PER_RUN, DataProfile, choose_recipe
+from voice_ft.training.auto_recipe import (
+    JIT_COMPILE_MIN_STEPS,
+    MAX_EPOCHS,
+    PRESENTATIONS_PER_CLASS,
+    VALIDATIONS_PER_RUN,
+    DataProfile,
+    choose_recipe,
+)
 from voice_ft.training.recipe import Recipe
 
 SNIPS_LIKE = DataProfile.from_label_counts([1870] * 7)  # 13,090 sentences, 7 intents
@@ -136,6 +143,8 @@ def test_xla_only_for_runs_long_enough_to_repay_its_compiles():
     assert long_run.recipe.jit_compile is True and "worth it for 821 steps" in long_run.reasons["jit_compile"]
     short_run = choose_recipe(SNIPS_LIKE, {"steps": 100}, jit_compile_min_steps=500)
     assert short_run.recipe.jit_compile is False and "under 500" in short_run.reasons["jit_compile"]
+    assert choose_recipe(SNIPS_LIKE, jit_compile_min_steps=JIT_COMPILE_MIN_STEPS).recipe.jit_compile is False
+    assert choose_recipe(BANKING77_LIKE, jit_compile_min_steps=JIT_COMPILE_MIN_STEPS).recipe.jit_compile is True
     by_epochs = choose_recipe(SNIPS_LIKE, {"epochs": 2}, jit_compile_min_steps=500)  # 2 x 410 steps
     assert by_epochs.recipe.jit_compile is True
     replicated = choose_recipe(SNIPS_LIKE, jit_compile_min_steps=500, replicas=2)
