@@ -23,16 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from voice_ft.runtime.audio_io import check_samples, fix_length, read_audio, resample, to_mono
-from voice_ft.runtime.errors import DataError, InputTypeError
+from voice_ft.runtime.audio_io import check_sample_rate, fix_length, read_audio, resample, samples_from_array
+from voice_ft.runtime.errors import InputTypeError
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.probabilities import calibrated_softmax, sidecar_temperature
 from voice_ft.runtime.rejection import rejected_result, sidecar_rejection
 from voice_ft.runtime.sidecar import SidecarError, check_output_width, load_sidecar, require_field, sidecar_path
 
 AudioInput = str | os.PathLike | np.ndarray
-MAX_CHANNELS = 8
-MAX_FLOAT_PEAK = 4.0  # float samples beyond this are not [-1, 1] audio (clipping overshoot stays well below)
 
 
 class AudioClassifier:
@@ -81,39 +79,12 @@ class AudioClassifier:
         rate = self._check_rate(sample_rate)
         if isinstance(audio, (str, os.PathLike)):
             return read_audio(audio, self.sample_rate, self.clip_samples, pad=self.pad)
-        if audio is None or isinstance(audio, (bytes, bytearray)):
-            raise InputTypeError(f"audio must be a file path or a numpy array of samples, got {type(audio).__name__}"
-                                 + (" (decode the bytes first, e.g. soundfile.read(io.BytesIO(data)))"
-                                    if audio is not None else ""))  # fmt: skip
-        samples = np.asarray(audio)
-        if samples.dtype.kind not in "iuf":
-            raise InputTypeError(f"audio samples must be integer PCM or float, got dtype {samples.dtype}")
-        if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
-            samples = samples.T  # (channels, samples)
-        if samples.ndim not in (1, 2) or samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
-            raise DataError(f"audio must have shape (samples,) or (samples, channels) with at most {MAX_CHANNELS} "
-                            f"channels, got shape {samples.shape}")  # fmt: skip
-        if samples.dtype.kind == "u":
-            half = float(np.iinfo(samples.dtype).max // 2 + 1)
-            samples = (samples.astype(np.float64) - half) / half
-        elif samples.dtype.kind == "i":
-            samples = samples.astype(np.float64) / float(np.iinfo(samples.dtype).max + 1)
-        samples = to_mono(samples.astype(np.float32, copy=False))
-        check_samples(samples, "audio array")
-        peak = float(np.max(np.abs(samples)))
-        if peak > MAX_FLOAT_PEAK:
-            raise DataError(f"float audio peaks at {peak:.1f}, far outside [-1, 1]: integer PCM stored as float? "
-                            "Pass the integer array, or divide by 32768 for 16-bit samples")  # fmt: skip
+        samples = samples_from_array(audio, "audio")
         samples = resample(samples, rate, self.sample_rate)
         return fix_length(samples, self.clip_samples, self.pad)
 
     def _check_rate(self, sample_rate) -> int:
-        if sample_rate is None:
-            return self.sample_rate
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
-                or not sample_rate > 0 or int(sample_rate) != sample_rate:
-            raise DataError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
-        return int(sample_rate)
+        return self.sample_rate if sample_rate is None else check_sample_rate(sample_rate)
 
     def logits(self, clips: Sequence[AudioInput] | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """`(n, num_labels)` logits, one clip at a time (the batch size phones use).

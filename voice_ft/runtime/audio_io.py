@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from voice_ft.runtime.errors import DataError
+from voice_ft.runtime.errors import DataError, InputTypeError
 
 
 class AudioFileError(DataError):
@@ -123,6 +123,53 @@ def check_samples(samples: np.ndarray, path: str, min_samples: int = 1) -> None:
         raise AudioFileError(f"audio too short: {samples.size} samples (need >= {min_samples})", path)
     if not np.all(np.isfinite(samples)):
         raise AudioFileError(f"{int(np.sum(~np.isfinite(samples)))} NaN/inf samples", path)
+
+
+MAX_CHANNELS = 8  # a 2-D array with more columns and at most this many rows is (channels, samples)
+MAX_FLOAT_PEAK = 4.0  # float samples beyond this are not [-1, 1] audio (clipping overshoot stays well below)
+
+
+def check_sample_rate(sample_rate) -> int:
+    """A caller's `sample_rate` as an int, or `DataError` for anything but a positive whole number of Hz."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
+            or not sample_rate > 0 or int(sample_rate) != sample_rate:  # fmt: skip
+        raise DataError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def samples_from_array(audio, what: str = "audio") -> np.ndarray:
+    """A caller's array `(samples,)` / `(samples, channels)` / `(channels, samples)` -> float32 mono in [-1, 1].
+
+    What the phone runtimes accept as audio: integer PCM is scaled from its range (unsigned 8-bit is
+    centred on 128), a 2-D array with at most `MAX_CHANNELS` rows and more columns is read as
+    `(channels, samples)` (librosa's layout). None, bytes, bool/complex/object arrays, empty or
+    NaN/inf audio and float samples far outside [-1, 1] (integer PCM stored as float) raise, naming
+    `what`.
+    """
+    if audio is None or isinstance(audio, (bytes, bytearray)):
+        raise InputTypeError(f"{what} must be a file path or a numpy array of samples, got {type(audio).__name__}"
+                             + (" (decode the bytes first, e.g. soundfile.read(io.BytesIO(data)))"
+                                if audio is not None else ""))  # fmt: skip
+    samples = np.asarray(audio)
+    if samples.dtype.kind not in "iuf":
+        raise InputTypeError(f"{what} samples must be integer PCM or float, got dtype {samples.dtype}")
+    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
+        samples = samples.T  # (channels, samples)
+    if samples.ndim not in (1, 2) or samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
+        raise DataError(f"{what} must have shape (samples,) or (samples, channels) with at most {MAX_CHANNELS} "
+                        f"channels, got shape {samples.shape}")  # fmt: skip
+    if samples.dtype.kind == "u":
+        half = float(np.iinfo(samples.dtype).max // 2 + 1)
+        samples = (samples.astype(np.float64) - half) / half
+    elif samples.dtype.kind == "i":
+        samples = samples.astype(np.float64) / float(np.iinfo(samples.dtype).max + 1)
+    samples = to_mono(samples.astype(np.float32, copy=False))
+    check_samples(samples, f"{what} array")
+    peak = float(np.max(np.abs(samples)))
+    if peak > MAX_FLOAT_PEAK:
+        raise DataError(f"float {what} peaks at {peak:.1f}, far outside [-1, 1]: integer PCM stored as float? "
+                        "Pass the integer array, or divide by 32768 for 16-bit samples")  # fmt: skip
+    return samples
 
 
 def read_audio(

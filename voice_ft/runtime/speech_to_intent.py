@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from voice_ft.runtime.audio_io import check_samples, read_audio, resample
-from voice_ft.runtime.errors import DataError, InputTypeError
+from voice_ft.runtime.audio_io import check_sample_rate, read_audio, resample, samples_from_array
+from voice_ft.runtime.errors import InputTypeError
 from voice_ft.runtime.nlu_parser import NLUParser
 from voice_ft.runtime.sidecar import SidecarError
 from voice_ft.runtime.speech_recognizer import SpeechRecognizer
@@ -46,8 +46,6 @@ GRAMMAR_VALUES_TASK = "grammar_values"
 GRAMMAR_VALUES_FILE = "grammar_values.json"
 NLU_FILE = "nlu.tflite"
 RECOGNIZER_PREFIX = "speech_recognizer"
-MAX_CHANNELS = 8  # as AudioClassifier: a 2-D array with more columns and at most this many rows is (channels, samples)
-MAX_FLOAT_PEAK = 4.0  # as AudioClassifier: float samples beyond this are integer PCM stored as float
 _APOSTROPHES = ("'", "\u2019")
 
 
@@ -93,40 +91,12 @@ def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
 
 
 def check_waveform(audio, sample_rate, model_rate: int) -> np.ndarray:
-    """A path or a `(samples,)` / `(samples, channels)` / `(channels, samples)` array -> float32 mono at `model_rate`.
-
-    Integer PCM is scaled to [-1, 1]; None, bytes, non-numeric dtypes, empty or NaN/inf audio,
-    float samples far outside [-1, 1] and a non-positive `sample_rate` raise `DataError`.
-    """
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)) \
-            or not sample_rate > 0 or int(sample_rate) != sample_rate:  # fmt: skip
-        raise DataError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    """A path or a `(samples,)` / `(samples, channels)` / `(channels, samples)` array -> float32 mono at
+    `model_rate`, checked as `AudioClassifier` checks its input (`audio_io.samples_from_array`)."""
+    rate = check_sample_rate(sample_rate)
     if isinstance(audio, (str, os.PathLike)):
         return read_audio(audio, model_rate)
-    if audio is None or isinstance(audio, (bytes, bytearray)):
-        raise InputTypeError(f"waveform must be a numpy array of samples or a file path, got {type(audio).__name__}")
-    samples = np.asarray(audio)
-    if samples.dtype.kind not in "iuf":
-        raise InputTypeError(f"waveform samples must be float in [-1, 1] or integer PCM, got dtype {samples.dtype}")
-    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS >= samples.shape[0]:
-        samples = samples.T  # (channels, samples), librosa's layout
-    if samples.ndim not in (1, 2) or samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
-        raise DataError(f"waveform must have shape (samples,) or (samples, channels) with at most {MAX_CHANNELS} "
-                        f"channels, got shape {samples.shape}")  # fmt: skip
-    if samples.dtype.kind == "u":
-        half = float(np.iinfo(samples.dtype).max // 2 + 1)
-        samples = (samples.astype(np.float64) - half) / half
-    elif samples.dtype.kind == "i":
-        samples = samples.astype(np.float64) / float(np.iinfo(samples.dtype).max + 1)
-    samples = samples.astype(np.float32)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)
-    check_samples(samples, "waveform")
-    peak = float(np.max(np.abs(samples)))
-    if peak > MAX_FLOAT_PEAK:
-        raise DataError(f"float waveform peaks at {peak:.1f}, far outside [-1, 1]: integer PCM stored as float? "
-                        "Pass the integer array, or divide by 32768 for 16-bit samples")  # fmt: skip
-    return resample(samples, int(sample_rate), model_rate)
+    return resample(samples_from_array(audio, "waveform"), rate, model_rate)
 
 
 class SpeechToIntent:

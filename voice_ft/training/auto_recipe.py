@@ -168,7 +168,7 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         chosen["freeze_embeddings"] = True
         reasons["freeze_embeddings"] = (
             "True (the word-embedding table is about half of the encoder's weights and AdamW rewrites all of "
-            "it every step for the few rows a batch holds; frozen, a step is ~1.3x faster at the same accuracy)"
+            "it every step for the few rows a batch holds; frozen, a step is ~1.1x faster at the same accuracy)"
         )
     if jit_compile_min_steps is not None and not given("jit_compile"):
         run_steps = steps if steps is not None else overrides.get("epochs", Recipe.epochs) * steps_per_epoch
