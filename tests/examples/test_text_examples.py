@@ -79,14 +79,14 @@ def test_train_sentiment_on_poems_with_the_chosen_recipe_and_tuning(tiny_preset,
     """No recipe flag: the recipe is chosen from the data (and printed with its reasons); --tune=2 tries two."""
     run_dir = tmp_path / "poem"
     process = run_example("train_sentiment.py", "--data=poem_sentiment", f"--backbone={tiny_preset}",
-                          f"--run_dir={run_dir}", "--train_limit=128", "--tune=2", "--learning_rate=1e-3",
+                          f"--run_dir={run_dir}", "--train_limit=64", "--tune=2", "--learning_rate=1e-3",
                           "--sequence_length=32", "--tolerance=100")  # fmt: skip
     sidecar = json.loads((run_dir / "sentiment.json").read_text())
     assert sidecar["labels"] == ["negative", "no_impact", "positive", "mixed"]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["recipe"]["steps"] == 10 * 4  # 4 classes x 1,200 sightings > 10 epochs of 4 batches: capped
+    assert config["recipe"]["steps"] == 10 * 2  # 4 classes x 1,200 sightings > 10 epochs of 2 batches: capped
     assert config["recipe"]["head_learning_rate_multiplier"] == 10 and config["tune"] == 2
-    assert "Recipe:" in process.stdout and "steps = 40 (10.0 epochs" in process.stdout
+    assert "Recipe:" in process.stdout and "steps = 20 (10.0 epochs" in process.stdout
     assert "learning_rate = 0.001 (set by you)" in process.stdout
     tuning = json.loads((run_dir / "tuning.json").read_text())
     assert [t["rung"] for t in tuning["trials"]] == [0, 0, 1]
