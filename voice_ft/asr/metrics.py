@@ -1,12 +1,8 @@
 """Word error rate (plain Python), shared by training reports, export checks and benchmarks.
 
-Normalisation (`normalize_words`), applied to reference and hypothesis alike before counting:
-
-1. Unicode NFKC, then lowercase ("Turn" == "turn");
-2. every character that is punctuation or a symbol (Unicode categories P* and S*) becomes a space,
-   except an apostrophe between two letters or digits, which is kept ("what's" stays one word,
-   "'quoted'" loses its quotes); so "twenty-one" is two words and "lights." is "lights";
-3. split on whitespace.
+Normalisation (`normalize_words`, `voice_ft/runtime/words.py`: the rule the speech-to-intent runtime
+also parses transcripts with), applied to reference and hypothesis alike before counting: NFKC,
+lowercase, punctuation and symbols to spaces (an apostrophe inside a word kept), split on whitespace.
 
 So "Turn on the lights." and "turn on  the lights" are the same four words. Nothing else is
 mapped: "10" and "ten" differ, as do "colour" and "color" (Whisper's English normaliser does
@@ -19,26 +15,9 @@ per-utterance rates (short commands would otherwise weigh as much as long ones).
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
 from collections.abc import Sequence
 
-_APOSTROPHES = ("'", "\u2019")
-
-
-def normalize_words(text: str) -> list[str]:
-    """The words WER compares: lowercased, punctuation and symbols removed (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", str(text)).lower()
-    chars = []
-    for i, ch in enumerate(text):
-        if ch in _APOSTROPHES:
-            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-            chars.append("'" if inside else " ")
-        elif unicodedata.category(ch)[0] in "PS":
-            chars.append(" ")
-        else:
-            chars.append(ch)
-    return "".join(chars).split()
-
+from voice_ft.runtime.words import normalize_words
 
 @dataclasses.dataclass(frozen=True)
 class EditCounts:

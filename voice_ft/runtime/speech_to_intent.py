@@ -31,7 +31,6 @@ import json
 import os
 import pathlib
 import time
-import unicodedata
 from typing import Any
 
 import numpy as np
@@ -41,27 +40,13 @@ from voice_ft.runtime.errors import InputTypeError
 from voice_ft.runtime.nlu_parser import NLUParser
 from voice_ft.runtime.sidecar import SidecarError
 from voice_ft.runtime.speech_recognizer import SpeechRecognizer
+from voice_ft.runtime.words import normalize_words
 
 GRAMMAR_VALUES_TASK = "grammar_values"
 GRAMMAR_VALUES_FILE = "grammar_values.json"
 NLU_FILE = "nlu.tflite"
 RECOGNIZER_PREFIX = "speech_recognizer"
-_APOSTROPHES = ("'", "\u2019")
-
-
-def transcript_words(text: str) -> list[str]:
-    """The words of a transcript as the NLU sees them (the same rule as `voice_ft.asr.metrics.normalize_words`)."""
-    text = unicodedata.normalize("NFKC", str(text)).lower()
-    chars = []
-    for i, ch in enumerate(text):
-        if ch in _APOSTROPHES:
-            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-            chars.append("'" if inside else " ")
-        elif unicodedata.category(ch)[0] in "PS":
-            chars.append(" ")
-        else:
-            chars.append(ch)
-    return "".join(chars).split()
+transcript_words = normalize_words  # the words the NLU parses: the rule WER scores with
 
 
 def normal_phrase(phrase: str) -> str:
