@@ -8,14 +8,17 @@ Same model, data and optimizer; four variants, each adding one thing to the one 
               which `voice_ft.fit` uses for models that take any length);
   frozen      + the token-embedding table frozen (`Recipe.freeze_embeddings`);
   frozen_xla  + the step XLA-compiled (`Recipe.jit_compile`, `--jit_compile`; not chosen for the text
-              classifiers: its compiles cost more than it saves on a SNIPS-size run).
+              classifiers: its compiles cost more than it saves on a SNIPS-size run);
+  frozen_layers2  `frozen` with the bottom 2 transformer layers frozen too (`Recipe.freeze_layers=2`,
+              `--freeze_layers=2`): no gradient flows below the third layer, so the backward pass is shorter.
 Each variant trains `--steps` steps after a warm-up, the variants alternating `--rounds` times so all
 see the same machine load; a step on a batch width a variant has not yet seen (a retrace or an XLA
 compile) is not timed (the compiles are reported apart, as `xla_compile_s`).
 Last line (JSON): `examples_per_s_fixed`, `examples_per_s_bucketed`, `examples_per_s_frozen`,
 `examples_per_s_frozen_xla`, `speedup` (bucketed / fixed), `speedup_recipe` (frozen / fixed: what
 `choose_recipe` gives the text classifiers), `speedup_xla` (frozen_xla / frozen, compiles excluded),
-`mean_tokens_fixed`, `mean_tokens_bucketed` (padded width per example), `xla_compile_s`.
+`mean_tokens_fixed`, `mean_tokens_bucketed` (padded width per example), `xla_compile_s`,
+`examples_per_s_frozen_layers2`, `speedup_layers2` (frozen_layers2 / frozen).
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ flags.DEFINE_integer("steps", 60, "Timed steps per variant and round.")
 flags.DEFINE_integer("rounds", 2, "Alternations of the variants.")
 flags.DEFINE_integer("warmup_steps", 20, "Untimed steps per variant before the first round.")
 
-# name: (length-bucketed batches, token embedding frozen, XLA)
+# name: (length-bucketed batches, token embedding frozen, bottom transformer layers frozen, XLA)
 VARIANTS = {
-    "fixed": (False, False, False),
-    "bucketed": (True, False, False),
-    "frozen": (True, True, False),
-    "frozen_xla": (True, True, True),
+    "fixed": (False, False, 0, False),
+    "bucketed": (True, False, 0, False),
+    "frozen": (True, True, 0, False),
+    "frozen_xla": (True, True, 0, True),
+    "frozen_layers2": (True, True, 2, False),
 }
 
 
@@ -58,11 +62,11 @@ def main(argv):
 
     train, *_, labels = voice_ft.datasets.load(FLAGS.data)
     models, iterators = {}, {}
-    for name, (bucketed, frozen, xla) in VARIANTS.items():
+    for name, (bucketed, frozen, frozen_layers, xla) in VARIANTS.items():
         keras.utils.set_random_seed(0)
         model = voice_ft.build_intent_classifier(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
                                                  sequence_length=FLAGS.sequence_length)  # fmt: skip
-        apply_trainability(model, freeze_embeddings=frozen)
+        apply_trainability(model, freeze_layers=frozen_layers, freeze_embeddings=frozen)
         model.compile(keras.optimizers.AdamW(5e-5), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=xla)  # fmt: skip
         models[name] = model
@@ -103,6 +107,7 @@ def main(argv):
         "speedup": rate["bucketed"] / rate["fixed"],
         "speedup_recipe": rate["frozen"] / rate["fixed"],
         "speedup_xla": rate["frozen_xla"] / rate["frozen"],
+        "speedup_layers2": rate["frozen_layers2"] / rate["frozen"],
         "mean_tokens_fixed": float(np.mean(tokens["fixed"])),
         "mean_tokens_bucketed": float(np.mean(tokens["bucketed"])),
         "xla_compile_s": first_steps["frozen_xla"] - first_steps["frozen"],

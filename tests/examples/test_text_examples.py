@@ -120,7 +120,6 @@ def test_generated_negatives_train_an_out_of_scope_class(tiny_preset, tmp_path):
 
 @pytest.mark.parametrize("value, pattern", [
     ("maybe", r"--negatives must be 'none', 'generated' or a .txt/.jsonl file"),
-    ("{tmp}/missing.txt", r"missing.txt: --negatives: file does not exist"),
     ("{tmp}/bad.jsonl", r"bad.jsonl:1: --negatives: each line needs a non-empty string field 'text'"),
 ])  # fmt: skip
 def test_bad_negatives_fail_before_training(tiny_preset, tmp_path, value, pattern):
