@@ -47,7 +47,7 @@ def test_trainer_main_synthesises_trains_and_exports(tmp_path):
     assert ("steps = 60 (60.0 epochs of 1 steps): each of the 2 classes seen ~36000 times at batch 32, at most 60 "
             "epochs (12 clips, 6 a class)") in done.stdout  # fmt: skip
     assert "learning_rate = 0.001 (this task's default)" in done.stdout
-    assert "early_stopping_patience = 3 validations without a lower validation loss" in done.stdout
+    assert "early_stopping_patience = None (this task's default)" in done.stdout
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["num_train"] == 2 * 3 * 2 and metrics["num_test"] == 2
