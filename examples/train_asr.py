@@ -11,6 +11,13 @@ split (the validation split when there is none); model/ is the fine-tuned backbo
 preset (`voice_ft.load_backbone("runs/asr/model")`). --strategy trains on several devices
 (--batch_size clips per replica); only the chief (worker 0) evaluates and writes --run_dir (other
 workers render their audio into a temporary directory unless --audio_dir is given).
+
+Defaults chosen from the training data, each printed with its reason, each overridden by its flag:
+the optimizer steps from the number of training clips (~2,400 clips presented, at least one epoch,
+at most 20; `voice_ft.asr.auto_recipe`; --epochs switches the step rule off), validated four times a
+run with early stopping keeping the best weights; the encoder window (--audio_seconds) from the
+clips' durations and the most tokens decoded (--max_tokens) from the transcripts' token counts
+(`voice_ft.asr.windows`). Clips or transcripts a window cuts are named in a warning.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ import json
 import pathlib
 import shutil
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from voice_ft.training.distribution import define_strategy_flag
 from voice_ft.training.interrupt import exit_on_interrupt
+from voice_ft.training.recipe_flags import recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", None, "CSV manifest path,transcript[,speaker],split.")
@@ -32,16 +40,21 @@ flags.DEFINE_integer("train_per_label", 100, "Training sentences rendered per la
 flags.DEFINE_integer("eval_per_label", 15, "Validation/test sentences rendered per label (--text_data).")
 flags.DEFINE_string("audio_dir", None, "Where rendered audio goes (reused if present); default <run_dir>/audio.")
 flags.DEFINE_string("backbone", "whisper-tiny-en", "whisper-tiny-en, a Whisper preset folder, or tiny-whisper (tests).")
-flags.DEFINE_float("audio_seconds", 5.0, "Encoder window in seconds (short-audio mode); 30 = Whisper's standard input.")
+flags.DEFINE_float("audio_seconds", None, "Encoder window in seconds (short-audio mode; 30 = Whisper's standard input); "
+                   "default: chosen from the training clips' durations (99.5% of them + 0.5 s of silence, in 0.5 s steps).")
 flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "lora", "full"], "What of the encoder trains.")
 flags.DEFINE_enum("train_decoder", "full", ["full", "lora"], "What of the decoder trains.")
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
-flags.DEFINE_integer("epochs", 3, "Training epochs.")
-flags.DEFINE_float("learning_rate", 1e-5, "Peak learning rate (AdamW, warm-up + linear decay).")
+flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
+flags.DEFINE_integer("steps", None, "Optimizer steps; default: ~2,400 training clips presented (150 steps at batch 16), "
+                     "at least one epoch, at most 20.")
+flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (AdamW, warm-up + linear decay).")
 flags.DEFINE_integer("batch_size", 16, "Batch size (per replica under --strategy).")
-flags.DEFINE_integer("patience", 2, "Stop after this many epochs without validation improvement, keeping the best (0 = off).")
+flags.DEFINE_integer("patience", None, "Stop after this many validations without a lower validation loss, keeping the "
+                     "best weights (0 = off); default: chosen (3).")
 flags.DEFINE_integer("beams", 1, "Beam width for the WER evaluation (1 = greedy).")
-flags.DEFINE_integer("max_tokens", 64, "Most tokens decoded per clip in evaluation.")
+flags.DEFINE_integer("max_tokens", None, "Most tokens decoded per clip in evaluation; default: the longest training "
+                     "transcript + 25%, a multiple of 8, within the decoder's positions.")
 flags.DEFINE_integer("max_eval", 0, "Evaluate on at most this many clips (0 = all).")
 flags.DEFINE_string("run_dir", None, "Output directory.")
 flags.DEFINE_bool("save_model", True, "Save the fine-tuned backbone to <run_dir>/model.")
@@ -49,6 +62,10 @@ flags.DEFINE_integer("seed", 42, "Seed.")
 flags.DEFINE_bool("overwrite", False, "Replace a finished run.")
 define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
+flags.register_validator("audio_seconds", lambda v: v is None or v > 0, message="--audio_seconds must be > 0")
+flags.register_validator("max_tokens", lambda v: v is None or v >= 1, message="--max_tokens must be >= 1")
+RECIPE_FLAGS = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "learning_rate": "learning_rate",
+                "patience": "early_stopping_patience", "strategy": "strategy"}  # flag -> Recipe field
 
 
 def read_examples(run_dir: pathlib.Path):
@@ -100,12 +117,12 @@ def alone(backbone, frames):
     return local
 
 
-def evaluate(backbone, data, frames) -> dict:
-    """WER of greedy/beam transcripts of `data` (features already computed)."""
+def evaluate(backbone, data, max_tokens: int) -> dict:
+    """WER of greedy/beam transcripts of `data` (features already computed), at most `max_tokens` each."""
     from voice_ft.asr.decoding import transcribe_features
     from voice_ft.asr.metrics import wer_report
 
-    hypotheses = transcribe_features(backbone, data.features, beams=FLAGS.beams, max_tokens=FLAGS.max_tokens)
+    hypotheses = transcribe_features(backbone, data.features, beams=FLAGS.beams, max_tokens=max_tokens)
     report = wer_report(data.transcripts, hypotheses)
     report.pop("per_utterance")
     return {**report, "hypotheses": hypotheses}
@@ -116,17 +133,69 @@ def main(argv):
     from voice_ft.data.files import prepare_run_dir
     from voice_ft.training.distribution import start_strategy, writer_dir
 
+    overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before any audio is rendered
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = (prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite, results=("metrics.json",)) if chief
                else pathlib.Path(FLAGS.run_dir))  # fmt: skip
     with writer_dir(run_dir, strategy) as audio_root:  # a worker's own temporary directory off the chief
-        train_and_report(run_dir, audio_root, chief)
+        train_and_report(run_dir, audio_root, chief, overrides, strategy.num_replicas_in_sync)
 
 
-def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: bool) -> None:
+def asr_recipe(num_clips: int, overrides: dict, replicas: int):
+    """The recipe: steps from the number of training clips (choose_asr_recipe); the flags win. Printed
+    with reasons; returns (recipe, reasons)."""
+    from voice_ft.asr.auto_recipe import choose_asr_recipe
+
+    defaults = {"batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate, "seed": FLAGS.seed}
+    choice = choose_asr_recipe(num_clips, overrides, defaults, replicas=replicas)
+    print(f"Recipe:\n{choice.describe()}", flush=True)
+    return choice.recipe, choice.reasons
+
+
+def audio_window(train_examples, held_out) -> tuple[float, str]:
+    """--audio_seconds, or chosen from the training clips' durations; warns about the clips it cuts."""
+    from voice_ft.asr.windows import choose_audio_seconds, clip_seconds, over_window
+
+    splits = {"training clips": train_examples, "held-out clips": held_out}
+    seconds = {what: clip_seconds(examples) for what, examples in splits.items()}
+    if FLAGS.audio_seconds is not None:
+        window, reason = FLAGS.audio_seconds, f"{FLAGS.audio_seconds:g} (set by you)"
+    else:
+        choice = choose_audio_seconds(seconds["training clips"])
+        window, reason = choice.value, choice.reason
+        print(f"Chose {reason} (--audio_seconds overrides)", flush=True)
+    for what, examples in splits.items():
+        warning = over_window(seconds[what], [e.source or e.path for e in examples], min(window, 30.0), what, "s",
+                              "their ends are cut from the encoder's input")  # fmt: skip
+        if warning:
+            logging.warning("%s (--audio_seconds sets the window)", warning)
+    return window, reason
+
+
+def decoding_window(backbone, train, evaluation) -> tuple[int, str]:
+    """--max_tokens, or chosen from the training transcripts' token counts; warns about the ones it cuts."""
+    from voice_ft.asr.windows import choose_max_tokens, over_window
+
+    limit = int(backbone.model.max_decoder_sequence_length) - train.prompt_length
+    if FLAGS.max_tokens is not None:
+        max_tokens, reason = min(FLAGS.max_tokens, limit), f"{FLAGS.max_tokens} (set by you)"
+    else:
+        choice = choose_max_tokens([len(ids) - train.prompt_length for ids in train.token_ids], limit)
+        max_tokens, reason = int(choice.value), choice.reason
+        print(f"Chose {reason} (--max_tokens overrides)", flush=True)
+    for what, data in (("training transcripts", train), ("held-out transcripts", evaluation)):
+        warning = over_window([len(ids) - data.prompt_length for ids in data.token_ids],
+                              [e.source or e.path for e in data.examples], max_tokens, what, "tokens",
+                              "decoding stops before their end (WER counts the words lost)")  # fmt: skip
+        if warning:
+            logging.warning("%s (--max_tokens sets the limit)", warning)
+    return max_tokens, reason
+
+
+def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: bool, overrides: dict,
+                     replicas: int = 1) -> None:
     """Evaluates, fine-tunes and evaluates again; the chief alone evaluates and writes into `run_dir`."""
-    import voice_ft
     from voice_ft.asr.data import load_speech, select_split
     from voice_ft.asr.decoding import GENERATION_CONFIG
     from voice_ft.asr.train import fit_speech_recognizer
@@ -136,25 +205,25 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
     splits = {s: select_split(examples, s) for s in ("train", "validation")}
     eval_split = "test" if any(e.split == "test" for e in examples) else "validation"
     held_out = select_split(examples, eval_split)[: FLAGS.max_eval or None]
+    recipe, reasons = asr_recipe(len(splits["train"]), overrides, replicas)
+    audio_seconds, reasons["audio_seconds"] = audio_window(splits["train"], held_out)
 
-    frames = None if FLAGS.audio_seconds >= 30 else round(FLAGS.audio_seconds * 100)
+    frames = None if audio_seconds >= 30 else round(audio_seconds * 100)
     with distribution_scope(FLAGS.strategy):
         backbone = load_backbone()
         recognizer = build_recognizer(backbone, frames)
     train, validation = (load_speech(backbone, splits[s], frames) for s in ("train", "validation"))
     evaluation = load_speech(backbone, held_out, frames)
+    max_tokens, reasons["max_tokens"] = decoding_window(backbone, train, evaluation)
 
     if chief:
-        before = evaluate(alone(backbone, frames), evaluation, frames)
+        before = evaluate(alone(backbone, frames), evaluation, max_tokens)
         print(f"WER before fine-tuning on {len(evaluation)} {eval_split} clips: {before['wer']:.4f}")
-    recipe = voice_ft.Recipe(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-                             early_stopping_patience=FLAGS.patience or None, seed=FLAGS.seed,
-                             strategy=FLAGS.strategy)  # fmt: skip
     trained = fit_speech_recognizer(recognizer, train, validation, recipe=recipe, run_dir=run_dir / "training", verbose=2)
     if not chief:
         return  # the chief evaluates and writes
     backbone = alone(backbone, frames)
-    after = evaluate(backbone, evaluation, frames)
+    after = evaluate(backbone, evaluation, max_tokens)
     print(f"WER after fine-tuning: {after['wer']:.4f} ({trained.seconds:.0f} s of training)")
 
     if FLAGS.save_model:
@@ -172,6 +241,7 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
         "eval_split": eval_split, "wer_before": before["wer"], "wer_after": after["wer"],
         "before": before, "after": after, "train_seconds": trained.seconds, "cached_encoder": trained.cached_encoder,
         "trainable_parameters": trained.trainable_parameters, "audio_frames": recognizer.audio_frames,
+        "audio_seconds": audio_seconds, "max_tokens": max_tokens, "reasons": reasons,
         "train_encoder": FLAGS.train_encoder, "train_decoder": FLAGS.train_decoder, "beams": FLAGS.beams,
         "num_train": len(train), "num_validation": len(validation), "num_eval": len(evaluation),
         "recipe": recipe.to_dict(), "history": trained.history, "samples": samples,

@@ -31,7 +31,6 @@ accuracy + OOS recall, lowered while the OOS recall stays >= 0.95) and the expor
 
 from __future__ import annotations
 
-import collections
 import pathlib
 import random
 
@@ -49,6 +48,7 @@ from voice_ft.evaluation import reports
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_line
 from voice_ft.runtime.errors import DataError
+from voice_ft.speech_commands.audio_recipe import choose_audio_recipe
 from voice_ft.speech_commands.export import export_audio_classifier
 from voice_ft.speech_commands.model import build_speech_command_classifier
 from voice_ft.speech_commands.pretrained import (
@@ -66,6 +66,7 @@ from voice_ft.training.distribution import (
     start_strategy,
 )
 from voice_ft.training.interrupt import exit_on_interrupt
+from voice_ft.training.recipe_flags import recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "CSV manifest: path,label[,speaker,split].")
@@ -156,18 +157,16 @@ def train_teacher(x_train, y_train, x_test, y_test, num_classes: int) -> tuple[k
 # An audio model learns its front end almost from scratch: ~16x the sightings a text classifier's head needs.
 # Chosen so FSDD's 10 digits get the 3,000 steps its figures (bench/speech_fsdd.py) were measured with.
 AUDIO_PRESENTATIONS_PER_CLASS = 19_200
+RECIPE_FLAGS = ("epochs", "steps", "batch_size", "learning_rate", "strategy")
 
 
 def audio_recipe(train, copies: int, overrides: dict, replicas: int = 1) -> voice_ft.Recipe:
-    """Steps from the number of classes (voice_ft.choose_recipe), at most 60 passes; the flags win.
+    """Steps from the number of classes (choose_audio_recipe), at most 60 passes; the flags win.
     `replicas` in sync make the global batch (and so the steps) larger."""
-    counts = collections.Counter(e.label for e in train.examples)
-    profile = voice_ft.DataProfile.from_label_counts([copies * counts[label] for label in train.labels])
     defaults = {"batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate, "seed": FLAGS.seed,
                 "head_learning_rate_multiplier": 1.0, "early_stopping_patience": None}  # fmt: skip
-    choice = voice_ft.choose_recipe(profile, overrides, defaults=defaults, balance_classes=False,
-                                    presentations_per_class=AUDIO_PRESENTATIONS_PER_CLASS, max_epochs=60,
-                                    replicas=replicas)  # fmt: skip
+    choice = choose_audio_recipe(train, overrides, defaults, presentations_per_class=AUDIO_PRESENTATIONS_PER_CLASS,
+                                 max_epochs=60, copies=copies, replicas=replicas)  # fmt: skip
     print(f"Recipe:\n{choice.describe()}", flush=True)
     return choice.recipe
 
@@ -184,13 +183,10 @@ def check_flags():
 def main(argv):
     del argv
     check_flags()
+    overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before any audio is read
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
-    overrides = {name: FLAGS[name].value for name in ("epochs", "steps", "learning_rate", "strategy") if FLAGS[name].present}
-    if "epochs" in overrides and "steps" in overrides:
-        raise app.UsageError("Give --epochs or --steps, not both.")
-    voice_ft.Recipe(**overrides)  # a bad value fails now, before any audio is read
     try:
         train, validation, test = load_splits()
     except DataError as e:  # a bad file or manifest: say which, without a traceback

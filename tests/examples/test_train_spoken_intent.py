@@ -1,8 +1,8 @@
 """The spoken-intent trainer end to end, through its own main: synthesise a few commands, train, export.
 
-Tiny on purpose (2 intents, a handful of sentences, 1 epoch, 2 s clips): it checks the plumbing
-(espeak-ng rendering with voice-disjoint splits, cached-embedding head training, save, waveform-in
-export, metrics), not accuracy.
+Tiny on purpose (2 intents, a handful of sentences, 2 s clips): it checks the plumbing (espeak-ng
+rendering with voice-disjoint splits, cached-embedding head training for the steps chosen from the
+data, save, waveform-in export, metrics), not accuracy.
 """
 
 import csv
@@ -39,10 +39,15 @@ def test_trainer_main_synthesises_trains_and_exports(tmp_path):
     run_dir = tmp_path / "run"
     done = run_example("train_spoken_intent.py", f"--data_dir={tmp_path / 'text'}", f"--run_dir={run_dir}",
                        "--train_per_intent=3", "--train_renditions=2", "--eval_per_intent=1", "--clip_seconds=2.0",
-                       "--epochs=1", "--quantization=float32", "--tolerance=100", "--reject_rate=0.5",
+                       "--quantization=float32", "--tolerance=100", "--reject_rate=0.5",
                        "--score=max_softmax", check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Spoken-intent accuracy on held-out voices" in done.stdout
+    # The head's recipe, chosen from the 12 clips of 2 intents (1 step a pass at batch 32: capped at 60 passes).
+    assert ("steps = 60 (60.0 epochs of 1 steps): each of the 2 classes seen ~36000 times at batch 32, at most 60 "
+            "epochs (12 clips, 6 a class)") in done.stdout  # fmt: skip
+    assert "learning_rate = 0.001 (this task's default)" in done.stdout
+    assert "early_stopping_patience = None (this task's default)" in done.stdout
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["num_train"] == 2 * 3 * 2 and metrics["num_test"] == 2
@@ -76,8 +81,9 @@ def test_trainer_main_synthesises_trains_and_exports(tmp_path):
         assert (result["label"] is None) == result["not_understood"]
 
 
-# One bad value shows the trainer parses the shared flags (each value is checked in test_calibration_flags.py).
-@pytest.mark.parametrize("flag, named", [("--reject_rate=1.5", "--reject_rate")])
+# One bad calibration value shows the trainer parses the shared flags (each value is checked in
+# test_calibration_flags.py); a bad recipe value is refused before synthesis too.
+@pytest.mark.parametrize("flag, named", [("--reject_rate=1.5", "--reject_rate"), ("--learning_rate=-1", "--learning_rate=-1.0")])
 def test_trainer_refuses_a_bad_calibration_flag_before_synthesising(tmp_path, flag, named):
     failed = run_example("train_spoken_intent.py", f"--run_dir={tmp_path / 'run'}", flag, check=False)
     assert failed.returncode != 0 and named in failed.stderr

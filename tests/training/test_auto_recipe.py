@@ -150,3 +150,24 @@ def test_xla_only_for_runs_long_enough_to_repay_its_compiles():
     replicated = choose_recipe(SNIPS_LIKE, jit_compile_min_steps=500, replicas=2)
     assert replicated.recipe.jit_compile is False and "multi-replica" in replicated.reasons["jit_compile"]
     assert choose_recipe(SNIPS_LIKE).recipe.jit_compile is False and "jit_compile" not in choose_recipe(SNIPS_LIKE).reasons
+
+
+def test_a_task_without_classes_presents_a_number_of_examples():
+    choice = choose_recipe(DataProfile.without_classes(602, "clips"), presentations=2400, defaults={"batch_size": 16})
+    assert choice.recipe.steps == 150  # 2400 / 16, about 4 epochs of 38 steps
+    assert "~2400 clips presented at batch 16" in choice.reasons["steps"] and "(602 clips)" in choice.reasons["steps"]
+    many = choose_recipe(DataProfile.without_classes(10_000, "clips"), presentations=2400, defaults={"batch_size": 16})
+    assert many.recipe.steps == math.ceil(10_000 / 16) and "at least one epoch" in many.reasons["steps"]
+
+
+def test_a_profile_without_classes_needs_the_presentations():
+    with pytest.raises(ValueError, match="presentations"):
+        choose_recipe(DataProfile.without_classes(100))
+    with pytest.raises(ValueError, match="empty"):
+        DataProfile.without_classes(0)
+
+
+def test_the_reasons_name_the_examples_in_their_unit():
+    choice = choose_recipe(DataProfile.from_label_counts([100, 3, 50], unit="clips"))
+    assert "(153 clips, 50 a class)" in choice.reasons["steps"]
+    assert "the rarest class has 3 clips" in choice.reasons["class_weight"]

@@ -7,6 +7,9 @@
   LoRA / full encoder).
 - `train.py`: `fit_speech_recognizer` (the shared recipe + the transcript-only loss; encoder
   outputs cached when the encoder is frozen).
+- `auto_recipe.py`: `choose_asr_recipe`, the optimizer steps from the number of training clips.
+- `windows.py`: `choose_audio_seconds` / `choose_max_tokens`, the encoder window and the most
+  decoded tokens from the training clips' durations and transcripts' token counts.
 - `decoding.py`: `greedy_transcribe` (the reference decoder, token-for-token equal to
   faster-whisper), `transcribe` / `beam_transcribe` (beam search, vocabulary bias/constraint).
 - `vocabulary.py`: the token-prefix trie over domain phrases (numpy only).
@@ -14,6 +17,7 @@
 - `tiny.py`: a tiny random Whisper with tiny.en's tokenizer, for tests.
 """
 
+from voice_ft.asr.auto_recipe import choose_asr_recipe
 from voice_ft.asr.data import (
     SpeechData,
     TranscribedAudio,
@@ -26,10 +30,11 @@ from voice_ft.asr.metrics import EditCounts, edit_counts, wer_report, word_error
 from voice_ft.asr.model import build_speech_recognizer
 from voice_ft.asr.train import fit_speech_recognizer
 from voice_ft.asr.vocabulary import PhraseTrie
+from voice_ft.asr.windows import choose_audio_seconds, choose_max_tokens
 
 __all__ = [
     "EditCounts", "PhraseTrie", "SpeechData", "Transcription", "TranscribedAudio", "beam_transcribe",
-    "build_speech_recognizer", "edit_counts", "fit_speech_recognizer", "greedy_transcribe", "load_speech",
-    "read_transcript_manifest", "synthesize_transcripts", "transcribe", "transcribe_features", "wer_report",
-    "word_error_rate",
+    "build_speech_recognizer", "choose_asr_recipe", "choose_audio_seconds", "choose_max_tokens", "edit_counts",
+    "fit_speech_recognizer", "greedy_transcribe", "load_speech", "read_transcript_manifest", "synthesize_transcripts",
+    "transcribe", "transcribe_features", "wer_report", "word_error_rate",
 ]

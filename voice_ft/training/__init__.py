@@ -22,6 +22,7 @@ _EXPORTS = {
     "fit": "voice_ft.training.fitting",
     "tune": "voice_ft.training.tuning",
     "predict_classes": "voice_ft.evaluation.classifier",
+    "recipe_overrides": "voice_ft.training.recipe_flags",
     "strategy_from_name": "voice_ft.training.distribution",
     "use_mixed_precision": "voice_ft.training.precision",
 }

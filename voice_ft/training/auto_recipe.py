@@ -11,6 +11,10 @@ memorised). The freshly initialised head trains `head_learning_rate_multiplier` 
 the pretrained encoder (a zero-knowledge head at the encoder's fine-tuning rate is what made the
 many-intent runs slow), validation runs a few times over the run, early stopping keeps the best
 weights, and every value says why it was chosen. Anything the user sets wins.
+
+A task without classes (a speech recogniser: every clip a different transcript) profiles only its
+size (`DataProfile.without_classes`) and says how many examples the run should present in all
+(`choose_recipe(..., presentations=...)`); the same bounds, validation and early stopping apply.
 """
 
 from __future__ import annotations
@@ -42,22 +46,34 @@ TEXT_CLASSIFIER_RULES = {"freeze_token_embedding": True}
 
 @dataclasses.dataclass(frozen=True)
 class DataProfile:
-    """What the recipe is chosen from: the training split's size and class balance."""
+    """What the recipe is chosen from: the training split's size and class balance.
+
+    `unit` names the examples in the reasons ("sentences", "clips"); `num_classes` is 0 for a task
+    without classes (`without_classes`).
+    """
 
     num_examples: int
     num_classes: int
     min_per_class: int
     median_per_class: float
+    unit: str = "sentences"
 
     @classmethod
-    def from_label_counts(cls, counts) -> "DataProfile":
+    def from_label_counts(cls, counts, unit: str = "sentences") -> "DataProfile":
         """Profile from per-class training counts (e.g. `voice_ft.data.text_pipeline.label_counts`)."""
         counts = np.asarray(counts, np.int64)
         if counts.ndim != 1 or counts.size < 2:
             raise ValueError(f"A classifier needs at least 2 classes, got label counts {counts.tolist()}")
         if counts.sum() == 0:
             raise ValueError("The training split is empty.")
-        return cls(int(counts.sum()), int(counts.size), int(counts.min()), float(np.median(counts)))
+        return cls(int(counts.sum()), int(counts.size), int(counts.min()), float(np.median(counts)), unit)
+
+    @classmethod
+    def without_classes(cls, num_examples: int, unit: str = "clips") -> "DataProfile":
+        """Profile of a task without classes (a recogniser's transcribed clips): its size only."""
+        if int(num_examples) < 1:
+            raise ValueError("The training split is empty.")
+        return cls(int(num_examples), 0, 0, 0.0, unit)
 
     @classmethod
     def from_dataset(cls, dataset, num_classes: int) -> "DataProfile":
@@ -80,7 +96,7 @@ class RecipeChoice:
 
 def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaults: dict | None = None,
                   min_epochs: int = 1, balance_classes: bool = True, replicas: int = 1,
-                  presentations_per_class: int = PRESENTATIONS_PER_CLASS,
+                  presentations_per_class: int = PRESENTATIONS_PER_CLASS, presentations: int | None = None,
                   max_epochs: int = MAX_EPOCHS, freeze_token_embedding: bool = False,
                   jit_compile_min_steps: int | None = None) -> RecipeChoice:
     """The recipe for a classifier trained on data like `profile`.
@@ -96,6 +112,8 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         replicas: devices training in sync (`strategy.num_replicas_in_sync`): `batch_size` is per
             replica, so a step sees `batch_size * replicas` examples and the rule counts those.
         presentations_per_class: sentences of each class seen over the run.
+        presentations: examples seen over the run in all, instead of `presentations_per_class` x
+            classes: what a task without classes (`DataProfile.without_classes`) must give.
         max_epochs: the most passes over the training data.
         freeze_token_embedding: the model's backbone is a text encoder with a token-embedding
             table, to be frozen (`Recipe.freeze_embeddings`): about half of a BERT-size encoder's
@@ -111,6 +129,10 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         unknown = set(given_fields) - fields
         if unknown:
             raise ValueError(f"choose_recipe: unknown Recipe fields in {what}: {sorted(unknown)}")
+    if profile.num_classes == 0 and presentations is None:
+        raise ValueError("choose_recipe: a profile without classes needs `presentations` (examples seen over the run)")
+    if presentations is not None and presentations < 1:
+        raise ValueError(f"choose_recipe: presentations must be >= 1, got {presentations}")
     if not 1 <= min_epochs <= max_epochs:
         raise ValueError(f"choose_recipe: need 1 <= min_epochs <= max_epochs, got {min_epochs} and {max_epochs}")
     overrides = {**task_defaults, **user}
@@ -133,18 +155,22 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         return False
 
     if not given("steps") and "epochs" not in overrides:
-        wanted = math.ceil(presentations_per_class * profile.num_classes / batch_size)
+        wanted_examples = presentations if presentations is not None else presentations_per_class * profile.num_classes
+        wanted = math.ceil(wanted_examples / batch_size)
         steps = min(max(wanted, min_epochs * steps_per_epoch), max_epochs * steps_per_epoch)
         chosen["steps"] = steps
         at_least = "at least one epoch" if min_epochs == 1 else f"at least {min_epochs} epochs"
         bound = (at_least if wanted < min_epochs * steps_per_epoch
                  else f"at most {max_epochs} epochs" if wanted > steps else "")
+        seen = (f"~{presentations} {profile.unit} presented" if presentations is not None
+                else f"each of the {profile.num_classes} classes seen ~{presentations_per_class} times")
+        size = f"{profile.num_examples} {profile.unit}" + (
+            f", {profile.median_per_class:g} a class" if profile.num_classes else "")
         reasons["steps"] = (
-            f"{steps} ({steps / steps_per_epoch:.1f} epochs of {steps_per_epoch} steps): each of the "
-            f"{profile.num_classes} classes seen ~{presentations_per_class} times at batch {batch_size}"
+            f"{steps} ({steps / steps_per_epoch:.1f} epochs of {steps_per_epoch} steps): {seen} at batch {batch_size}"
             + (f" ({replicas} replicas)" if replicas > 1 else "")
             + (f", {bound}" if bound else "")
-            + f" ({profile.num_examples} sentences, {profile.median_per_class:g} a class)"
+            + f" ({size})"
         )
     elif "epochs" in overrides:
         given("epochs")
@@ -156,7 +182,8 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
     if not given("head_learning_rate_multiplier"):
         chosen["head_learning_rate_multiplier"] = HEAD_LEARNING_RATE_MULTIPLIER
         reasons["head_learning_rate_multiplier"] = (
-            f"{HEAD_LEARNING_RATE_MULTIPLIER:g} (the new {profile.num_classes}-way head starts from nothing; "
+            f"{HEAD_LEARNING_RATE_MULTIPLIER:g} (the new "
+            + (f"{profile.num_classes}-way " if profile.num_classes else "") + "head starts from nothing; "
             "the pretrained encoder moves at the base rate)"
         )
     if not given("early_stopping_patience"):
@@ -184,7 +211,7 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
     if balance_classes and imbalanced and not given("class_weight"):
         chosen["class_weight"] = "balanced"
         reasons["class_weight"] = (
-            f"balanced (the rarest class has {profile.min_per_class} sentences, the median {profile.median_per_class:g})"
+            f"balanced (the rarest class has {profile.min_per_class} {profile.unit}, the median {profile.median_per_class:g})"
         )
     for name in ("learning_rate", "batch_size"):
         if not given(name):
