@@ -1,0 +1,145 @@
+"""Speech-to-intent from a grammar, end to end, on held-out voices: clean and in noise, Keras and exported.
+
+    PYTHONPATH=. .venv/bin/python bench/speech_to_intent.py --out_dir=/tmp/s2i [--grammars=smart_home,timers]
+
+For each grammar domain (`data/grammars/`), `voice_ft.speech_to_intent.fit_speech_to_intent` samples its
+sentences (train/validation/test split by expression, so test sentences are new), trains the joint NLU on
+their text, renders them with espeak-ng (test voices never heard in training), fine-tunes the Whisper
+recogniser on the speech, and exports the TF-free pipeline (`voice_ft.runtime.SpeechToIntent`). Then,
+on the test clips:
+- the command acceptance rate (CAR: the intent and every slot value exactly right) of the fine-tuned
+  Keras recogniser's greedy transcripts (same window, same `--max_tokens`), understood by the pipeline's
+  NLU + grammar half (`SpeechToIntent.understand_text`: the NLU `.tflite`, verified against Keras on the
+  text test split when exported): clean and with pink noise mixed at each `--snr_db` (noise power
+  against the speech's active samples, one seeded noise clip per test clip);
+- the CAR of the whole exported pipeline (recogniser and NLU `.tflite`), clean;
+- the exported pipeline's intent accuracy, slot F1 (canonical values) and WER, clean.
+
+Last line (JSON): one block per domain, and over all domains' test clips together (the pooled rates):
+`car_clean`, `car_snr24`, `car_snr18`, `car_snr12`, `car_snr6`, `tflite_car_clean`, `intent_accuracy`,
+`slot_f1`, `wer` (the last three of the exported pipeline), `num_commands`.
+Targets (issue 12): CAR >= 97% clean and >= 90% at 6 dB SNR; the exported pipeline within 1 point of Keras.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from common import machine, print_result  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out_dir", "/tmp/bench_speech_to_intent", "Where each domain's run goes (replaced).")
+flags.DEFINE_list("grammars", ["smart_home", "timers"], "Bundled grammar names or grammar YAML paths.")
+flags.DEFINE_string("recognizer_backbone", "whisper-tiny-en", "whisper-tiny-en, a Whisper preset folder, or tiny-whisper.")
+flags.DEFINE_string("nlu_backbone", "all-minilm-l6-v2", "Text encoder of the NLU (packaged name, preset dir, HF folder).")
+flags.DEFINE_integer("per_expression", 20, "Sentences sampled per grammar expression.")
+flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
+flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")
+flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
+flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
+flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
+flags.DEFINE_float("nlu_learning_rate", 1e-4, "NLU peak learning rate.")
+flags.DEFINE_integer("batch_size", 16, "Batch size of both halves.")
+flags.DEFINE_integer("max_tokens", 32, "Most tokens decoded per clip.")
+flags.DEFINE_integer("max_eval", 0, "Score at most this many test clips per domain (0 = all).")
+flags.DEFINE_list("snr_db", ["24", "18", "12", "6"], "Signal-to-noise ratios (dB) of the noisy test copies.")
+flags.DEFINE_integer("seed", 0, "Seed of sampling, rendering, training and noise.")
+
+
+def with_noise(wave: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """`wave` plus pink noise at `snr_db` against the power of its active (non-silent) samples."""
+    from voice_ft.data.augment import generated_noise
+
+    noise = generated_noise(len(wave), "pink", seed=seed, num_clips=1)[0]
+    active = np.abs(wave) > 1e-4
+    speech_power = float((wave[active] ** 2).mean()) if active.any() else 0.0
+    scale = np.sqrt(speech_power / (float(np.mean(noise**2)) * 10 ** (snr_db / 10)))
+    return np.clip(wave + scale * noise, -1.0, 1.0).astype(np.float32)
+
+
+def keras_predictions(backbone, pipeline, waves, audio_frames: int) -> list[dict]:
+    """The fine-tuned Keras recogniser's greedy transcripts, understood by the pipeline's NLU + grammar half."""
+    from voice_ft.asr.decoding import greedy_transcribe
+
+    transcripts = []
+    for start in range(0, len(waves), 16):
+        transcripts += greedy_transcribe(backbone, waves[start:start + 16], max_tokens=FLAGS.max_tokens,
+                                         audio_frames=audio_frames)  # fmt: skip
+    return [pipeline.understand_text(text) for text in transcripts]
+
+
+def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
+    """Trains, exports and scores one domain; its figures and the (references, predictions) to pool."""
+    import voice_ft
+    from voice_ft.runtime.audio_io import read_audio
+    from voice_ft.runtime.speech_to_intent import SpeechToIntent
+    from voice_ft.speech_to_intent import fit_speech_to_intent, speech_to_intent_report
+    from voice_ft.speech_to_intent.train import read_speech_manifest
+    from voice_ft.training import Recipe
+
+    if FLAGS.recognizer_backbone == "tiny-whisper":  # a smoke run: random weights, tiny.en's tokenizer
+        from voice_ft.asr.tiny import tiny_whisper_backbone
+
+        recognizer = tiny_whisper_backbone(seed=FLAGS.seed)
+    else:
+        recognizer = voice_ft.load_backbone(FLAGS.recognizer_backbone)
+    start = time.time()
+    result = fit_speech_to_intent(
+        grammar, recognizer, voice_ft.load_backbone(FLAGS.nlu_backbone), out_dir, per_expression=FLAGS.per_expression,
+        seed=FLAGS.seed, renditions=FLAGS.renditions, audio_frames=round(FLAGS.audio_seconds * 100),
+        asr_recipe=Recipe(epochs=FLAGS.asr_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.asr_learning_rate,
+                          seed=FLAGS.seed),
+        nlu_recipe=Recipe(epochs=FLAGS.nlu_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.nlu_learning_rate,
+                          seed=FLAGS.seed),
+        max_tokens=FLAGS.max_tokens, max_eval=FLAGS.max_eval or None, verbose=2)  # fmt: skip
+    train_seconds = time.time() - start
+    records, commands = read_speech_manifest(out_dir / "audio" / "manifest.csv")
+    test = [(r, c) for r, c in zip(records, commands) if r.split == "test"][: FLAGS.max_eval or None]
+    references = [c for _, c in test]
+    assert references == result.references, "the bench's test clips must be the ones the pipeline was scored on"
+    waves = [read_audio(r.path, 16000) for r, _ in test]
+    pipeline = SpeechToIntent.from_dir(out_dir, max_tokens=FLAGS.max_tokens)
+    frames = result.metrics["asr_export"]["audio_frames"]
+    keras_by_condition = {"clean": keras_predictions(recognizer, pipeline, waves, frames)}
+    for snr in FLAGS.snr_db:
+        noisy = [with_noise(w, float(snr), seed=FLAGS.seed + i) for i, w in enumerate(waves)]
+        keras_by_condition[f"snr{snr}"] = keras_predictions(recognizer, pipeline, noisy, frames)
+    figures = {f"car_{name}": speech_to_intent_report(references, p)["command_acceptance_rate"]
+               for name, p in keras_by_condition.items()}  # fmt: skip
+    exported = result.metrics["test"]
+    figures.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
+                   slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references),
+                   train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
+                   sizes_bytes={"recognizer": result.metrics["asr_export"]["encoder_bytes"] + result.metrics["asr_export"]["decoder_bytes"],
+                                "nlu": (out_dir / "nlu.tflite").stat().st_size})  # fmt: skip
+    return {"figures": figures, "references": references, "keras": keras_by_condition, "tflite": result.predictions}
+
+
+def main(argv):
+    del argv
+    from voice_ft.speech_to_intent import speech_to_intent_report
+
+    out_dir = pathlib.Path(FLAGS.out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    domains = {pathlib.Path(g).stem: run_domain(g, out_dir / pathlib.Path(g).stem) for g in FLAGS.grammars}
+    references = [r for d in domains.values() for r in d["references"]]
+    pooled = {f"car_{name}": speech_to_intent_report(references, [p for d in domains.values() for p in d["keras"][name]])
+              ["command_acceptance_rate"] for name in ["clean", *(f"snr{s}" for s in FLAGS.snr_db)]}  # fmt: skip
+    exported = speech_to_intent_report(references, [p for d in domains.values() for p in d["tflite"]])
+    pooled.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
+                  slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references))  # fmt: skip
+    print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
+                  "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
+                  "machine": machine()})  # fmt: skip
+
+
+if __name__ == "__main__":
+    app.run(main)
