@@ -119,8 +119,9 @@ def spoken_sources(audio_dir: pathlib.Path, user_negatives=None):
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     splits = {s: select_split(examples, s) + [e for e in spoken if e.split == s] for s in ("train", "validation", "test")}
     train = AudioSource.from_examples(splits["train"], labels, clip_seconds=FLAGS.clip_seconds)
-    return [train] + [AudioSource.from_examples(splits[s], train.labels, clip_seconds=FLAGS.clip_seconds,
-                                                oos_label=oos_label) for s in ("validation", "test")] + [negatives]  # fmt: skip
+    validation, test = (AudioSource.from_examples(splits[s], train.labels, clip_seconds=FLAGS.clip_seconds,
+                                                  oos_label=oos_label) for s in ("validation", "test"))  # fmt: skip
+    return train, validation, test, negatives
 
 
 def build_model(train: AudioSource):
