@@ -48,9 +48,10 @@ from absl import app, flags  # noqa: E402
 
 import voice_ft  # noqa: E402
 from common import machine, print_result  # noqa: E402
+from oos_test_set import held_out_oos  # noqa: E402
 from voice_ft.data.bundled import data_root  # noqa: E402
 from voice_ft.data.labels import OOS_LABEL_ID  # noqa: E402
-from voice_ft.data.negatives import normalise, source_sentences, split_negatives  # noqa: E402
+from voice_ft.data.negatives import normalise, split_negatives  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
 from voice_ft.data.text_pipeline import add_negatives, in_scope, label_counts  # noqa: E402
 from voice_ft.evaluation.calibration import calibrate_logits, decision_rates, expected_calibration_error  # noqa: E402
@@ -71,26 +72,7 @@ flags.DEFINE_enum("method", "generated", ["threshold", "user", "generated"], "Is
                   "a threshold), 2b (an 'oos' class from the user's negatives: BANKING77 training queries) or 2c "
                   "(an 'oos' class from generated negatives, the default).")
 
-SNIPS_SERVICES = ("Restaurants", "Weather", "Music", "Media", "Movies", "Events")
 PROBES = ["what is the capital of peru", "tell me a joke", "how tall is mount everest", "what's up"]
-
-
-def held_out_oos(exclude: set[str], count: int, seed: int) -> dict[str, list[str]]:
-    """The OOS test sentences per source (see the module doc), none of them in `exclude`."""
-    sgd = []
-    for line in (data_root() / "sgd_dialogues" / "test.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if any(s.startswith(SNIPS_SERVICES) for s in row["services"]):
-            continue
-        sgd.extend(t["text"] for t in row["turns"] if t["speaker"] == "user" and len(t["text"].split()) >= 2)
-    banking = [json.loads(line)["text"] for line in (data_root() / "banking77" / "test.jsonl").read_text(encoding="utf-8").splitlines()]
-    pools = {"sgd_dialogues": sgd, "goemotions": source_sentences("goemotions", "test"), "banking77": banking}
-    rng = np.random.default_rng(seed)
-    chosen = {}
-    for name, pool in pools.items():
-        pool = list(dict.fromkeys(t.strip() for t in pool if normalise(t) not in exclude))
-        chosen[name] = [pool[i] for i in rng.permutation(len(pool))[: count // len(pools)]]
-    return chosen
 
 
 def negatives_for(method: str, train_texts: list[str]):

@@ -6,6 +6,8 @@ split's logits (`voice_ft.evaluation.calibration.calibrate_logits`, through `voi
 `voice_ft.nlu.train.calibrate_nlu`), shipped in the exported sidecar (the phone runtime then answers
 label None / not_understood below the threshold) and checked on the .tflite against Keras. A bad
 value fails while the flags are parsed, before any data is read, with a message naming the flag.
+Training an explicit out-of-scope class from negatives has its own flags (`negatives_flags.py`,
+`train_speech_commands.py`'s --negatives_dir); the class is then named by --oos_label.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection
                   "logit energy, or auto (the better AUROC on validation out-of-scope rows).")
 flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows of the validation/test data (e.g. 'oos'): they "
                     "choose the threshold (max in-scope accuracy + OOS recall, lowered while the OOS recall stays "
-                    ">= 0.95) and are reported as OOS recall; training data must not hold it.")
+                    ">= 0.95) and are reported as OOS recall; training data must not hold it. With --negatives "
+                    "(--negatives_dir), also the name of the out-of-scope class trained on them (default 'oos').")
 flags.register_validator("reject_rate", lambda rate: 0.0 <= rate < 1.0, message="--reject_rate must be in [0, 1)")
 flags.register_validator("oos_label", lambda label: label is None or bool(label.strip()),
                          message="--oos_label must be a non-empty label")  # fmt: skip

@@ -23,11 +23,11 @@ import dataclasses
 import pathlib
 import sys
 
+import negatives_flags
 from absl import flags, logging
 
 import voice_ft
 from voice_ft.data.files import prepare_run_dir, record_run_config
-from voice_ft.data.negatives import read_negatives, split_negatives
 from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.data.text_pipeline import add_negatives, in_scope
 from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
@@ -76,10 +76,6 @@ flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation example
 define_strategy_flag()
 flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the validation/test files (e.g. 'oos'); "
                     "with --negatives, also the name of the out-of-scope class trained on them (default 'oos').")
-flags.DEFINE_string("negatives", "none", "Out-of-scope training negatives: 'none', 'generated' (from the bundled SGD "
-                    "dialogues and GoEmotions, filtered away from your intents), or the path of a .txt (one sentence "
-                    "a line) or .jsonl ({\"text\": ...}) file of your own. They train an extra class named --oos_label.")
-flags.DEFINE_float("negatives_size", 0.5, "With --negatives=generated: negatives per training sentence.")
 flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection score: max softmax probability, "
                   "logit energy, or auto (the better AUROC on validation out-of-scope rows).")
 
@@ -89,19 +85,6 @@ RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learni
                 "freeze_layers", "freeze_embeddings", "jit_compile", "lora_rank", "layerwise_lr_decay",
                 "head_learning_rate_multiplier", "mixed_precision", "ema_momentum", "early_stopping_patience",
                 "class_weight", "strategy")
-
-
-def negatives_from_flag() -> list[str] | None:
-    """The user's negatives for --negatives=<path> (read now: a bad file fails before training), else None."""
-    value = FLAGS.negatives
-    if value in ("none", "generated"):
-        return None
-    if not value.endswith((".txt", ".jsonl")):
-        raise ValueError(f"--negatives must be 'none', 'generated' or a .txt/.jsonl file of negatives, got {value!r}")
-    try:
-        return read_negatives(value)
-    except voice_ft.DataError as e:
-        raise voice_ft.DataError(f"--negatives: {e.reason}", e.path, e.line) from None
 
 
 def recipe_overrides_from_flags() -> dict:
@@ -141,21 +124,17 @@ def run(task_name: str, builder) -> dict:
         raise ValueError("--tune runs on one device; leave --strategy at 'default'.")
     if not 0.0 <= FLAGS.reject_rate < 1.0:
         raise ValueError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
-    if FLAGS.negatives_size <= 0:
-        raise ValueError(f"--negatives_size must be positive, got {FLAGS.negatives_size}")
-    user_negatives = negatives_from_flag()
-    oos_label = FLAGS.oos_label or ("oos" if FLAGS.negatives != "none" else None)
+    user_negatives = negatives_flags.negatives_from_flag()  # --negatives_size was checked with the flags
+    oos_label = negatives_flags.oos_class_label()
     train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=oos_label)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
     negatives = None
     if FLAGS.negatives != "none":
         texts = [text.decode("utf-8") for text, _ in train.as_numpy_iterator()]
-        negatives = (voice_ft.generate_negatives(texts, size=FLAGS.negatives_size) if user_negatives is None
-                     else split_negatives(user_negatives))  # fmt: skip
+        negatives = negatives_flags.negatives_for(texts, user_negatives)
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
-        print(f"Out-of-scope class {oos_label!r}: {len(negatives.train)} training and {len(negatives.validation)} "
-              f"validation negatives ({FLAGS.negatives})", flush=True)
+        print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         backbone = voice_ft.load_backbone(FLAGS.backbone)

@@ -17,6 +17,13 @@ threshold are fitted on the validation split and go into the sidecar; `NLUParser
 validation/test utterances of intent "oos" are out-of-scope examples: the threshold maximises
 in-scope accuracy + OOS recall instead of rejecting --reject_rate of in-scope utterances, and the
 export reports the .tflite's OOS recall.
+
+Out-of-scope negatives (negatives_flags.py, as in the text trainers): --negatives=generated draws
+off-topic sentences from other bundled data sets (SGD user turns, GoEmotions comments; those too
+close to the training sentences dropped), --negatives=<.txt/.jsonl> reads your own. They become an
+explicit intent named --oos_label (default "oos") whose every word is tagged O: 80% train it, 20%
+are validation out-of-scope rows that choose the threshold. The sidecar records the intent, and
+`NLUParser` answers `intent=None, not_understood=True` with no slots when it wins.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import dataclasses
 import pathlib
 
 import calibration_flags
+import negatives_flags
 from absl import app, flags, logging
 
 import tensorflow as tf
@@ -41,6 +49,7 @@ from voice_ft.nlu import model as nlu_model
 from voice_ft.nlu import train as nlu_train
 from voice_ft.nlu.data import load_nlu
 from voice_ft.nlu.export import export_nlu_tflite
+from voice_ft.nlu.negatives import add_nlu_negatives
 from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.training.interrupt import exit_on_interrupt
 
@@ -85,16 +94,23 @@ def main(argv):
     if FLAGS.crf and FLAGS.decoding:
         raise app.UsageError("--decoding applies without --crf only (a CRF decodes with its transitions).")
     # Everything that can be wrong with the inputs fails here, before training.
-    oos_label = FLAGS.oos_label
+    user_negatives = negatives_flags.negatives_from_flag()
+    oos_label = negatives_flags.oos_class_label()
     train, validation, test, intents, slot_tags = load_nlu(FLAGS.data, oos_label=oos_label)
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]
+    negatives = negatives_flags.negatives_for([ex.text for ex in train], user_negatives)
+    in_scope_train = train
+    if negatives is not None:  # an explicit out-of-scope intent; its validation rows get intent id -1
+        train, validation, intents = add_nlu_negatives(train, validation, intents, negatives, oos_label)
+        print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     recipe = nlu_recipe(train, intents, overrides, replicas=strategy.num_replicas_in_sync)
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
-    if sequence_length is None:  # the longest training utterance: a cut-off word loses its slot
-        texts = tf.data.Dataset.from_tensor_slices([" ".join(ex.tokens) for ex in train])
+    if sequence_length is None:  # the longest in-scope training utterance: a cut-off word loses its slot
+        # (not the negatives': a long off-topic comment would lengthen every step, and cut, it loses no slot)
+        texts = tf.data.Dataset.from_tensor_slices([" ".join(ex.tokens) for ex in in_scope_train])
         choice = choose_sequence_length(texts, backbone.tokenizer, percentile=100, max_length=backbone.max_sequence_length)
         sequence_length = choice.sequence_length
         logging.info("Chose %s (--sequence_length overrides).", choice.reason())
@@ -106,14 +122,16 @@ def main(argv):
 
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         model = build(backbone)
-    encoded = {name: nlu_train.encode_for(model, split, oos_label=oos_label) for name, split in
-               (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
+    # Training rows of the out-of-scope intent get its id; validation/test ones -1 (they choose and measure rejection).
+    encoded = {name: nlu_train.encode_for(model, split, oos_label=None if name == "train" else oos_label)
+               for name, split in (("train", train), ("validation", validation), ("test", test))}  # fmt: skip
     config = {
         "task": "joint_nlu", "data": FLAGS.data, "backbone": FLAGS.backbone, "sequence_length": sequence_length,
         "crf": FLAGS.crf, "slot_decoding": model.slot_decoding, "slot_loss_weight": FLAGS.slot_loss_weight,
         "recipe": dataclasses.asdict(recipe), "quantization": FLAGS.quantization, "intents": intents,
         "slot_tags": slot_tags, "truncated": {name: e.truncated for name, e in encoded.items()},
         "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "score": FLAGS.score, "oos_label": oos_label,
+        "negatives": FLAGS.negatives, "negatives_size": FLAGS.negatives_size,
     }  # fmt: skip
     if chief:  # other workers write nothing into the run directory
         record_run_config(run_dir, config)
@@ -127,7 +145,8 @@ def main(argv):
     calibration = None
     if FLAGS.calibrate:  # the intent head's; out-of-scope validation rows (intent id -1) choose the threshold
         calibration = nlu_train.calibrate_nlu(model, encoded["validation"], score=FLAGS.score,
-                                              target_in_scope_rejection=calibration_flags.target_in_scope_rejection())
+                                              target_in_scope_rejection=calibration_flags.target_in_scope_rejection(),
+                                              oos_label=oos_label if negatives is not None else None)  # fmt: skip
         calibration_flags.write_reliability_diagram(calibration, run_dir)
 
     exports = {}
@@ -142,6 +161,8 @@ def main(argv):
     gold = [index[ex.intent] for ex in encoded["test"].in_scope().examples]  # evaluate_nlu scores these
     matrix = confusion_matrix(gold, [index[p] for p in predicted_intents], len(intents))
     metrics = {"test": test_metrics, "history": history.history, "tflite": exports, "intent_confusion_matrix": matrix.tolist()}
+    if negatives is not None:
+        metrics["negatives"] = {"train": len(negatives.train), "validation": len(negatives.validation), **negatives.report}
     if calibration is not None:
         metrics["calibration"] = calibration.report
     reports.write_json(run_dir / "metrics.json", metrics)

@@ -27,6 +27,12 @@ not_understood=True` below it. With --oos_label=_unknown_, validation/test clips
 a class; none may be in training) are out-of-scope examples: they choose the threshold (max in-scope
 accuracy + OOS recall, lowered while the OOS recall stays >= 0.95) and the export reports the
 .tflite's OOS recall.
+
+Out-of-scope negatives: --negatives_dir=<folder> holds clips that are none of the keywords (other
+words, noise, speech; any layout, read with the same audio checks as the data). They train an
+explicit out-of-scope class named --oos_label (default "oos", the last label): a seeded 80% train
+it, the other 20% are validation out-of-scope clips that choose the threshold. The sidecar records
+the class; `AudioClassifier` answers `label=None, not_understood=True` when it wins.
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ from absl import app, flags, logging
 
 import voice_ft
 from voice_ft.data.audio import AudioSource
-from voice_ft.data.audio_readers import read_audio_folder, read_audio_manifest, select_split
+from voice_ft.data.audio_readers import read_audio_clips, read_audio_folder, read_audio_manifest, select_split
 from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_from_folder
 from voice_ft.data.files import prepare_run_dir
+from voice_ft.data.negatives import holdout_split
 from voice_ft.evaluation import reports
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_line
@@ -96,6 +103,9 @@ flags.DEFINE_bool("augment", True, "Speed, shift, gain and noise augmentation (p
 flags.DEFINE_string("noise_dir", None, "Folder of background-noise recordings (default: generated pink noise).")
 flags.DEFINE_integer("repeat_augmented", 2, "Augmented copies of each clip per epoch.")
 flags.DEFINE_integer("train_per_class", None, "Keep only N training clips per class (data-scarcity runs).")
+flags.DEFINE_string("negatives_dir", None, "Folder of clips that are none of the keywords (other words, noise, speech; "
+                    "sub-folders included): they train an explicit out-of-scope class named --oos_label (default "
+                    "'oos'); a held-out 20% of them choose the rejection threshold.")
 flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable/empty/NaN files (and report them) instead of failing.")
 flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants: float32, float16, dynamic, int8, auto.")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
@@ -105,8 +115,14 @@ define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
 
 
+def oos_class_label() -> str | None:
+    """The out-of-scope label: --oos_label, or "oos" with --negatives_dir; None when neither is given."""
+    return FLAGS.oos_label or ("oos" if FLAGS.negatives_dir else None)
+
+
 def load_splits():
-    """(train, validation, test) AudioSources; every file is checked here, before training."""
+    """(train, validation, test) AudioSources and the negatives' (train, validation) clips; every file
+    is checked here, before training."""
     examples = read_audio_folder(FLAGS.data_dir) if FLAGS.data_dir else read_audio_manifest(FLAGS.manifest)
     if all(e.split for e in examples):
         parts = [select_split(examples, s) for s in ("train", "validation", "test")]
@@ -121,15 +137,22 @@ def load_splits():
             by_label.setdefault(e.label, []).append(e)
         parts[0] = [e for group in by_label.values() for e in rng.sample(group, min(FLAGS.train_per_class, len(group)))]
     options = dict(sample_rate=FLAGS.sample_rate, clip_seconds=FLAGS.clip_seconds, skip_bad_files=FLAGS.skip_bad_files)
-    if FLAGS.oos_label and any(e.label == FLAGS.oos_label for e in parts[0]):
-        raise DataError(f"--oos_label={FLAGS.oos_label}: training clips have that label; out-of-scope clips belong in "
-                        "validation/test only (they choose the rejection threshold)")  # fmt: skip
-    train = AudioSource.from_examples(parts[0], **options)
-    validation, test = (AudioSource.from_examples(p, train.labels, oos_label=FLAGS.oos_label, **options) for p in parts[1:])
+    oos_label = oos_class_label()
+    if oos_label and any(e.label == oos_label for e in parts[0]):
+        raise DataError(f"--oos_label={oos_label}: training clips have that label; out-of-scope clips belong in "
+                        "validation/test only (they choose the rejection threshold) or in --negatives_dir")  # fmt: skip
+    labels = sorted({e.label for e in parts[0]})
+    negatives = ([], [])
+    if FLAGS.negatives_dir:  # an explicit out-of-scope class, the last label; its validation clips get label id -1
+        negatives = holdout_split(read_audio_clips(FLAGS.negatives_dir, oos_label), seed=FLAGS.seed)
+        labels.append(oos_label)
+    train = AudioSource.from_examples(parts[0] + negatives[0], labels, **options)
+    validation = AudioSource.from_examples(parts[1] + negatives[1], train.labels, oos_label=oos_label, **options)
+    test = AudioSource.from_examples(parts[2], train.labels, oos_label=oos_label, **options)
     skipped = train.skipped + validation.skipped + test.skipped
     if skipped:
         print(f"Skipped {len(skipped)} bad files:\n  " + "\n  ".join(s.reason for s in skipped))
-    return train, validation, test
+    return train, validation, test, negatives
 
 
 def build_model(train: AudioSource):
@@ -188,9 +211,12 @@ def main(argv):
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     try:
-        train, validation, test = load_splits()
+        train, validation, test, negatives = load_splits()
     except DataError as e:  # a bad file or manifest: say which, without a traceback
         raise SystemExit(f"Error: {e}\n(--skip_bad_files skips unreadable audio files and lists them.)") from None
+    if FLAGS.negatives_dir:
+        print(f"Out-of-scope class {oos_class_label()!r}: {len(negatives[0])} training and {len(negatives[1])} "
+              f"validation clips ({FLAGS.negatives_dir})", flush=True)
     augment = None
     if FLAGS.augment:
         clip = train.clip_samples
@@ -224,7 +250,8 @@ def main(argv):
     calibration = None
     if FLAGS.calibrate:  # out-of-scope validation clips (label id -1) choose the threshold
         calibration = voice_ft.calibrate(model, validation.dataset(128), labels, score=FLAGS.score,
-                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection())
+                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection(),
+                                         oos_label=oos_class_label() if FLAGS.negatives_dir else None)  # fmt: skip
         calibration_flags.write_reliability_diagram(calibration, run_dir)
 
     x_rep = x_train[:200]
@@ -248,6 +275,8 @@ def main(argv):
     metrics = {"test": test_metrics, "params": model.count_params(), "epochs_run": len(history.epoch),
                "skipped_files": [s.path for s in train.skipped + validation.skipped + test.skipped], "exports": exports,
                "teacher": FLAGS.teacher, "teacher_test_accuracy": teacher_accuracy}
+    if FLAGS.negatives_dir:
+        metrics["negatives"] = {"dir": FLAGS.negatives_dir, "train": len(negatives[0]), "validation": len(negatives[1])}
     if calibration is not None:
         metrics["calibration"] = calibration.report
     reports.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)

@@ -18,6 +18,14 @@ answers `label=None, not_understood=True` below it) and drawn in reliability_dia
 --oos_label=oos, validation/test sentences labelled "oos" are spoken too and become out-of-scope
 clips: they choose the threshold and the export reports the .tflite's OOS recall.
 
+Out-of-scope negatives (negatives_flags.py, as in the text trainers): --negatives=generated (off-topic
+sentences from other bundled data sets, those too close to the spoken training sentences dropped) or
+--negatives=<.txt/.jsonl> (your own), --negatives_size per training sentence. They are spoken by the
+same espeak-ng synthesis and voices as the commands (each training one --train_renditions times) and
+train an explicit out-of-scope class named --oos_label (default "oos"): 80% train it, 20% are
+validation out-of-scope clips that choose the threshold. The sidecar records the class, and
+`AudioClassifier` answers `label=None, not_understood=True` when it wins.
+
 --strategy trains the head on several devices (--batch_size embeddings per replica); only the chief
 (worker 0) writes the run directory, evaluates and exports (other workers render their audio into a
 temporary directory unless --audio_dir is given).
@@ -25,18 +33,20 @@ temporary directory unless --audio_dir is given).
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 
 import calibration_flags
+import negatives_flags
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
 import voice_ft
 from voice_ft.data.audio import AudioSource
-from voice_ft.data.audio_readers import read_audio_manifest, select_split
+from voice_ft.data.audio_readers import read_audio_manifest, read_manifest_rows, select_split
 from voice_ft.data.files import prepare_run_dir
-from voice_ft.data.speech_synthesis import synthesize_text_splits
+from voice_ft.data.speech_synthesis import Utterance, synthesize_text_splits
 from voice_ft.evaluation import reports
 from voice_ft.export.rejection_check import rejection_line
 from voice_ft.speech_commands.audio_recipe import choose_audio_recipe
@@ -78,8 +88,27 @@ define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
 
 
-def spoken_sources(audio_dir: pathlib.Path):
-    """Synthesises (or reuses) the spoken data set; returns train/validation/test AudioSources."""
+def spoken_negatives(manifest: pathlib.Path, audio_dir: pathlib.Path, user_negatives, oos_label: str):
+    """Negatives for the spoken training sentences, rendered like them; returns (Negatives, their AudioExamples).
+
+    They go to `audio_dir/negatives_<digest of the sentences>`: the synthesis reuses files by
+    position, so other sentences (another --negatives_size or file) get a folder of their own.
+    """
+    texts = list(dict.fromkeys(row["text"] for _, row in read_manifest_rows(manifest, ("path", "text", "split"))
+                               if row["split"] == "train"))  # fmt: skip
+    negatives = negatives_flags.negatives_for(texts, user_negatives)
+    if not negatives.train:
+        raise app.UsageError(f"--negatives={FLAGS.negatives}: no training negatives to learn {oos_label!r} from")
+    splits = {"train": [Utterance(t, oos_label) for t in negatives.train],
+              "validation": [Utterance(t, oos_label) for t in negatives.validation]}  # fmt: skip
+    digest = hashlib.sha1(repr((splits, FLAGS.train_renditions, FLAGS.seed)).encode()).hexdigest()[:10]
+    spoken = synthesize_text_splits(splits, audio_dir / f"negatives_{digest}", seed=FLAGS.seed,
+                                    renditions={"train": FLAGS.train_renditions})  # fmt: skip
+    return negatives, read_audio_manifest(spoken)
+
+
+def spoken_sources(audio_dir: pathlib.Path, user_negatives=None):
+    """Synthesises (or reuses) the spoken data set; returns train/validation/test AudioSources and the Negatives."""
     data_dir = pathlib.Path(FLAGS.data_dir)
     manifest = synthesize_text_splits(
         {s: data_dir / f"{s}.jsonl" for s in ("train", "validation", "test")}, audio_dir, FLAGS.label_field,
@@ -88,12 +117,22 @@ def spoken_sources(audio_dir: pathlib.Path):
     )
     examples = read_audio_manifest(manifest)
     train_examples = select_split(examples, "train")
-    if FLAGS.oos_label and any(e.label == FLAGS.oos_label for e in train_examples):
-        raise app.UsageError(f"--oos_label={FLAGS.oos_label}: the training sentences have that label; out-of-scope "
-                             "sentences belong in validation/test only (they choose the rejection threshold)")  # fmt: skip
-    train = AudioSource.from_examples(train_examples, clip_seconds=FLAGS.clip_seconds)
-    return [train] + [AudioSource.from_examples(select_split(examples, s), train.labels, clip_seconds=FLAGS.clip_seconds,
-                                                oos_label=FLAGS.oos_label) for s in ("validation", "test")]  # fmt: skip
+    oos_label = negatives_flags.oos_class_label()
+    if oos_label and any(e.label == oos_label for e in train_examples):
+        raise app.UsageError(f"--oos_label={oos_label}: the training sentences have that label; out-of-scope "
+                             "sentences belong in validation/test only (they choose the rejection threshold) "
+                             "or in --negatives")  # fmt: skip
+    labels = sorted({e.label for e in train_examples})
+    negatives, spoken = None, []
+    if FLAGS.negatives != "none":  # an explicit out-of-scope class, the last label; its validation clips get id -1
+        negatives, spoken = spoken_negatives(manifest, audio_dir, user_negatives, oos_label)
+        labels.append(oos_label)
+        print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
+    splits = {s: select_split(examples, s) + [e for e in spoken if e.split == s] for s in ("train", "validation", "test")}
+    train = AudioSource.from_examples(splits["train"], labels, clip_seconds=FLAGS.clip_seconds)
+    validation, test = (AudioSource.from_examples(splits[s], train.labels, clip_seconds=FLAGS.clip_seconds,
+                                                  oos_label=oos_label) for s in ("validation", "test"))  # fmt: skip
+    return train, validation, test, negatives
 
 
 def build_model(train: AudioSource):
@@ -149,8 +188,10 @@ def main(argv):
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
+    user_negatives = negatives_flags.negatives_from_flag()  # a bad file fails before any synthesis
     with writer_dir(run_dir, strategy) as write_dir:  # a worker's own temporary directory off the chief
-        train, validation, test = spoken_sources(pathlib.Path(FLAGS.audio_dir or write_dir / "audio"))
+        train, validation, test, negatives = spoken_sources(pathlib.Path(FLAGS.audio_dir or write_dir / "audio"),
+                                                            user_negatives)  # fmt: skip
         model, arrays = train_spoken_intent(train, validation, strategy, overrides)
     if not chief:
         return  # the chief evaluates, saves and exports
@@ -163,7 +204,8 @@ def main(argv):
     calibration = None
     if FLAGS.calibrate:  # out-of-scope validation clips (label id -1) choose the threshold
         calibration = voice_ft.calibrate(model, validation.dataset(32), labels, score=FLAGS.score,
-                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection())
+                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection(),
+                                         oos_label=negatives_flags.oos_class_label() if negatives is not None else None)  # fmt: skip
         calibration_flags.write_reliability_diagram(calibration, run_dir)
     exports = {}
     for quantization in FLAGS.quantization:
@@ -182,6 +224,8 @@ def main(argv):
             print(f"Refused {quantization}: {e}")
     metrics = {"test_accuracy_held_out_voices": accuracy, "exports": exports, "num_train": len(train.examples),
                "num_test": int(keep.sum()), "num_test_oos": int((~keep).sum())}
+    if negatives is not None:
+        metrics["negatives"] = {"train": len(negatives.train), "validation": len(negatives.validation), **negatives.report}
     if calibration is not None:
         metrics["calibration"] = calibration.report
     reports.write_json(run_dir / "metrics.json", metrics)

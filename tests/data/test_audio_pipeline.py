@@ -47,6 +47,19 @@ def test_unknown_label_names_the_file(tmp_path):
         AudioSource.from_examples([AudioExample(str(wav), "cat")], labels=["dog"])
 
 
+def test_an_explicit_oos_class_trains_with_its_id_and_validates_as_out_of_scope(tmp_path):
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.wav")
+        soundfile.write(paths[-1], tone(300 + 100 * i, 0.2, 16000), 16000, subtype="PCM_16")
+    clips = [AudioExample(str(paths[0]), "yes"), AudioExample(str(paths[1]), "no"), AudioExample(str(paths[2]), "oos")]
+    labels = ["no", "yes", "oos"]  # the out-of-scope class last, as the trainers put it
+    train = AudioSource.from_examples(clips, labels, clip_seconds=0.25)
+    assert list(train.label_ids()) == [1, 0, 2]
+    validation = AudioSource.from_examples(clips, train.labels, clip_seconds=0.25, oos_label="oos")
+    assert list(validation.label_ids()) == [1, 0, -1] and list(validation.in_scope().label_ids()) == [1, 0]
+
+
 def test_mix_at_snr_hits_the_requested_snr():
     speech = tf.constant(tone(300, 1.0, 16000))
     noise = tf.constant(generated_noise(16000, "white")[0])

@@ -36,6 +36,8 @@ def test_synthesize_dataset_renders_readable_voice_disjoint_clips(tmp_path):
     assert {e.speaker for e in examples if e.split == "test"} == {"en-029+m3"}
     samples = read_audio(examples[0].path, 16000)
     assert 0.3 < len(samples) / 16000 < 3.0 and np.abs(samples).max() > 0.05  # real speech, resampled from 22.05 kHz
+    speech_synthesis.render("- good point", tmp_path / "dash.wav")  # spoken, not read as an espeak-ng option
+    assert np.abs(read_audio(tmp_path / "dash.wav", 16000)).max() > 0.05
     with pytest.raises(ValueError, match="no voice/variant \\['no-such-voice'\\]"):
         speech_synthesis.render("hello", tmp_path / "x.wav", voice="no-such-voice")
 

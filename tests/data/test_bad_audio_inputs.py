@@ -9,11 +9,13 @@ missing columns, empty manifests. A bad file is an `AudioFileError` / `DataError
 manifest line); a usable one gives the right samples.
 """
 
+import pathlib
+
 import numpy as np
 import pytest
 import soundfile
 
-from voice_ft.data.audio_readers import (AudioExample, check_audio_files, read_audio_folder,
+from voice_ft.data.audio_readers import (AudioExample, check_audio_files, read_audio_clips, read_audio_folder,
                                          read_audio_manifest)  # fmt: skip
 from voice_ft.runtime.audio_io import AudioFileError, audio_info, read_audio
 from voice_ft.runtime.errors import DataError
@@ -215,6 +217,27 @@ def test_folder_without_labelled_audio_is_refused(tmp_path, layout):
         soundfile.write(tmp_path / "yes.wav", tone(0.5, RATE), RATE)
     with pytest.raises(DataError, match="no audio files"):
         read_audio_folder(tmp_path)
+
+
+def test_clip_folder_reads_every_audio_file_under_it_with_one_label(tmp_path):
+    for name in ("b.wav", "sub/a.flac", "sub/deeper/c.WAV", ".hidden/d.wav", "._e.wav", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"RIFF")  # not opened here: check_audio_files names bad ones
+    examples = read_audio_clips(tmp_path, "oos")
+    assert [pathlib.Path(e.path).relative_to(tmp_path).as_posix() for e in examples] == ["b.wav", "sub/a.flac", "sub/deeper/c.WAV"]
+    assert {e.label for e in examples} == {"oos"}
+    with pytest.raises(AudioFileError, match="b.wav"):
+        check_audio_files(examples)
+
+
+@pytest.mark.parametrize("layout, message", [("missing", "audio folder does not exist"), ("empty", "no audio files")])
+def test_clip_folder_that_is_missing_or_holds_no_audio_is_refused(tmp_path, layout, message):
+    folder = tmp_path / "negatives"
+    if layout == "empty":
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "notes.txt").write_text("hi")
+    with pytest.raises(DataError, match=f"{folder}: {message}"):
+        read_audio_clips(folder, "oos")
 
 
 def test_all_files_bad_is_an_error_even_when_skipping(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from voice_ft.data.negatives import (
     generate_negatives,
+    holdout_split,
     normalise,
     read_negatives,
     source_sentences,
@@ -64,6 +65,16 @@ def test_training_negatives_never_come_from_held_out_splits(generated):
 def test_split_dedupes_and_holds_out_a_fraction():
     got = split_negatives(["a b", "A  b", "c d", "e f", "g h", "i j"], validation_fraction=0.2, seed=0)
     assert len(got.train) + len(got.validation) == 5 and len(got.validation) == 1
+
+
+def test_holdout_split_keeps_every_item_once_and_is_seeded():
+    items = [f"clip{i}.wav" for i in range(10)]
+    train, validation = holdout_split(items, 0.2, seed=5)
+    assert len(validation) == 2 and sorted(train + validation) == sorted(items)
+    assert (train, validation) == holdout_split(items, 0.2, seed=5) != holdout_split(items, 0.2, seed=6)
+    assert holdout_split(["only.wav"], 0.2) == (["only.wav"], [])  # round(0.2) = 0 held out
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        holdout_split(items, 1.0)
 
 
 def test_read_txt_and_jsonl(tmp_path):

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from example_runner import REPO, run_example
@@ -16,6 +17,10 @@ OFF_TOPIC = ["what is the meaning of life", "tell me a joke about cats", "how ta
              "book a dentist appointment", "call my mother", "set the thermostat to twenty degrees",
              "how many legs does a spider have", "send an email to my boss", "who painted the mona lisa",
              "turn off the kitchen lights"]  # fmt: skip
+NEGATIVES = ["what is the capital of peru", "i love this so much", "can you help me with my homework",
+             "how far away is the moon", "my car will not start", "what should i cook for dinner",
+             "is it true that cats sleep all day", "i need a new pair of shoes", "who invented the telephone",
+             "lol that was hilarious"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -106,22 +111,40 @@ def snips_folder_with_oos(folder, oos_rows: dict[str, int], limit: int = 60):
     return folder
 
 
-def test_train_nlu_chooses_the_threshold_with_oos_rows_and_reports_their_recall(tiny_preset, tmp_path):
+def test_train_nlu_learns_an_oos_intent_from_negatives_and_chooses_the_threshold_with_oos_rows(tiny_preset, tmp_path):
+    """--negatives=<file> trains an "oos" intent (8 of 10 sentences; 2 join the 20 validation OOS rows);
+    the parser rejects, with no slots, what it wins."""
     data = snips_folder_with_oos(tmp_path / "data", {"validation": 20, "test": 20})
+    (tmp_path / "negatives.txt").write_text("# off-topic\n" + "\n".join(NEGATIVES) + "\n")
     run_dir = tmp_path / "run"
     process = run_example("train_nlu.py", f"--data={data}", f"--backbone={tiny_preset}", f"--run_dir={run_dir}",
                           "--epochs=1", "--batch_size=16", "--sequence_length=40", "--learning_rate=1e-3",
-                          "--quantization=float32", "--tolerance=100", "--oos_label=oos")  # fmt: skip
+                          "--quantization=float32", "--tolerance=100", "--oos_label=oos",
+                          f"--negatives={tmp_path / 'negatives.txt'}")  # fmt: skip
+    assert "Out-of-scope class 'oos': 8 training and 2 validation negatives" in process.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["num_examples"] == 60  # the 20 out-of-scope rows have no intent to score
+    assert metrics["negatives"]["train"] == 8 and metrics["negatives"]["validation"] == 2
     rule = metrics["calibration"]["rejection"]
-    assert rule["criterion"].startswith("max in_scope_accuracy + oos_recall")
-    assert rule["validation"]["num_oos"] == 20 and rule["validation"]["num_in_scope"] == 60
+    assert rule["criterion"].startswith("max in_scope_accuracy + oos_recall") and rule["oos_label"] == "oos"
+    assert rule["validation"]["num_oos"] == 22 and rule["validation"]["num_in_scope"] == 60
     verified = metrics["tflite"]["float32"]["rejection"]
     assert verified["num_oos"] == 20 and verified["tflite_oos_recall"] is not None
     assert abs(verified["tflite_oos_recall"] - verified["keras_oos_recall"]) <= 0.05  # float32: at most one flip
-    assert "oos" not in json.loads((run_dir / "nlu.json").read_text())["intent_labels"]
+    sidecar = json.loads((run_dir / "nlu.json").read_text())
+    assert sidecar["intent_labels"][-1] == "oos" and sidecar["rejection"]["oos_label"] == "oos"
+    assert json.loads((run_dir / "config.json").read_text())["intents"][-1] == "oos"
     assert "OOS recall" in process.stdout
+
+    # The TF-free parser: the oos intent winning means intent None, not_understood and no slots.
+    parser = NLUParser(run_dir / "nlu.tflite")
+    oos_index = parser.intents.index("oos")
+    intent_logits, _, _ = parser.logits(OFF_TOPIC)
+    results = parser.parse_batch(OFF_TOPIC)
+    for logits, result in zip(intent_logits, results):
+        if int(np.argmax(logits)) == oos_index:
+            assert result["intent"] is None and result["not_understood"] and result["slots"] == []
+        assert result["best_intent"] != "oos" and (result["intent"] is None) == result["not_understood"]
 
 
 def test_train_nlu_refuses_oos_rows_in_training(tiny_preset, tmp_path):
@@ -130,6 +153,15 @@ def test_train_nlu_refuses_oos_rows_in_training(tiny_preset, tmp_path):
                           "--oos_label=oos", check=False)  # fmt: skip
     assert process.returncode != 0
     assert f"{data / 'train.jsonl'}:65: training utterance with intent oos_label 'oos'" in process.stderr
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_train_nlu_refuses_a_bad_negatives_file_before_training(tiny_preset, tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"text": "hello there"}\n{"sentence": "hi"}\n', encoding="utf-8")
+    process = run_example("train_nlu.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}",
+                          f"--negatives={tmp_path / 'bad.jsonl'}", check=False)  # fmt: skip
+    assert process.returncode != 0
+    assert f"{tmp_path / 'bad.jsonl'}:2: --negatives: each line needs a non-empty string field 'text'" in process.stderr
     assert not (tmp_path / "r" / "checkpoints").exists()
 
 

@@ -40,6 +40,19 @@ def tiny_manifest(tmp_path: pathlib.Path, corrupt: bool = True, oos_digit: str |
     return manifest
 
 
+def negatives_folder(folder: pathlib.Path, digits: str = "45", per_digit: int = 3) -> pathlib.Path:
+    """Real training clips of other digits (none of the keywords), in any layout: some in a sub-folder."""
+    copied = {}
+    with (FSDD / "manifest.csv").open() as f:
+        for row in csv.DictReader(f):
+            if row["label"] in digits and row["split"] == "train" and copied.get(row["label"], 0) < per_digit:
+                target = folder / ("more" if copied.get(row["label"], 0) else "") / pathlib.Path(row["path"]).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(FSDD / row["path"], target)
+                copied[row["label"]] = copied.get(row["label"], 0) + 1
+    return folder
+
+
 def test_trainer_fails_on_bad_file_then_skips_it(tmp_path):
     manifest = tiny_manifest(tmp_path)
     common = [f"--manifest={manifest}", "--model=dscnn", "--epochs=1", "--filters=8", "--num_blocks=1", "--batch_size=8",
@@ -120,20 +133,48 @@ def test_trainer_ships_calibration_and_the_classifier_rejects_below_the_threshol
     assert "Calibration: T = " in done.stdout and "with rejection: in-scope accuracy" in done.stdout
 
 
-def test_trainer_chooses_the_threshold_with_oos_clips_and_reports_their_recall(tmp_path):
+def test_trainer_learns_an_oos_class_from_negatives_and_chooses_the_threshold_with_oos_clips(tmp_path):
+    """--negatives_dir (6 clips of digits 4 and 5: 5 train an "oos" class, 1 joins the validation OOS
+    clips of digit 3); the classifier answers not_understood when the class wins."""
     manifest = tiny_manifest(tmp_path, corrupt=False, oos_digit="3")
+    negatives = negatives_folder(tmp_path / "negatives")
     run_dir = tmp_path / "run"
     done = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={run_dir}", *TINY_DSCNN,
-                       "--oos_label=oos")  # fmt: skip
+                       "--oos_label=oos", f"--negatives_dir={negatives}")  # fmt: skip
+    assert f"Out-of-scope class 'oos': 5 training and 1 validation clips ({negatives})" in done.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["num_examples"] == 6 and metrics["test"]["num_oos"] == 3
+    assert metrics["negatives"] == {"dir": str(negatives), "train": 5, "validation": 1}
     rule = metrics["calibration"]["rejection"]
-    assert rule["criterion"].startswith("max in_scope_accuracy + oos_recall")
-    assert rule["validation"]["num_oos"] == 3 and rule["validation"]["num_in_scope"] == 6
+    assert rule["criterion"].startswith("max in_scope_accuracy + oos_recall") and rule["oos_label"] == "oos"
+    assert rule["validation"]["num_oos"] == 3 + 1 and rule["validation"]["num_in_scope"] == 6
     export = metrics["exports"]["float32"]
     assert export["num_oos"] == 3 and export["tflite_oos_recall"] == export["keras_oos_recall"]
-    assert "oos" not in json.loads((run_dir / "speech_commands_dscnn_float32.json").read_text())["labels"]
+    tflite = run_dir / "speech_commands_dscnn_float32.tflite"
+    sidecar = json.loads(tflite.with_suffix(".json").read_text())
+    assert sidecar["labels"] == ["0", "1", "2", "oos"] and sidecar["rejection"]["oos_label"] == "oos"
+    assert (run_dir / "labels.txt").read_text().split() == ["0", "1", "2", "oos"]
     assert "OOS recall" in done.stdout
+
+    # The TF-free classifier: "oos" winning means label None, not_understood (best_label is a keyword).
+    clips = sorted(str(p) for p in negatives.rglob("*.wav")) + [str(tmp_path / r["path"]) for r in
+                                                                 csv.DictReader(manifest.open()) if r["label"] == "oos"]
+    classifier = AudioClassifier(tflite)
+    for logits, result in zip(classifier.logits(clips), classifier.predict_batch(clips)):
+        if int(logits.argmax()) == 3:
+            assert result["label"] is None and result["not_understood"]
+        assert result["best_label"] in ("0", "1", "2") and (result["label"] is None) == result["not_understood"]
+
+
+def test_trainer_refuses_a_bad_negative_clip_before_training(tmp_path):
+    manifest = tiny_manifest(tmp_path, corrupt=False)
+    negatives = negatives_folder(tmp_path / "negatives", per_digit=1)
+    (negatives / "broken.wav").write_bytes(b"RIFF....WAVE")
+    failed = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={tmp_path / 'run'}",
+                         *TINY_DSCNN, f"--negatives_dir={negatives}", check=False)  # fmt: skip
+    assert failed.returncode != 0
+    assert "broken.wav" in failed.stderr and "unreadable audio" in failed.stderr
+    assert not (tmp_path / "run" / "model.keras").exists()
 
 
 # One bad value shows the trainer parses the shared flags (each value is checked in test_calibration_flags.py).

@@ -129,3 +129,39 @@ def test_intent_rejection_written_by_the_exporter_and_applied(exported, tmp_path
         assert got["intent"] == (None if got["not_understood"] else best)
         assert got["slots"] == before["slots"]
     assert sum(parser.parse(t)["not_understood"] for t in TEXTS) == 3
+
+
+def test_an_oos_intent_that_wins_answers_not_understood_with_no_slots(exported, tmp_path):
+    """With the sidecar's `rejection.oos_label` (an intent trained on negatives), an utterance that intent
+    wins gets intent None, not_understood and no slots; the others keep their intent and slots."""
+    from voice_ft.evaluation.calibration import Calibration
+    from voice_ft.runtime import NLUParser
+
+    model, path = exported
+    plain = NLUParser(path)
+    before = plain.parse_batch(TEXTS)
+    logits = plain.logits(TEXTS)[0].astype(np.float64)
+    oos = int(np.argsort(logits[0])[-2])  # the first text's runner-up plays the out-of-scope intent
+    needed = logits.max(1) - logits[:, oos]  # how far its logit is from winning, per text
+    order = np.sort(needed)
+    cut = int(np.argmax(np.diff(order))) + 1  # raised into the widest gap, it wins the `cut` closest texts
+    assert order[cut] - order[cut - 1] > 1e-5, "a margin far above float32 TFLite's 1e-7 logit differences"
+    boost = np.zeros(len(model.intent_labels), np.float32)
+    boost[oos] = (order[cut - 1] + order[cut]) / 2
+    head = model.get_layer("intent_logits")
+    original = head.bias.numpy()
+    block = {"method": "threshold", "threshold": None, "score": "max_softmax", "oos_label": model.intent_labels[oos]}
+    head.bias.assign(original + boost)
+    try:
+        export_nlu_tflite(model, tmp_path / "oos.tflite", quantization="float32",
+                          calibration=Calibration(1.0, 0.1, 0.1, None, {"rejection": block}, oos_index=oos))  # fmt: skip
+    finally:
+        head.bias.assign(original)  # the module's fixture model is shared
+    assert json.loads((tmp_path / "oos.json").read_text())["rejection"]["oos_label"] == model.intent_labels[oos]
+    results = NLUParser(tmp_path / "oos.tflite").parse_batch(TEXTS)
+    for won, plain_result, got in zip(needed < boost[oos], before, results):
+        assert got["not_understood"] is bool(won) and got["intent"] == (None if won else plain_result["intent"])
+        assert got["slots"] == ([] if won else plain_result["slots"])  # slot scores do not depend on the intent head
+        assert got["best_intent"] != model.intent_labels[oos]
+    assert sum(r["not_understood"] for r in results) == cut and 0 < cut < len(TEXTS)
+    assert any(p["slots"] for won, p in zip(needed < boost[oos], before) if won), "some dropped slots to check"

@@ -14,7 +14,10 @@ Example:
 Out-of-scope clips (`oos_label="oos"`, for validation/test sources): clips with that label get
 label id `OOS_LABEL_ID` (-1), as text rows do in `voice_ft.datasets.load`; they are not one of the
 model's labels and only choose and measure the rejection threshold (`voice_ft.calibrate`, the audio
-exporter's verification). `in_scope()` leaves them out (for validation loss and accuracy).
+exporter's verification). `in_scope()` leaves them out (for validation loss and accuracy). With an
+explicit out-of-scope class trained on negatives the label is also one of the model's labels: a
+training source (no `oos_label`) gives its clips the class's id, a validation/test source built
+with `oos_label` gives its held-out negatives -1 all the same.
 """
 
 from __future__ import annotations
@@ -89,16 +92,14 @@ class AudioSource:
     ) -> "AudioSource":
         """Checks every file and the labels (an unknown label names its file) and builds the source.
 
-        `oos_label` marks out-of-scope clips; it must not be one of `labels` (so a training source,
-        whose labels come from its own clips, must not hold any).
+        `oos_label` marks out-of-scope clips (label id -1), also when it is one of `labels` (an
+        explicit out-of-scope class; see the module doc). Without `labels` they come from the
+        clips, out-of-scope ones left out.
         """
         if labels is None:
             labels = LabelVocabulary.from_records(e.label for e in examples if e.label != oos_label)
         elif not isinstance(labels, LabelVocabulary):
             labels = LabelVocabulary(labels)
-        if oos_label is not None and oos_label in labels.names:
-            raise DataError(f"oos_label {oos_label!r} is one of the labels {labels.names}; out-of-scope clips belong "
-                            "in validation/test only (they choose the rejection threshold)")
         for e in examples:
             if e.label != oos_label:
                 labels.index(e.label, path=e.path)

@@ -108,6 +108,23 @@ def read_audio_folder(
     return examples
 
 
+def read_audio_clips(root: str | os.PathLike, label: str, extensions: Sequence[str] = AUDIO_EXTENSIONS) -> list[AudioExample]:
+    """Every audio file under `root`, sub-folders included (sorted; hidden files skipped), all labelled `label`.
+
+    For clips that share a label whatever their names or layout, e.g. out-of-scope negatives
+    (other words, noise, speech: the speech-commands trainer's --negatives_dir). A missing folder or
+    one without audio files is a `DataError` naming it; `check_audio_files` then names a bad file.
+    """
+    root = pathlib.Path(root)
+    if not root.is_dir():
+        raise DataError("audio folder does not exist", root)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in extensions and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))  # fmt: skip
+    if not files:
+        raise DataError(f"no audio files ({', '.join(extensions)}) in the folder or its sub-folders", root)
+    return [AudioExample(str(file), label) for file in files]
+
+
 def select_split(examples: Sequence[AudioExample], split: str) -> list[AudioExample]:
     """The examples whose `split` column equals `split`; raises if there are none."""
     chosen = [e for e in examples if e.split == split]

@@ -89,16 +89,26 @@ def source_sentences(source: str, split: str = "train", data_dir: str | os.PathL
     return [t for t in _unique(texts) if len(t.split()) >= MIN_WORDS]
 
 
+def holdout_split(items: Sequence, validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+                  seed: int = 0) -> tuple[list, list]:
+    """`(train, validation)`: `items` after a seeded shuffle, the first round(fraction * n) held out.
+
+    The split every kind of negative gets (sentences here, audio clips in the speech-commands
+    trainer's `--negatives_dir`): the same items and seed give the same lists.
+    """
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    order = np.random.default_rng(seed).permutation(len(items))
+    shuffled = [items[i] for i in order]
+    cut = int(round(validation_fraction * len(shuffled)))
+    return shuffled[cut:], shuffled[:cut]
+
+
 def split_negatives(texts: Sequence[str], validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
                     seed: int = 0, report: dict | None = None) -> Negatives:
     """De-duplicates `texts` and splits them, after a seeded shuffle, into disjoint train/validation lists."""
-    if not 0.0 <= validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    texts = _unique(texts)
-    order = np.random.default_rng(seed).permutation(len(texts))
-    shuffled = [texts[i] for i in order]
-    cut = int(round(validation_fraction * len(shuffled)))
-    return Negatives(train=shuffled[cut:], validation=shuffled[:cut], report=dict(report or {}))
+    train, validation = holdout_split(_unique(texts), validation_fraction, seed)
+    return Negatives(train=train, validation=validation, report=dict(report or {}))
 
 
 def read_negatives(path: str | os.PathLike) -> list[str]:

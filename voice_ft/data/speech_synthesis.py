@@ -101,13 +101,17 @@ def voice_disjoint_split(
 
 
 def render(text: str, path: str | os.PathLike, voice: str = "en-us", speed: int = 160, pitch: int = 50) -> None:
-    """Speaks `text` into a 16-bit WAV at espeak-ng's rate (22050 Hz). Raises on failure."""
+    """Speaks `text` into a 16-bit WAV at espeak-ng's rate (22050 Hz). Raises on failure.
+
+    The text follows `--`, so a sentence starting with "-" (a comment like "- good point") is
+    spoken rather than read as an option (espeak-ng then writes nothing and still exits 0).
+    """
     binary = espeak_binary()
     if binary is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install -y espeak-ng).")
     check_voice(voice)
     result = subprocess.run(
-        [binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
+        [binary, "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), "--", text],
         capture_output=True, text=True, timeout=60,
     )
     if result.returncode != 0 or not pathlib.Path(path).is_file() or pathlib.Path(path).stat().st_size <= 44:

@@ -13,8 +13,11 @@ word positions for decoding; `nlu_dataset` turns the arrays into cached, shuffle
 Out-of-scope utterances (`oos_label="oos"`): validation/test rows with that intent get intent id
 `OOS_LABEL_ID` (-1), as in `voice_ft.datasets.load`; they are not one of the model's intents and
 only choose and measure the intent head's rejection threshold (`calibrate_nlu`). Training on them,
-or an intent list that holds the label, is a `DataError`. `EncodedNLU.in_scope()` drops them for
-training, validation loss and slot/intent scores.
+or an intent list that holds the label, is a `DataError` in `load_nlu`. `EncodedNLU.in_scope()`
+drops them for training, validation loss and slot/intent scores. A model with an explicit
+out-of-scope intent trained on negatives (`voice_ft.nlu.negatives`) has the label among its
+intents: `encode_nlu` with `oos_label` still gives that intent's rows -1 (its validation/test
+negatives), and without it the intent's id (its training negatives).
 """
 
 from __future__ import annotations
@@ -177,12 +180,11 @@ def encode_nlu(examples: Sequence[SlotExample], tokenizer, sequence_length: int,
         tokenizer: a keras-hub BERT tokenizer or a `WordPieceTokenizer`.
         sequence_length: tokens per input, with [CLS] and [SEP].
         intents, slot_tags: the model's label lists; unknown names raise `DataError` (file, line).
-        oos_label: the intent of out-of-scope rows (intent id -1; see the module doc).
+        oos_label: the intent of out-of-scope rows (intent id -1; see the module doc), also when
+            it is one of `intents` (an explicit out-of-scope intent: these are its held-out rows).
     """
     if not examples:
         raise ValueError("encode_nlu got no examples")
-    if oos_label is not None and oos_label in intents:
-        raise ValueError(f"oos_label {oos_label!r} is one of the model's intents")
     check_known(examples, [*intents, *([oos_label] if oos_label is not None else [])], slot_tags)
     wordpiece = wordpiece_for(tokenizer)
     intent_index = {name: i for i, name in enumerate(intents)}

@@ -74,7 +74,9 @@ def calibrate_nlu(model: keras.Model, validation, bins: int = DEFAULT_BINS,
     The joint model's counterpart of `voice_ft.calibrate`: the intent logits of `validation`
     (`SlotExample`s or `EncodedNLU`) go to `calibrate_logits`. Out-of-scope rows (intent id -1,
     from `encode_nlu(..., oos_label=...)`) then choose the threshold (max in-scope accuracy + OOS
-    recall) instead of `target_in_scope_rejection`.
+    recall) instead of `target_in_scope_rejection`. When `oos_label` is one of the model's intents
+    (an explicit out-of-scope intent trained on negatives, `voice_ft.nlu.negatives`), an utterance
+    that intent wins is rejected whatever its score, and the sidecar records it.
 
     Args:
         model: a joint NLU model (`build_joint_nlu_model`).
@@ -83,13 +85,17 @@ def calibrate_nlu(model: keras.Model, validation, bins: int = DEFAULT_BINS,
         target_in_scope_rejection: without OOS rows, the fraction of in-scope validation
             utterances the threshold rejects; None for calibrated confidences only.
         score: "max_softmax", "energy" or "auto" (the better AUROC on OOS rows).
-        oos_label: the intent of out-of-scope rows, when `validation` is `SlotExample`s.
+        oos_label: the intent of out-of-scope rows (encoded as -1 when `validation` is
+            `SlotExample`s); if the model has that intent, its explicit out-of-scope class.
 
     Returns:
         A `Calibration`; `export_nlu_tflite(..., calibration=...)` ships it, and `NLUParser` then
         answers `intent=None, not_understood=True` below the threshold.
     """
     encoded = validation if isinstance(validation, EncodedNLU) else encode_for(model, validation, False, oos_label)
+    intents = list(model.intent_labels)
+    oos_class = intents.index(oos_label) if oos_label is not None and oos_label in intents else None
     intent_logits, _ = predict_nlu(model, encoded, batch_size)
     return calibrate_logits(intent_logits, encoded.intent_ids, bins=bins, score=score,
-                            target_in_scope_rejection=target_in_scope_rejection)  # fmt: skip
+                            target_in_scope_rejection=target_in_scope_rejection, oos_class=oos_class,
+                            oos_label=oos_label if oos_class is not None else None)  # fmt: skip

@@ -14,8 +14,11 @@ text. Sidecar schema (task "joint_nlu"): `intent_labels`, `slot_tags`, `tokenize
 Optional "I didn't understand" on the intent head, the same blocks as a text classifier's
 (`voice_ft.runtime.probabilities`, `voice_ft.runtime.rejection`): "calibration" (temperature) and
 "rejection" (threshold, score, `oos_label` among the intent labels). A rejected utterance gets
-`intent=None`, `not_understood=True` and `best_intent` (slots are still decoded); with a
-rejection block every result carries `not_understood`.
+`intent=None`, `not_understood=True` and `best_intent` (the best in-scope intent); with a
+rejection block every result carries `not_understood`. Below the threshold the slots are still
+decoded (the app may ask "did you mean ...?" with them); when the `oos_label` intent wins (an
+explicit out-of-scope intent trained on negatives) there are none: the utterance is about nothing
+the app does, so its words fill no slot of it.
 """
 
 from __future__ import annotations
@@ -104,7 +107,8 @@ class NLUParser:
             if self.rejection is not None:
                 _, best, value, rejected = self.rejection.decide(intent_logits[i : i + 1], self.temperature)
                 decided = rejected_result(self.intents, probs[i], int(best[0]), value[0], rejected[0], self.rejection, "intent")
-                result = {**decided, "slots": result["slots"]}
+                out_of_scope = self.rejection.oos_index is not None and int(probs[i].argmax()) == self.rejection.oos_index
+                result = {**decided, "slots": [] if out_of_scope else result["slots"]}
             results.append(result)
         return results
 
