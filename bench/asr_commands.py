@@ -5,7 +5,7 @@
 1. `examples/train_asr.py` fine-tunes Whisper tiny.en on SNIPS commands rendered by espeak-ng (its data-driven
    defaults; flags after `--` go to it) and reports WER before and after on its held-out voices
    (`wer_before`, `wer_after`).
-2. Real speech: WER of the fine-tuned recogniser on the FSDD test clips of `--fsdd_speaker` (spoken digits,
+2. Real speech: WER of the fine-tuned recogniser on `--fsdd_clips` FSDD clips of `--fsdd_speaker` (spoken digits,
    reference "zero" ... "nine"; a digit the recogniser writes as a numeral counts as its word), a speaker and a
    kind of audio never used in training (`fsdd_wer`).
 3. Spoken intents: the held-out clips' transcripts classified by a text intent model (`--intent_model`, a
@@ -45,7 +45,8 @@ flags.DEFINE_string("out_dir", "/tmp/bench_asr_commands", "Where the run and the
 flags.DEFINE_string("backbone", "whisper-tiny-en", "Recogniser: whisper-tiny-en, a preset folder, or tiny-whisper (smoke runs).")
 flags.DEFINE_integer("train_per_label", 86, "SNIPS sentences rendered per intent for training.")
 flags.DEFINE_integer("eval_per_label", 15, "SNIPS sentences rendered per intent for validation and test.")
-flags.DEFINE_string("fsdd_speaker", "theo", "FSDD speaker whose test clips give the real-speech WER.")
+flags.DEFINE_string("fsdd_speaker", "yweweler", "FSDD speaker whose clips give the real-speech WER (the bundled test speaker).")
+flags.DEFINE_integer("fsdd_clips", 100, "Of that speaker's clips, the first N (0 = all).")
 flags.DEFINE_string("intent_model", None, "A TextClassifier .tflite for the spoken-intent accuracy (e.g. make demo's).")
 flags.DEFINE_integer("verify_clips", 20, "Held-out clips the exports are checked on against Keras.")
 flags.DEFINE_integer("timeout", 7200, "Seconds the fine-tuning may take.")
@@ -70,14 +71,14 @@ def spoken_words(text: str) -> list[str]:
 
 
 def fsdd_clips(speaker: str) -> tuple[list[str], list[np.ndarray]]:
-    """The bundled FSDD test clips of one speaker: (references, 16 kHz waveforms)."""
+    """The bundled FSDD clips of one speaker: (references, 16 kHz waveforms)."""
     from voice_ft.runtime.audio_io import read_audio
 
     folder = REPO / "data" / "fsdd"
     with (folder / "manifest.csv").open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["speaker"] == speaker and r["split"] == "test"]
+        rows = [r for r in csv.DictReader(f) if r["speaker"] == speaker][: FLAGS.fsdd_clips or None]
     if not rows:
-        raise app.UsageError(f"--fsdd_speaker={speaker}: no test clips of that speaker in {folder / 'manifest.csv'}")
+        raise app.UsageError(f"--fsdd_speaker={speaker}: no clips of that speaker in {folder / 'manifest.csv'}")
     return [DIGITS[int(r["label"])] for r in rows], [read_audio(folder / r["path"], 16000) for r in rows]
 
 
