@@ -62,15 +62,17 @@ def write_shards(records: Iterable[bytes], directory: str | os.PathLike, num_sha
 
     `spec` (JSON-able) is stored in the `.shards.json` with the shard and example counts; the
     readers check it against the model before training. It is read after the last record, so a
-    record generator may fill in what it learns from the data (e.g. a sequence length). Raises `OutputExistsError` when shards or
-    a spec of this prefix already exist (any shard count) unless `overwrite`, and `ValueError` when
-    `records` is empty (an empty training set would fail only at training time).
+    record generator may fill in what it learns from the data (e.g. a sequence length).
+
+    Raises `OutputExistsError` when shards or a spec of this prefix already exist (any shard
+    count) unless `overwrite`, and `ValueError` when `records` is empty (an empty training set
+    would otherwise fail only at training time).
     """
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     directory = pathlib.Path(directory)
     paths = [directory / name for name in shard_names(prefix, num_shards)]
-    existing = sorted(directory.glob(f"{glob_escape(prefix)}-*-of-*.tfrecord")) if directory.is_dir() else []
+    existing = sorted(directory.glob(f"{_glob_escape(prefix)}-*-of-*.tfrecord")) if directory.is_dir() else []
     refuse_overwrite([*existing, spec_path(directory / prefix)], overwrite)
     directory.mkdir(parents=True, exist_ok=True)
     partials = [p.with_name(f".partial-{p.name}") for p in paths]
@@ -95,10 +97,6 @@ def write_shards(records: Iterable[bytes], directory: str | os.PathLike, num_sha
     info = {**(spec or {}), "num_examples": sum(sizes), "shards": dict(zip((p.name for p in paths), sizes))}
     write_text_atomic(spec_path(paths[0]), json.dumps(info, indent=2) + "\n")
     return paths
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def shard_files(files) -> list[str]:
@@ -134,6 +132,10 @@ def check_spec(spec: dict, expected: dict, files) -> None:
              if v is not None and _jsonable(spec.get(k)) != _jsonable(v)]  # fmt: skip
     if wrong:
         raise DataError("the shards do not fit the model (" + "; ".join(wrong) + ")", spec_path(shard_files(files)[0]))
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _jsonable(value):
