@@ -8,9 +8,14 @@ Each run is a fresh process training the intent classifier for `--steps` optimiz
 the examples of the timed `fit` call only (imports and loading excluded, the first step's tracing
 included: give a few hundred steps for a throughput figure, a few for a smoke run). The 100x run repeats the
 training sentences 100 times (same steps): `fit` caches the encoded examples in memory, so this
-shows what the in-memory pipeline costs before sharded TFRecords (`voice_ft.data.tfrecords`) pay.
+shows what the in-memory pipeline costs. With `--shards_100x` (the default) the 100x data is also
+written to `--num_shards` TFRecord shards (`voice_ft.data.tfrecords.write_text_shards`, before the
+timed call) and `fit` streams them (`fit(model, "<dir>/train-*.tfrecord")`: read, tokenised on the
+fly, never cached, shuffled through a bounded buffer).
 Last line (JSON): `examples_per_s_1`, `examples_per_s_2workers`, `ratio`, `peak_rss_mb_1x`,
-`peak_rss_mb_100x`. On a machine with fewer cores than workers x threads, expect a ratio below 1.
+`peak_rss_mb_100x`, `peak_rss_mb_100x_shards`, the examples/s of the 100x runs, and the load
+average (1 min) before and after. On a machine with fewer cores than workers x threads, expect a
+ratio below 1.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ flags.DEFINE_integer("steps", 20, "Optimizer steps per run.")
 flags.DEFINE_integer("global_batch", 32, "Examples per step, all workers together.")
 flags.DEFINE_integer("examples", 640, "Training sentences (the 100x run repeats them 100 times).")
 flags.DEFINE_integer("sequence_length", 32, "Tokens per sentence.")
+flags.DEFINE_bool("shards_100x", True, "Also run the 100x data from TFRecord shards (streamed, not cached).")
+flags.DEFINE_integer("num_shards", 8, "Shards the 100x data is written to.")
 flags.DEFINE_integer("repeat", 1, "Internal: repeat the training data this many times.")
+flags.DEFINE_string("shards_dir", None, "Internal: write the training data to shards here and train from them.")
 flags.DEFINE_bool("worker", False, "Internal: run one training process and print its JSON.")
 flags.DEFINE_integer("timeout", 600, "Seconds per run.")
 
@@ -51,6 +59,11 @@ def train_once() -> dict:
     replicas = strategy.num_replicas_in_sync
     train, _, _, labels = voice_ft.datasets.load("snips", task="intent")
     train = train.take(FLAGS.examples).repeat(FLAGS.repeat)
+    if FLAGS.shards_dir:  # written before the timed call: fit then streams the files
+        from voice_ft.data.tfrecords import write_text_shards
+
+        write_text_shards(train, FLAGS.shards_dir, FLAGS.num_shards)
+        train = str(pathlib.Path(FLAGS.shards_dir) / "train-*.tfrecord")
     recipe = voice_ft.Recipe(steps=FLAGS.steps, batch_size=FLAGS.global_batch // replicas, strategy=strategy_name)
     with voice_ft.training.distribution_scope(recipe):
         backbone = voice_ft.load_backbone(FLAGS.backbone)
@@ -62,8 +75,9 @@ def train_once() -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
 
 
-def launch(n_workers: int, repeat: int = 1) -> list[dict]:
-    """Runs this script's worker mode in `n_workers` processes (a local cluster when > 1); their JSON lines."""
+def launch(n_workers: int, repeat: int = 1, shards: bool = False) -> list[dict]:
+    """Runs this script's worker mode in `n_workers` processes (a local cluster when > 1); their JSON lines.
+    With `shards`, the (single) worker trains from TFRecord shards it writes to a temporary folder."""
     ports = []
     for _ in range(n_workers):
         with socket.socket() as s:
@@ -71,11 +85,13 @@ def launch(n_workers: int, repeat: int = 1) -> list[dict]:
             ports.append(s.getsockname()[1])
     args = [sys.executable, __file__, "--worker", f"--repeat={repeat}", f"--backbone={FLAGS.backbone}",
             f"--steps={FLAGS.steps}", f"--global_batch={FLAGS.global_batch}", f"--examples={FLAGS.examples}",
-            f"--sequence_length={FLAGS.sequence_length}"]  # fmt: skip
+            f"--sequence_length={FLAGS.sequence_length}", f"--num_shards={FLAGS.num_shards}"]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     env.pop("TF_CONFIG", None)
     processes = []
     with tempfile.TemporaryDirectory() as logs:
+        if shards:
+            args.append(f"--shards_dir={pathlib.Path(logs) / 'shards'}")
         try:
             for i in range(n_workers):
                 worker_env = dict(env)
@@ -102,16 +118,23 @@ def main(argv):
     if FLAGS.worker:
         print(json.dumps(train_once()), flush=True)
         return
+    load_before = os.getloadavg()[0]
     one = launch(1)[0]
     two = launch(2)
     big = launch(1, repeat=100)[0]
+    streamed = launch(1, repeat=100, shards=True)[0] if FLAGS.shards_100x else None
     per_s_1 = one["examples"] / one["seconds"]
     per_s_2 = two[0]["examples"] / max(w["seconds"] for w in two)
-    print_result({
+    result = {
         "bench": "scaling", "backbone": FLAGS.backbone, "steps": FLAGS.steps, "global_batch": FLAGS.global_batch,
         "cpu_count": os.cpu_count(), "examples_per_s_1": per_s_1, "examples_per_s_2workers": per_s_2,
         "ratio": per_s_2 / per_s_1, "peak_rss_mb_1x": one["peak_rss_mb"], "peak_rss_mb_100x": big["peak_rss_mb"],
-    })  # fmt: skip
+        "examples_per_s_100x": big["examples"] / big["seconds"],
+    }  # fmt: skip
+    if streamed is not None:
+        result.update(peak_rss_mb_100x_shards=streamed["peak_rss_mb"], num_shards=FLAGS.num_shards,
+                      examples_per_s_100x_shards=streamed["examples"] / streamed["seconds"])  # fmt: skip
+    print_result({**result, "loadavg_1min_before": load_before, "loadavg_1min_after": os.getloadavg()[0]})
 
 
 if __name__ == "__main__":

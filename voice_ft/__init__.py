@@ -34,6 +34,12 @@ _EXPORTS = {
     "generate_negatives": "voice_ft.data.negatives",
     "read_negatives": "voice_ft.data.negatives",
     "Negatives": "voice_ft.data.negatives",
+    "write_text_shards": "voice_ft.data.tfrecords",
+    "read_text_shards": "voice_ft.data.tfrecords",
+    "write_nlu_shards": "voice_ft.data.nlu_shards",
+    "read_nlu_shards": "voice_ft.data.nlu_shards",
+    "write_audio_shards": "voice_ft.data.audio_shards",
+    "read_audio_shards": "voice_ft.data.audio_shards",
     # models
     "build_intent_classifier": "voice_ft.text_classification.model",
     "build_sentiment_classifier": "voice_ft.text_classification.model",

@@ -1,8 +1,11 @@
 """Sharded TFRecords: what is written to N shards reads back whole, and per-worker pipelines split it."""
 
+import json
+
 import pytest
 import tensorflow as tf
 
+from voice_ft.data.files import OutputExistsError
 from voice_ft.data.tfrecords import read_text_shards, shard_names, write_text_shards
 
 
@@ -35,3 +38,15 @@ def test_bad_shard_arguments(raw, tmp_path):
     paths = write_text_shards(raw, tmp_path, num_shards=2)
     with pytest.raises(ValueError, match="write more shards"):
         read_text_shards(paths, num_input_pipelines=3, input_pipeline_id=0)
+
+
+def test_shards_are_never_replaced_unawares_and_know_their_size(raw, tmp_path):
+    write_text_shards(raw, tmp_path, num_shards=4)
+    spec = json.loads((tmp_path / "train.shards.json").read_text())
+    assert spec["kind"] == "text" and spec["num_examples"] == 50 and list(spec["shards"].values()) == [13, 13, 12, 12]
+    assert int(read_text_shards(str(tmp_path / "train-*.tfrecord")).cardinality()) == 50  # no counting pass in fit
+    with pytest.raises(OutputExistsError, match="train-00000-of-00004"):  # any shard count of the prefix
+        write_text_shards(raw.take(10), tmp_path, num_shards=2)
+    write_text_shards(raw.take(10), tmp_path, num_shards=2, overwrite=True)
+    assert sorted(p.name for p in tmp_path.glob("train-*")) == shard_names("train", 2)  # no stale shard left
+    assert rows(read_text_shards(str(tmp_path / "train-*.tfrecord"))) == rows(raw.take(10))

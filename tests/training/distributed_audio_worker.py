@@ -2,6 +2,7 @@
 saves its final weights (`.npz`, no pickle) for the test to compare.
 
     python tests/training/distributed_audio_worker.py --manifest CSV --out FILE [--strategy multi_worker]
+        [--run_dir DIR] [--log_steps --step_pause S]
 
 The cluster comes from TF_CONFIG (set by the test). No dropout, no SpecAugment and no waveform
 augmentation: every process must compute the same forward pass for the weights to match exactly.
@@ -14,7 +15,7 @@ import pathlib
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "training")]
 
 
 def main() -> None:
@@ -24,6 +25,9 @@ def main() -> None:
     parser.add_argument("--strategy", default="multi_worker")
     parser.add_argument("--batch_size", type=int, default=4, help="per replica")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--run_dir", default=None, help="checkpoints, resume backup and logs (the chief's)")
+    parser.add_argument("--log_steps", action="store_true", help="print each step's epoch and batch")
+    parser.add_argument("--step_pause", type=float, default=0.0, help="seconds to sleep after each step")
     args = parser.parse_args()
 
     import voice_ft
@@ -45,8 +49,13 @@ def main() -> None:
     with distribution.distribution_scope(recipe):
         model = voice_ft.build_speech_command_classifier(len(train.labels), 8000, 0.5, upper_edge_hertz=4000,
                                                          filters=8, num_blocks=1, dropout=0.0, spec_augment=False)  # fmt: skip
-    history = voice_ft.fit(model, distribution.distribute_batches(batches, strategy), recipe=recipe, verbose=0)
-    np.savez(args.out, *[np.asarray(w) for w in model.get_weights()], losses=np.asarray(history.history["loss"]))
+    from distributed_worker import _batch_losses_callback
+
+    steps = _batch_losses_callback()(args.log_steps, args.step_pause)
+    history = voice_ft.fit(model, distribution.distribute_batches(batches, strategy), recipe=recipe,
+                           run_dir=args.run_dir, callbacks=[steps], verbose=0)  # fmt: skip
+    np.savez(args.out, *[np.asarray(w) for w in model.get_weights()], losses=np.asarray(history.history["loss"]),
+             iterations=np.asarray(int(model.optimizer.iterations.numpy())))  # fmt: skip
 
 
 if __name__ == "__main__":

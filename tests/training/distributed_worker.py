@@ -13,6 +13,7 @@ import argparse
 import json
 import pathlib
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
@@ -22,14 +23,22 @@ def _batch_losses_callback():
     import keras
 
     class BatchLosses(keras.callbacks.Callback):
-        """The running mean loss Keras logs after each step (the order of the batches shows in it)."""
+        """The running mean loss Keras logs after each step (the order of the batches shows in it);
+        with `log_steps`, also prints `step epoch=E batch=B` after each one (a test watches for it),
+        then sleeps `pause` seconds (so a test's kill lands mid-epoch)."""
 
-        def __init__(self):
+        def __init__(self, log_steps: bool = False, pause: float = 0.0):
             super().__init__()
-            self.losses = []
+            self.losses, self.log_steps, self.pause, self.epoch = [], log_steps, pause, None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
             self.losses.append(float(logs["loss"]))
+            if self.log_steps:
+                print(f"step epoch={self.epoch} batch={batch}", flush=True)
+            time.sleep(self.pause)
 
     return BatchLosses
 
@@ -46,6 +55,8 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--clipnorm", type=float, default=None)
     parser.add_argument("--no_fix", action="store_true")
+    parser.add_argument("--log_steps", action="store_true", help="print each step's epoch and batch")
+    parser.add_argument("--step_pause", type=float, default=0.0, help="seconds to sleep after each step")
     args = parser.parse_args()
 
     import numpy as np
@@ -77,10 +88,11 @@ def main() -> None:
     for layer in model._flatten_layers():
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0  # the same forward pass in every process: the weights must match exactly
-    steps = BatchLosses()
+    steps = BatchLosses(args.log_steps, args.step_pause)
     history = voice_ft.fit(model, train, recipe=recipe, run_dir=args.run_dir, callbacks=[steps], verbose=0)
     np.savez(args.out, *[np.asarray(w) for w in model.get_weights()],
-             losses=np.asarray(history.history["loss"], np.float64), step_losses=np.asarray(steps.losses, np.float64))
+             losses=np.asarray(history.history["loss"], np.float64), step_losses=np.asarray(steps.losses, np.float64),
+             iterations=np.asarray(int(model.optimizer.iterations.numpy())))
     print(json.dumps({"losses": history.history["loss"], "step_losses": steps.losses}), flush=True)
 
 

@@ -209,3 +209,18 @@ def test_fit_in_steps_repeats_the_data_and_validates_each_interval(tiny_backbone
     assert int(model.optimizer.iterations) == 60
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert (tmp_path / "history.csv").read_text().count("\n") == 5
+
+
+def test_fit_streams_text_shards(tiny_backbone, snips_small, tmp_path):
+    """A shard pattern trains like raw text, read from the files each pass (nothing cached), with the
+    steps an epoch known from the shards' spec (no counting pass)."""
+    from voice_ft.data.tfrecords import write_text_shards
+
+    train, validation, labels = snips_small
+    write_text_shards(train.take(96), tmp_path / "shards", num_shards=3)
+    write_text_shards(validation, tmp_path / "shards", num_shards=1, prefix="validation")
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
+    history = voice_ft.fit(model, str(tmp_path / "shards" / "train-*.tfrecord"), str(tmp_path / "shards" / "validation-*"),
+                           recipe=voice_ft.Recipe(epochs=2, batch_size=16, learning_rate=3e-3), verbose=0)  # fmt: skip
+    assert model.optimizer.iterations.numpy() == 2 * 6  # 96 sentences / 16, twice
+    assert len(history.history["val_loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]

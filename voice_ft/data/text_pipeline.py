@@ -61,6 +61,7 @@ def encode_dataset(
     seed: int | None = None,
     report_truncation: bool = True,
     bucket_by_length: bool = False,
+    shuffle_buffer: int | None = None,
 ) -> tf.data.Dataset:
     """Encodes a raw `(text, label[, weight])` dataset into batches of `({token_ids, padding_mask}, label)`.
 
@@ -76,6 +77,8 @@ def encode_dataset(
             text (rounded up to a multiple of 8), for models that take any length: a voice command
             is ~12 word pieces, so a batch padded to 32 or 64 is mostly padding (see
             `length_bucketed_batches`).
+        shuffle_buffer: examples held for shuffling; None: the whole dataset (in-memory data).
+            Give a bound (and `cache=False`) for data streamed from files that does not fit in memory.
     """
     if not is_raw_text(dataset):
         raise ValueError(f"encode_dataset needs an unbatched dataset of (text, label); got {dataset.element_spec}")
@@ -91,7 +94,8 @@ def encode_dataset(
     if cache:
         encoded = encoded.cache()
     if shuffle:
-        encoded = encoded.shuffle(_cardinality_or(encoded, 10_000), seed=seed, reshuffle_each_iteration=True)
+        buffer = shuffle_buffer or _cardinality_or(encoded, 10_000)
+        encoded = encoded.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if bucket_by_length:
         return length_bucketed_batches(encoded, encoder.sequence_length, batch_size, seed=seed).prefetch(AUTOTUNE)
     return encoded.batch(batch_size).prefetch(AUTOTUNE)

@@ -8,11 +8,13 @@ and scores; `calibrate_nlu` uses them to choose the intent head's rejection thre
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 
+from voice_ft.data.nlu_shards import read_nlu_shards
 from voice_ft.data.slot_examples import SlotExample
 from voice_ft.evaluation.calibration import DEFAULT_BINS, DEFAULT_REJECTION_RATE, Calibration, calibrate_logits
 from voice_ft.nlu.data import EncodedNLU, decode_and_score, decoder_for_model, encode_nlu, nlu_dataset, predict_nlu
@@ -32,6 +34,9 @@ def encode_for(model: keras.Model, examples: Sequence[SlotExample], report_trunc
 def _as_dataset(model, data, batch_size: int, shuffle: bool, seed=None):
     if data is None or isinstance(data, tf.data.Dataset):
         return data
+    if isinstance(data, (str, os.PathLike)):  # shards from write_nlu_shards, checked against the model here
+        return read_nlu_shards(data, batch_size, shuffle=shuffle, seed=seed, sequence_length=model.text_encoder.sequence_length,
+                               intents=list(model.intent_labels), slot_tags=list(model.slot_tags))  # fmt: skip
     encoded = data if isinstance(data, EncodedNLU) else encode_for(model, data)
     return nlu_dataset(encoded.in_scope(), batch_size=batch_size, shuffle=shuffle, seed=seed)
 
@@ -40,7 +45,9 @@ def fit_nlu(model: keras.Model, train, validation=None, recipe=None, run_dir=Non
     """`voice_ft.fit` with the joint losses and metrics.
 
     `train`/`validation` are lists of `SlotExample` (from `load_nlu` or a reader), `EncodedNLU`,
-    or batched `tf.data` from `nlu_dataset`. Examples are batched at `recipe.batch_size` per replica
+    batched `tf.data` from `nlu_dataset`, or the glob pattern (or path) of TFRecord shards from
+    `voice_ft.data.nlu_shards.write_nlu_shards`, streamed (for data larger than memory) and
+    checked against the model's sequence length and label lists before training. Examples are batched at `recipe.batch_size` per replica
     of the recipe's strategy (a global batch of batch_size x replicas), as `voice_ft.fit` does.
     """
     recipe = recipe or Recipe()

@@ -7,6 +7,7 @@ checkpoints/resume/logs. The training loop itself is Keras's, so it keeps Keras'
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import keras
@@ -15,6 +16,7 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text, label_counts
+from voice_ft.data.tfrecords import DEFAULT_SHUFFLE_BUFFER, read_text_shards
 from voice_ft.training.callbacks import RaiseOnInterrupt, standard_callbacks
 from voice_ft.training.distribution import global_batch_size, model_strategy, shard_by_data, writer_dir
 from voice_ft.training.freezing import apply_trainability, find_backbone, num_transformer_layers
@@ -39,8 +41,10 @@ def fit(
 
     Args:
         model: a Keras model (e.g. from `voice_ft.build_intent_classifier`).
-        train: raw `(text, label)` examples (tokenised here with `model.text_encoder`), or batched
-            `(x, y)` / `(x, y, sample_weight)` data.
+        train: raw `(text, label)` examples (tokenised here with `model.text_encoder`), the glob
+            pattern (or path) of text shards from `voice_ft.data.tfrecords.write_text_shards`
+            (streamed: tokenised on the fly, never cached, shuffled through a bounded buffer, for
+            data larger than memory), or batched `(x, y)` / `(x, y, sample_weight)` data.
         validation: the same kinds, optional.
         recipe: hyper-parameters; `Recipe()` if None.
         run_dir: where checkpoints, the resume backup, TensorBoard logs and history.csv go.
@@ -56,8 +60,13 @@ def fit(
     strategy = model_strategy(model, recipe.strategy)  # raises if the model was built under another one
     keras.utils.set_random_seed(recipe.seed)
     check_model_precision(model, recipe.mixed_precision)
-    train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy)
-    validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy) if validation is not None else None
+    train, streamed = _read_shards(train, shuffle=True, seed=recipe.seed)
+    train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy, streamed=streamed)
+    if validation is not None:
+        validation, streamed = _read_shards(validation, shuffle=False, seed=None)
+        validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy, streamed=streamed)
+    else:
+        validation_data = None
 
     with strategy.scope():  # LoRA adapters are new variables: made under the model's strategy
         apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank,
@@ -111,7 +120,14 @@ def _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs,
         raise TrainingInterrupted(run_dir) from None
 
 
-def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None) -> tf.data.Dataset:
+def _read_shards(data, shuffle: bool, seed) -> tuple[tf.data.Dataset, bool]:
+    """(the raw text of the shards `data` names, True), or (`data`, False) for a dataset."""
+    if not isinstance(data, (str, os.PathLike)):
+        return data, False
+    return read_text_shards(data, shuffle_files=shuffle, seed=seed), True
+
+
+def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None, streamed: bool = False) -> tf.data.Dataset:
     if not is_raw_text(dataset):
         return dataset  # batched by the caller: its batch is the global batch
     encoder = getattr(model, "text_encoder", None)
@@ -124,7 +140,8 @@ def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None) -> tf
     strategy = strategy or tf.distribute.get_strategy()
     # Validation batches are length-bucketed too: a validation pass is then as cheap per sentence as a step.
     encoded = encode_dataset(dataset, encoder, batch_size=global_batch_size(recipe.batch_size, strategy),
-                             shuffle=shuffle, seed=recipe.seed, bucket_by_length=any_length)
+                             shuffle=shuffle, seed=recipe.seed, bucket_by_length=any_length, cache=not streamed,
+                             shuffle_buffer=DEFAULT_SHUFFLE_BUFFER if streamed else None)  # fmt: skip
     # Every worker shuffles with the same seed and keeps its part of each global batch.
     return shard_by_data(encoded) if strategy.num_replicas_in_sync > 1 else encoded
 
