@@ -34,6 +34,7 @@ from voice_ft.training.distribution import alone_on_chief, define_strategy_flag,
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES
+from voice_ft.training.recipe_flags import recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
@@ -87,17 +88,6 @@ RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learni
                 "class_weight", "strategy")
 
 
-def recipe_overrides_from_flags() -> dict:
-    """The Recipe fields given on the command line (validated now, before anything slow)."""
-    overrides = {name: FLAGS[name].value for name in RECIPE_FLAGS if FLAGS[name].present}
-    if overrides.get("early_stopping_patience") == 0:
-        overrides["early_stopping_patience"] = None
-    if "epochs" in overrides and "steps" in overrides:
-        raise ValueError("Give --epochs or --steps, not both.")
-    voice_ft.Recipe(**overrides)  # raises naming the bad value
-    return overrides
-
-
 def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tuple[voice_ft.Recipe, int]:
     """The recipe for this training split (data-driven defaults under the user's flags, logged with
     reasons) and the split's size."""
@@ -111,7 +101,7 @@ def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tu
 
 def run(task_name: str, builder) -> dict:
     """Trains, evaluates, saves and exports one text classifier; returns the metrics."""
-    overrides = recipe_overrides_from_flags()  # validates the hyper-parameters before anything slow
+    overrides = recipe_overrides(RECIPE_FLAGS)  # validates the hyper-parameters before anything slow
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)

@@ -52,6 +52,7 @@ from voice_ft.nlu.export import export_nlu_tflite
 from voice_ft.nlu.negatives import add_nlu_negatives
 from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.training.interrupt import exit_on_interrupt
+from voice_ft.training.recipe_flags import recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "snips", "'snips' (bundled) or a folder with train/validation/test files.")
@@ -83,12 +84,7 @@ def main(argv):
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
-    overrides = {name: FLAGS[name].value for name in RECIPE_FLAGS if FLAGS[name].present}
-    if overrides.get("early_stopping_patience") == 0:
-        overrides["early_stopping_patience"] = None
-    if "epochs" in overrides and "steps" in overrides:
-        raise app.UsageError("Give --epochs or --steps, not both.")
-    voice_ft.Recipe(**overrides)  # a bad value fails now, before anything slow
+    overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before anything slow
     for q in FLAGS.quantization:
         check_quantization(q)
     if FLAGS.crf and FLAGS.decoding:
