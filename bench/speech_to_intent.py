@@ -68,10 +68,7 @@ def keras_predictions(backbone, pipeline, waves, audio_frames: int) -> list[dict
     """The fine-tuned Keras recogniser's greedy transcripts, understood by the pipeline's NLU + grammar half."""
     from voice_ft.asr.decoding import greedy_transcribe
 
-    transcripts = []
-    for start in range(0, len(waves), 16):
-        transcripts += greedy_transcribe(backbone, waves[start:start + 16], max_tokens=FLAGS.max_tokens,
-                                         audio_frames=audio_frames)  # fmt: skip
+    transcripts = greedy_transcribe(backbone, waves, max_tokens=FLAGS.max_tokens, audio_frames=audio_frames, batch_size=16)
     return [pipeline.understand_text(text) for text in transcripts]
 
 
@@ -81,7 +78,6 @@ def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
     from voice_ft.runtime.audio_io import read_audio
     from voice_ft.runtime.speech_to_intent import SpeechToIntent
     from voice_ft.speech_to_intent import fit_speech_to_intent, speech_to_intent_report
-    from voice_ft.speech_to_intent.train import read_speech_manifest
     from voice_ft.training import Recipe
 
     if FLAGS.recognizer_backbone == "tiny-whisper":  # a smoke run: random weights, tiny.en's tokenizer
@@ -100,11 +96,8 @@ def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
                           seed=FLAGS.seed),
         max_tokens=FLAGS.max_tokens, max_eval=FLAGS.max_eval or None, verbose=2)  # fmt: skip
     train_seconds = time.time() - start
-    records, commands = read_speech_manifest(out_dir / "audio" / "manifest.csv")
-    test = [(r, c) for r, c in zip(records, commands) if r.split == "test"][: FLAGS.max_eval or None]
-    references = [c for _, c in test]
-    assert references == result.references, "the bench's test clips must be the ones the pipeline was scored on"
-    waves = [read_audio(r.path, 16000) for r, _ in test]
+    references = result.references
+    waves = [read_audio(path, 16000) for path in result.test_clips]
     pipeline = SpeechToIntent.from_dir(out_dir, max_tokens=FLAGS.max_tokens)
     frames = result.metrics["asr_export"]["audio_frames"]
     keras_by_condition = {"clean": keras_predictions(recognizer, pipeline, waves, frames)}

@@ -18,7 +18,8 @@ import voice_ft  # noqa: E402
 from test_no_tensorflow import run_without_tensorflow  # noqa: E402
 from voice_ft.runtime.errors import DataError, InputTypeError  # noqa: E402
 from voice_ft.runtime.sidecar import SidecarError  # noqa: E402
-from voice_ft.runtime.speech_to_intent import SpeechToIntent, normal_phrase, transcript_words  # noqa: E402
+from voice_ft.runtime.speech_to_intent import SpeechToIntent, normal_phrase  # noqa: E402
+from voice_ft.runtime.words import normalize_words  # noqa: E402
 
 GRAMMAR = """\
 context:
@@ -177,9 +178,9 @@ def test_bad_inputs_give_clear_errors(exported, tmp_path):
 def test_transcripts_are_normalised_as_wer_compares_words():
     from voice_ft.asr.metrics import word_error_rate
 
-    assert transcript_words(" Turn ON the kitchen-lights.") == ["turn", "on", "the", "kitchen", "lights"]
-    assert transcript_words("what's \u201cup\u201d?") == ["what's", "up"]
-    assert transcript_words("R&B, 21\u00b0C") == ["r", "b", "21", "c"]
-    assert transcript_words("\uff34urn \u00e9t\u00e9") == ["turn", "\u00e9t\u00e9"]  # NFKC folds the full-width T
-    assert word_error_rate(["Turn on the lights."], [" ".join(transcript_words("Turn on the lights."))]) == 0.0
+    assert normalize_words(" Turn ON the kitchen-lights.") == ["turn", "on", "the", "kitchen", "lights"]
+    assert normalize_words("what's \u201cup\u201d?") == ["what's", "up"]
+    assert normalize_words("R&B, 21\u00b0C") == ["r", "b", "21", "c"]
+    assert normalize_words("\uff34urn \u00e9t\u00e9") == ["turn", "\u00e9t\u00e9"]  # NFKC folds the full-width T
+    assert word_error_rate(["Turn on the lights."], [" ".join(normalize_words("Turn on the lights."))]) == 0.0
     assert normal_phrase("  Twelve   Ounces ") == "twelve ounces"

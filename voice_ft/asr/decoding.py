@@ -216,6 +216,7 @@ def greedy_transcribe(
     features: str = "whisper",
     use_cache: bool = True,
     audio_frames: int | None = None,
+    batch_size: int | None = None,
 ) -> list[str] | list[Transcription]:
     """Transcribes 16 kHz waveforms greedily, one 30 s window each.
 
@@ -231,13 +232,20 @@ def greedy_transcribe(
         use_cache: decode with key/value caches (fast) or recompute the prefix every step.
         audio_frames: short-audio mode: the encoder input's mel frames (e.g. 500 for 5 s);
             None is the standard 30 s input.
+        batch_size: encode and decode this many waveforms at a time (None: all at once), so that
+            a long list does not hold every encoder output and cache in memory together.
 
     Returns:
         One transcript per waveform: the decoded text (as faster-whisper gives it, with the
         leading space Whisper's tokens carry) or a `Transcription`.
     """
-    encoder_output = encode(backbone, log_mel_features(backbone, waveforms_16k, features, audio_frames))
-    return _greedy(backbone, encoder_output, max_tokens, return_tokens, use_cache)
+    waveforms_16k = list(waveforms_16k)
+    step = batch_size or max(1, len(waveforms_16k))
+    out = []
+    for start in range(0, len(waveforms_16k), step):
+        mels = log_mel_features(backbone, waveforms_16k[start : start + step], features, audio_frames)
+        out += _greedy(backbone, encode(backbone, mels), max_tokens, return_tokens, use_cache)
+    return out
 
 
 def _greedy(backbone, encoder_output, max_tokens: int, return_tokens: bool, use_cache: bool = True):

@@ -196,12 +196,9 @@ def keras_greedy_tokens(backbone, waveforms: Sequence[np.ndarray], audio_frames:
     """Keras greedy token ids per waveform (`voice_ft.asr.decoding.greedy_transcribe`), with the
     encoder input cut to `audio_frames`: the reference the exported files must reproduce."""
     frames = None if audio_frames == FULL_FRAMES else audio_frames
-    ids: list[list[int]] = []
-    for b in range(0, len(waveforms), batch_size):
-        chunk = [np.asarray(w, np.float32).reshape(-1) for w in waveforms[b : b + batch_size]]
-        ids += [t.tokens for t in decoding.greedy_transcribe(backbone, chunk, max_tokens, return_tokens=True,
-                                                             audio_frames=frames)]  # fmt: skip
-    return ids
+    waves = [np.asarray(w, np.float32).reshape(-1) for w in waveforms]
+    return [t.tokens for t in decoding.greedy_transcribe(backbone, waves, max_tokens, return_tokens=True,
+                                                         audio_frames=frames, batch_size=batch_size)]  # fmt: skip
 
 
 # --- files ---------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Chains two exported files and one small JSON:
 
 1. the Whisper recogniser (`SpeechRecognizer`: sidecar, prefix or folder) turns the clip into text;
-2. the transcript is normalised the way WER compares words (`transcript_words`: NFKC, lowercase,
-   punctuation and symbols to spaces, apostrophes inside words kept), because the NLU model was
+2. the transcript is normalised the way WER compares words (`voice_ft.runtime.words.normalize_words`:
+   NFKC, lowercase, punctuation and symbols to spaces, apostrophes inside words kept), because the NLU model was
    trained on the grammar's plain lowercase words, not on Whisper's "Turn on the lights.";
 3. the joint intent + slot `.tflite` (`NLUParser`) parses it, applying its sidecar's calibrated
    "I didn't understand" rule;
@@ -46,12 +46,11 @@ GRAMMAR_VALUES_TASK = "grammar_values"
 GRAMMAR_VALUES_FILE = "grammar_values.json"
 NLU_FILE = "nlu.tflite"
 RECOGNIZER_PREFIX = "speech_recognizer"
-transcript_words = normalize_words  # the words the NLU parses: the rule WER scores with
 
 
 def normal_phrase(phrase: str) -> str:
-    """The key a slot phrase is looked up under: its `transcript_words` joined by single spaces."""
-    return " ".join(transcript_words(phrase))
+    """The key a slot phrase is looked up under: its `normalize_words` joined by single spaces."""
+    return " ".join(normalize_words(phrase))
 
 
 def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
@@ -131,7 +130,7 @@ class SpeechToIntent:
         """The NLU + grammar half of `__call__`, for a transcript (what a test or a keyboard gives)."""
         if not isinstance(transcript, str):
             raise InputTypeError(f"transcript must be text, got {type(transcript).__name__}")
-        text = " ".join(transcript_words(transcript))
+        text = " ".join(normalize_words(transcript))
         result = {"intent": None, "slots": {}, "transcript": transcript, "text": text, "confidence": 0.0,
                   "not_understood": True, "reason": None, "best_intent": None, "slot_spans": []}  # fmt: skip
         if not text:

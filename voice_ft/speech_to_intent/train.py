@@ -56,11 +56,11 @@ def build_speech_to_intent(recognizer_backbone, nlu_backbone, intents, slot_tags
 def normalize_example(example):
     """The example with its words as `SpeechToIntent` feeds transcripts to the NLU (lowercase, no
     punctuation); a word that splits keeps its tag on the first part and I- on the rest."""
-    from voice_ft.runtime.speech_to_intent import transcript_words
+    from voice_ft.runtime.words import normalize_words
 
     tokens, tags = [], []
     for token, tag in zip(example.tokens, example.tags):
-        words = transcript_words(token)
+        words = normalize_words(token)
         if not words:
             continue
         tokens += words
@@ -79,6 +79,7 @@ class SpeechToIntentResult:
     metrics: dict
     predictions: list[dict]
     references: list[Command]
+    test_clips: list[str]  # the audio files of `references`, in order
 
 
 def read_speech_manifest(path: str | os.PathLike):
@@ -230,4 +231,4 @@ def fit_speech_to_intent(
         "calibration": calibration.report if calibration is not None else None,
     }  # fmt: skip
     logging.info("Speech-to-intent on %d test clips: %s", len(references), metrics["test"])
-    return SpeechToIntentResult(run_dir, metrics, predictions, references)
+    return SpeechToIntentResult(run_dir, metrics, predictions, references, [r.path for r, _ in test_pairs])
