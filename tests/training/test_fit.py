@@ -224,3 +224,8 @@ def test_fit_streams_text_shards(tiny_backbone, snips_small, tmp_path):
                            recipe=voice_ft.Recipe(epochs=2, batch_size=16, learning_rate=3e-3), verbose=0)  # fmt: skip
     assert model.optimizer.iterations.numpy() == 2 * 6  # 96 sentences / 16, twice
     assert len(history.history["val_loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]
+    # class_weight="balanced" counts the labels of the shards as it counts those of raw text.
+    from voice_ft.training.fitting import _class_weight
+
+    pattern = str(tmp_path / "shards" / "train-*.tfrecord")
+    assert _class_weight("balanced", pattern, model) == _class_weight("balanced", train.take(96), model)

@@ -60,13 +60,8 @@ def fit(
     strategy = model_strategy(model, recipe.strategy)  # raises if the model was built under another one
     keras.utils.set_random_seed(recipe.seed)
     check_model_precision(model, recipe.mixed_precision)
-    train, streamed = _read_shards(train, shuffle=True, seed=recipe.seed)
-    train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy, streamed=streamed)
-    if validation is not None:
-        validation, streamed = _read_shards(validation, shuffle=False, seed=None)
-        validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy, streamed=streamed)
-    else:
-        validation_data = None
+    train_data = _prepare(model, train, recipe, shuffle=True, strategy=strategy)
+    validation_data = _prepare(model, validation, recipe, shuffle=False, strategy=strategy) if validation is not None else None
 
     with strategy.scope():  # LoRA adapters are new variables: made under the model's strategy
         apply_trainability(model, recipe.freeze_backbone, recipe.freeze_layers, recipe.lora_rank,
@@ -120,14 +115,10 @@ def _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs,
         raise TrainingInterrupted(run_dir) from None
 
 
-def _read_shards(data, shuffle: bool, seed) -> tuple[tf.data.Dataset, bool]:
-    """(the raw text of the shards `data` names, True), or (`data`, False) for a dataset."""
-    if not isinstance(data, (str, os.PathLike)):
-        return data, False
-    return read_text_shards(data, shuffle_files=shuffle, seed=seed), True
-
-
-def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None, streamed: bool = False) -> tf.data.Dataset:
+def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None) -> tf.data.Dataset:
+    streamed = isinstance(dataset, (str, os.PathLike))  # text shards: tokenised on the fly, never cached
+    if streamed:
+        dataset = read_text_shards(dataset, shuffle_files=shuffle, seed=recipe.seed if shuffle else None)
     if not is_raw_text(dataset):
         return dataset  # batched by the caller: its batch is the global batch
     encoder = getattr(model, "text_encoder", None)
@@ -155,9 +146,11 @@ def _count_batches(dataset: tf.data.Dataset) -> int:
     return sum(1 for _ in dataset)  # unknown cardinality: count once
 
 
-def _class_weight(setting, raw_train: tf.data.Dataset, model: keras.Model):
+def _class_weight(setting, raw_train, model: keras.Model):
     if setting is None or isinstance(setting, dict):
         return setting
+    if isinstance(raw_train, (str, os.PathLike)):  # text shards: one counting pass over the files
+        raw_train = read_text_shards(raw_train)
     num_labels = int(model.output_shape[-1])
     counts = label_counts(raw_train, num_labels).astype(np.float64)
     if np.any(counts == 0):
