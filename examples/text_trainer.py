@@ -15,6 +15,12 @@ dialogue user turns, GoEmotions comments; those too similar to your training sen
 80% train it, 20% are validation OOS rows that choose the threshold. The sidecar records the label;
 `TextClassifier` answers not_understood when it wins or the score is below the threshold. --score
 picks the score the threshold is on (auto: max softmax or logit energy, the better validation AUROC).
+
+Training sets larger than memory: write them once to sharded TFRecords
+(`voice_ft.data.tfrecords.write_text_shards(dataset, "shards/", 16, labels=labels)`) and pass
+`--train_shards='shards/train-*.tfrecord'`: the training split is then streamed from the files
+(validation, test and the label list still come from --data; shards recording other labels are
+refused before training).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import voice_ft
 from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.data.text_pipeline import add_negatives, in_scope
+from voice_ft.data.tfrecords import check_text_shards, read_text_shards, shard_files
 from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.evaluation import reports
 from voice_ft.export.convert import check_quantization
@@ -39,6 +46,9 @@ from voice_ft.training.recipe_flags import recipe_overrides
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
                     "train/validation/test .jsonl/.csv files, or a TFDS name.")
+flags.DEFINE_string("train_shards", None, "Glob pattern of TFRecord shards of the training split (written by "
+                    "voice_ft.data.tfrecords.write_text_shards, label ids indexing --data's labels), streamed "
+                    "instead of --data's training split: for training sets larger than memory.")
 flags.DEFINE_string("task", None, "Label field of a bundled data set (intent, sentiment).")
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone: packaged name, keras-hub preset, preset dir or HF folder.")
 flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
@@ -117,13 +127,23 @@ def run(task_name: str, builder) -> dict:
     user_negatives = negatives_flags.negatives_from_flag()  # --negatives_size was checked with the flags
     oos_label = negatives_flags.oos_class_label()
     train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=oos_label)
+    train_data = train  # what fit reads: the in-memory split or the --train_shards pattern
+    if FLAGS.train_shards:
+        if FLAGS.negatives != "none" or FLAGS.train_limit or FLAGS.tune:
+            raise ValueError("--train_shards streams the training split: combine it with neither --negatives, "
+                             "--train_limit nor --tune (write the shards you want to train on)")  # fmt: skip
+        check_text_shards(FLAGS.train_shards, labels)
+        train = read_text_shards(FLAGS.train_shards)  # profiled, measured and sampled by streaming
+        train_data = FLAGS.train_shards
+        print(f"Training split: {len(shard_files(FLAGS.train_shards))} shards ({FLAGS.train_shards})", flush=True)
     if FLAGS.train_limit:
-        train = train.take(FLAGS.train_limit)
+        train = train_data = train.take(FLAGS.train_limit)
     negatives = None
     if FLAGS.negatives != "none":
         texts = [text.decode("utf-8") for text, _ in train.as_numpy_iterator()]
         negatives = negatives_flags.negatives_for(texts, user_negatives)
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
+        train_data = train
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
     with voice_ft.training.distribution_scope(FLAGS.strategy):
@@ -141,7 +161,7 @@ def run(task_name: str, builder) -> dict:
                        sequence_length=sequence_length)  # fmt: skip
 
     config = {
-        "task": task_name, "data": FLAGS.data, "backbone": FLAGS.backbone,
+        "task": task_name, "data": FLAGS.data, "train_shards": FLAGS.train_shards, "backbone": FLAGS.backbone,
         "sequence_length": sequence_length, "recipe": dataclasses.asdict(recipe),
         "quantization": FLAGS.quantization, "labels": labels,
         "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "oos_label": oos_label,
@@ -162,7 +182,7 @@ def run(task_name: str, builder) -> dict:
     else:
         with voice_ft.training.distribution_scope(FLAGS.strategy):
             model = build(backbone)
-        history = voice_ft.fit(model, train, fit_validation, recipe=recipe, run_dir=run_dir)
+        history = voice_ft.fit(model, train_data, fit_validation, recipe=recipe, run_dir=run_dir)
     if not chief:
         return {}  # the chief evaluates, saves and exports
     model = alone_on_chief(model, build, FLAGS.strategy)  # multi_worker: predict would wait for the others

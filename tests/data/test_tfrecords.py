@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from voice_ft.data.files import OutputExistsError
-from voice_ft.data.tfrecords import read_text_shards, shard_names, write_text_shards
+from voice_ft.data.text_pipeline import label_counts
+from voice_ft.data.tfrecords import check_text_shards, read_text_shards, shard_names, write_text_shards
+from voice_ft.runtime.errors import DataError
 
 
 def rows(dataset):
@@ -50,3 +52,18 @@ def test_shards_are_never_replaced_unawares_and_know_their_size(raw, tmp_path):
     write_text_shards(raw.take(10), tmp_path, num_shards=2, overwrite=True)
     assert sorted(p.name for p in tmp_path.glob("train-*")) == shard_names("train", 2)  # no stale shard left
     assert rows(read_text_shards(str(tmp_path / "train-*.tfrecord"))) == rows(raw.take(10))
+
+
+def test_text_shards_record_their_labels_and_refuse_other_ones(raw, tmp_path):
+    labels = [f"label{i}" for i in range(int(max(label for _, label in rows(raw))) + 1)]
+    write_text_shards(raw, tmp_path, num_shards=2, labels=labels)
+    pattern = str(tmp_path / "train-*.tfrecord")
+    assert check_text_shards(pattern, labels)["labels"] == labels
+    with pytest.raises(DataError, match=r"train.shards.json: the shards do not fit the model \(labels"):
+        check_text_shards(pattern, labels[::-1])
+    with pytest.raises(ValueError, match="label id 1 is outside the 1 labels given"):
+        write_text_shards(raw, tmp_path / "other", num_shards=2, labels=labels[:1])
+    write_text_shards(raw, tmp_path / "unlabelled", num_shards=2)  # no label list: the check passes any labels,
+    assert "labels" not in check_text_shards(str(tmp_path / "unlabelled" / "train-*.tfrecord"), ["a"])
+    with pytest.raises(ValueError, match="label id 1 in the training data is outside the 1 labels"):
+        label_counts(read_text_shards(str(tmp_path / "unlabelled" / "train-*.tfrecord")), 1)  # the count catches them

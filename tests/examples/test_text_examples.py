@@ -10,9 +10,17 @@ from example_runner import run_example
 
 @pytest.fixture(scope="module")
 def intent_run(tiny_preset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "intent"
+    """A run whose training split streams from TFRecord shards (--train_shards), as for a set larger than memory."""
+    import voice_ft
+    from voice_ft.data.tfrecords import write_text_shards
+
+    runs = tmp_path_factory.mktemp("runs")
+    train, _, _, labels = voice_ft.datasets.load("snips")
+    write_text_shards(train.take(96), runs / "shards", num_shards=3, labels=labels)
+    run_dir = runs / "intent"
     process = run_example(
-        "train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=96",
+        "train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1",
+        f"--train_shards={runs / 'shards' / 'train-*.tfrecord'}",
         "--batch_size=16", "--sequence_length=24", "--learning_rate=1e-3", "--quantization=float32,dynamic",
         "--tolerance=100", "--ema_momentum=0.9",
     )
@@ -33,6 +41,7 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     assert config["recipe"]["epochs"] == 1 and len(config["labels"]) == 7
     assert config["recipe"]["ema_momentum"] == 0.9  # Keras and TFLite figures above: the averaged weights
     assert "Keras test accuracy" in process.stdout and "TFLite float32" in process.stdout
+    assert "Training split: 3 shards" in process.stdout and config["train_shards"].endswith("train-*.tfrecord")
     assert "Calibration: T = " in process.stdout and "with rejection: in-scope accuracy" in process.stdout
 
 

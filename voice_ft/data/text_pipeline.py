@@ -145,10 +145,15 @@ def _report_truncation(dataset: tf.data.Dataset, encoder: TextEncoder) -> None:
 
 
 def label_counts(dataset: tf.data.Dataset, num_labels: int) -> np.ndarray:
-    """Counts label ids in a raw or encoded dataset."""
+    """Counts label ids in a raw or encoded dataset; a ValueError for an id outside [0, num_labels)
+    (e.g. shards written for another label list), which training would otherwise meet deep in a step."""
     counts = np.zeros(num_labels, np.int64)
     for label in dataset.map(lambda _, y, *rest: y).as_numpy_iterator():
-        counts += np.bincount(np.ravel(label), minlength=num_labels)[:num_labels]
+        label = np.ravel(label)
+        if label.size and (label.min() < 0 or label.max() >= num_labels):
+            bad = int(label.min() if label.min() < 0 else label.max())
+            raise ValueError(f"label id {bad} in the training data is outside the {num_labels} labels")
+        counts += np.bincount(label, minlength=num_labels)
     return counts
 
 

@@ -26,7 +26,7 @@ import json
 import os
 import pathlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -199,11 +199,33 @@ def bytes_feature(value: bytes) -> tf.train.Feature:
 
 
 def write_text_shards(dataset: tf.data.Dataset, directory: str | os.PathLike, num_shards: int,
-                      prefix: str = "train", overwrite: bool = False) -> list[pathlib.Path]:  # fmt: skip
-    """Writes raw `(text, label)` examples to `num_shards` files (see the module doc); returns their paths."""
-    records = (example_bytes(text=bytes_feature(text), label=int64_feature([label]))
-               for text, label in dataset.as_numpy_iterator())  # fmt: skip
-    return write_shards(records, directory, num_shards, prefix, {"kind": "text"}, overwrite)
+                      prefix: str = "train", overwrite: bool = False,
+                      labels: Sequence[str] | None = None) -> list[pathlib.Path]:  # fmt: skip
+    """Writes raw `(text, label)` examples to `num_shards` files (see the module doc); returns their paths.
+
+    `labels`, the label list the ids index, is stored in the spec when given, so that a trainer
+    reading the shards can refuse them for a data set with other labels (`check_text_shards`).
+    """
+    if labels is not None:
+        labels = [str(label) for label in labels]
+
+    def records():
+        for text, label in dataset.as_numpy_iterator():
+            if labels is not None and not 0 <= int(label) < len(labels):
+                raise ValueError(f"write_text_shards: label id {int(label)} is outside the {len(labels)} labels given")
+            yield example_bytes(text=bytes_feature(text), label=int64_feature([label]))
+
+    spec = {"kind": "text", **({"labels": labels} if labels is not None else {})}
+    return write_shards(records(), directory, num_shards, prefix, spec, overwrite)
+
+
+def check_text_shards(files, labels: Sequence[str]) -> dict:
+    """The spec of text shards meant to train a model over `labels`; a `DataError` naming the
+    `.shards.json` when it is missing, of another kind, or records other labels."""
+    spec = read_spec(files, "text")
+    if "labels" in spec:
+        check_spec(spec, {"labels": [str(label) for label in labels]}, files)
+    return spec
 
 
 def read_text_shards(files, num_input_pipelines: int = 1, input_pipeline_id: int = 0, shuffle_files: bool = False,
