@@ -16,6 +16,10 @@ Last line (JSON): `examples_per_s_1`, `examples_per_s_2workers`, `ratio`, `peak_
 `peak_rss_mb_100x`, `peak_rss_mb_100x_shards`, the examples/s of the 100x runs, and the load
 average (1 min) before and after. On a machine with fewer cores than workers x threads, expect a
 ratio below 1.
+
+On a machine with GPUs (or with `--mirrored`), one more process trains under MirroredStrategy
+across all its local devices at the same global batch: `examples_per_s_mirrored`,
+`mirrored_replicas`, `ratio_mirrored` (against `examples_per_s_1`, which then runs on one GPU).
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ flags.DEFINE_bool("shards_100x", True, "Also run the 100x data from TFRecord sha
 flags.DEFINE_integer("num_shards", 8, "Shards the 100x data is written to.")
 flags.DEFINE_integer("repeat", 1, "Internal: repeat the training data this many times.")
 flags.DEFINE_string("shards_dir", None, "Internal: write the training data to shards here and train from them.")
+flags.DEFINE_bool("mirrored", None, "Also time MirroredStrategy over the local devices (default: when a GPU is visible).")
 flags.DEFINE_bool("worker", False, "Internal: run one training process and print its JSON.")
+flags.DEFINE_bool("worker_mirrored", False, "Internal: the worker trains under MirroredStrategy.")
 flags.DEFINE_integer("timeout", 600, "Seconds per run.")
 
 
@@ -54,7 +60,7 @@ def train_once() -> dict:
     """One process: train `--steps` steps under Recipe.strategy from TF_CONFIG; its timing and peak RSS."""
     import voice_ft
 
-    strategy_name = "multi_worker" if os.environ.get("TF_CONFIG") else "default"
+    strategy_name = "multi_worker" if os.environ.get("TF_CONFIG") else ("mirrored" if FLAGS.worker_mirrored else "default")
     strategy = voice_ft.training.strategy_from_name(strategy_name)
     replicas = strategy.num_replicas_in_sync
     train, _, _, labels = voice_ft.datasets.load("snips", task="intent")
@@ -71,13 +77,14 @@ def train_once() -> dict:
     start = time.perf_counter()
     voice_ft.fit(model, train, recipe=recipe, verbose=0)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "examples": FLAGS.steps * FLAGS.global_batch,
+    return {"seconds": seconds, "examples": FLAGS.steps * FLAGS.global_batch, "replicas": replicas,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
 
 
-def launch(n_workers: int, repeat: int = 1, shards: bool = False) -> list[dict]:
+def launch(n_workers: int, repeat: int = 1, shards: bool = False, mirrored: bool = False) -> list[dict]:
     """Runs this script's worker mode in `n_workers` processes (a local cluster when > 1); their JSON lines.
-    With `shards`, the (single) worker trains from TFRecord shards it writes to a temporary folder."""
+    With `shards`, the (single) worker trains from TFRecord shards it writes to a temporary folder;
+    with `mirrored`, under MirroredStrategy over its local devices."""
     ports = []
     for _ in range(n_workers):
         with socket.socket() as s:
@@ -86,6 +93,8 @@ def launch(n_workers: int, repeat: int = 1, shards: bool = False) -> list[dict]:
     args = [sys.executable, __file__, "--worker", f"--repeat={repeat}", f"--backbone={FLAGS.backbone}",
             f"--steps={FLAGS.steps}", f"--global_batch={FLAGS.global_batch}", f"--examples={FLAGS.examples}",
             f"--sequence_length={FLAGS.sequence_length}", f"--num_shards={FLAGS.num_shards}"]  # fmt: skip
+    if mirrored:
+        args.append("--worker_mirrored")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     env.pop("TF_CONFIG", None)
     processes = []
@@ -123,6 +132,7 @@ def main(argv):
     two = launch(2)
     big = launch(1, repeat=100)[0]
     streamed = launch(1, repeat=100, shards=True)[0] if FLAGS.shards_100x else None
+    mirrored = launch(1, mirrored=True)[0] if (FLAGS.mirrored if FLAGS.mirrored is not None else _has_gpu()) else None
     per_s_1 = one["examples"] / one["seconds"]
     per_s_2 = two[0]["examples"] / max(w["seconds"] for w in two)
     result = {
@@ -134,7 +144,20 @@ def main(argv):
     if streamed is not None:
         result.update(peak_rss_mb_100x_shards=streamed["peak_rss_mb"], num_shards=FLAGS.num_shards,
                       examples_per_s_100x_shards=streamed["examples"] / streamed["seconds"])  # fmt: skip
+    if mirrored is not None:
+        per_s_mirrored = mirrored["examples"] / mirrored["seconds"]
+        result.update(examples_per_s_mirrored=per_s_mirrored, mirrored_replicas=mirrored["replicas"],
+                      ratio_mirrored=per_s_mirrored / per_s_1)  # fmt: skip
     print_result({**result, "loadavg_1min_before": load_before, "loadavg_1min_after": os.getloadavg()[0]})
+
+
+def _has_gpu() -> bool:
+    """Whether TensorFlow sees a GPU, asked in a child process (this one stays TensorFlow-free)."""
+    probe = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=FLAGS.timeout)  # fmt: skip
+    lines = out.stdout.split()
+    return out.returncode == 0 and bool(lines) and lines[-1].isdigit() and int(lines[-1]) > 0
 
 
 if __name__ == "__main__":
