@@ -127,23 +127,20 @@ def run(task_name: str, builder) -> dict:
     user_negatives = negatives_flags.negatives_from_flag()  # --negatives_size was checked with the flags
     oos_label = negatives_flags.oos_class_label()
     train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=oos_label)
-    train_data = train  # what fit reads: the in-memory split or the --train_shards pattern
     if FLAGS.train_shards:
         if FLAGS.negatives != "none" or FLAGS.train_limit or FLAGS.tune:
             raise ValueError("--train_shards streams the training split: combine it with neither --negatives, "
                              "--train_limit nor --tune (write the shards you want to train on)")  # fmt: skip
         check_text_shards(FLAGS.train_shards, labels)
-        train = read_text_shards(FLAGS.train_shards)  # profiled, measured and sampled by streaming
-        train_data = FLAGS.train_shards
+        train = read_text_shards(FLAGS.train_shards)  # profiled and measured by streaming; fit reads the pattern
         print(f"Training split: {len(shard_files(FLAGS.train_shards))} shards ({FLAGS.train_shards})", flush=True)
     if FLAGS.train_limit:
-        train = train_data = train.take(FLAGS.train_limit)
+        train = train.take(FLAGS.train_limit)
     negatives = None
     if FLAGS.negatives != "none":
         texts = [text.decode("utf-8") for text, _ in train.as_numpy_iterator()]
         negatives = negatives_flags.negatives_for(texts, user_negatives)
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
-        train_data = train
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
     with voice_ft.training.distribution_scope(FLAGS.strategy):
@@ -182,7 +179,7 @@ def run(task_name: str, builder) -> dict:
     else:
         with voice_ft.training.distribution_scope(FLAGS.strategy):
             model = build(backbone)
-        history = voice_ft.fit(model, train_data, fit_validation, recipe=recipe, run_dir=run_dir)
+        history = voice_ft.fit(model, FLAGS.train_shards or train, fit_validation, recipe=recipe, run_dir=run_dir)
     if not chief:
         return {}  # the chief evaluates, saves and exports
     model = alone_on_chief(model, build, FLAGS.strategy)  # multi_worker: predict would wait for the others

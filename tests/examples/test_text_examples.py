@@ -42,6 +42,7 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     assert config["recipe"]["ema_momentum"] == 0.9  # Keras and TFLite figures above: the averaged weights
     assert "Keras test accuracy" in process.stdout and "TFLite float32" in process.stdout
     assert "Training split: 3 shards" in process.stdout and config["train_shards"].endswith("train-*.tfrecord")
+    assert "Recipe for 96 sentences in 7 classes" in process.stderr  # the shards, not --data's 13,084
     assert "Calibration: T = " in process.stdout and "with rejection: in-scope accuracy" in process.stdout
 
 
