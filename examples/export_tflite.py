@@ -8,7 +8,7 @@ import pathlib
 from absl import app, flags
 
 import voice_ft
-from voice_ft.export.convert import check_quantization
+from voice_ft.export.quantization import check_quantization
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Directory written by a trainer or voice_ft.save_model.")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from absl import flags
+from absl import app, flags
 
 import voice_ft
 from voice_ft.data.negatives import Negatives, read_negatives, split_negatives
@@ -37,11 +37,11 @@ def negatives_from_flag() -> list[str] | None:
     if value in ("none", "generated"):
         return None
     if not value.endswith((".txt", ".jsonl")):
-        raise ValueError(f"--negatives must be 'none', 'generated' or a .txt/.jsonl file of negatives, got {value!r}")
+        raise app.UsageError(f"--negatives must be 'none', 'generated' or a .txt/.jsonl file of negatives, got {value!r}")
     try:
         return read_negatives(value)
-    except voice_ft.DataError as e:
-        raise voice_ft.DataError(f"--negatives: {e.reason}", e.path, e.line) from None
+    except voice_ft.DataError as e:  # the file and line, as a usage error: no traceback
+        raise app.UsageError(str(voice_ft.DataError(f"--negatives: {e.reason}", e.path, e.line))) from None
 
 
 def oos_class_label() -> str | None:

@@ -30,18 +30,14 @@ import pathlib
 import sys
 
 import negatives_flags
-from absl import flags, logging
+from absl import app, flags, logging
 
-import voice_ft
+import voice_ft  # lazy: the names used below load (with TensorFlow) when first touched
 from voice_ft.data.files import prepare_run_dir, record_run_config
-from voice_ft.data.sequence_length import choose_sequence_length
-from voice_ft.data.text_pipeline import add_negatives, in_scope
-from voice_ft.data.tfrecords import check_text_shards, read_text_shards, shard_files
-from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.evaluation import reports
-from voice_ft.export.convert import check_quantization
+from voice_ft.export.quantization import QUANTIZATIONS
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES
-from voice_ft.training.recipe_flags import recipe_overrides
+from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", None, "Bundled data set name (snips, poem_sentiment, goemotions), a folder with "
@@ -109,28 +105,43 @@ def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tu
     return choice.recipe, profile.num_examples
 
 
-def run(task_name: str, builder) -> dict:
-    """Trains, evaluates, saves and exports one text classifier; returns the metrics."""
-    overrides = recipe_overrides(RECIPE_FLAGS)  # validates the hyper-parameters before anything slow
+def check_flags() -> dict:
+    """The recipe overrides; every flag that can be wrong without reading data fails here, as a usage
+    error naming the flag, before TensorFlow is imported."""
+    overrides = recipe_overrides(RECIPE_FLAGS)
+    for q in FLAGS.quantization:
+        if q not in QUANTIZATIONS:
+            raise app.UsageError(f"--quantization: quantization must be one of {QUANTIZATIONS}, got {q!r}")
+    if FLAGS.tune < 0 or (FLAGS.tune_budget_minutes is not None and FLAGS.tune_budget_minutes <= 0):
+        raise app.UsageError(f"--tune must be >= 0 and --tune_budget_minutes > 0, got {FLAGS.tune} and {FLAGS.tune_budget_minutes}")
+    if FLAGS.tune and FLAGS.strategy != "default":
+        raise app.UsageError("--tune runs on one device; leave --strategy at 'default'.")
+    if not 0.0 <= FLAGS.reject_rate < 1.0:
+        raise app.UsageError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
+    if FLAGS.train_shards and (FLAGS.negatives != "none" or FLAGS.train_limit or FLAGS.tune):
+        raise app.UsageError("--train_shards streams the training split: combine it with neither --negatives, "
+                             "--train_limit nor --tune (write the shards you want to train on)")  # fmt: skip
+    return overrides
+
+
+def run(task_name: str, builder_name: str) -> dict:
+    """Trains, evaluates, saves and exports one text classifier (built by `voice_ft.<builder_name>`);
+    returns the metrics."""
+    overrides = check_flags()
+    user_negatives = negatives_flags.negatives_from_flag()  # --negatives_size was checked with the flags
+    oos_label = negatives_flags.oos_class_label()
+    # Only now TensorFlow: a bad flag or negatives file was answered in well under a second.
+    from voice_ft.data.sequence_length import choose_sequence_length
+    from voice_ft.data.text_pipeline import add_negatives, in_scope
+    from voice_ft.data.tfrecords import check_text_shards, read_text_shards, shard_files
+    from voice_ft.training.distribution import alone_on_chief, start_strategy
+
+    builder = getattr(voice_ft, builder_name)
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
-    for q in FLAGS.quantization:
-        check_quantization(q)
-    # Everything that can be wrong with the inputs fails here, before training.
-    if FLAGS.tune < 0 or (FLAGS.tune_budget_minutes is not None and FLAGS.tune_budget_minutes <= 0):
-        raise ValueError(f"--tune must be >= 0 and --tune_budget_minutes > 0, got {FLAGS.tune} and {FLAGS.tune_budget_minutes}")
-    if FLAGS.tune and FLAGS.strategy != "default":
-        raise ValueError("--tune runs on one device; leave --strategy at 'default'.")
-    if not 0.0 <= FLAGS.reject_rate < 1.0:
-        raise ValueError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
-    user_negatives = negatives_flags.negatives_from_flag()  # --negatives_size was checked with the flags
-    oos_label = negatives_flags.oos_class_label()
     train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=oos_label)
     if FLAGS.train_shards:
-        if FLAGS.negatives != "none" or FLAGS.train_limit or FLAGS.tune:
-            raise ValueError("--train_shards streams the training split: combine it with neither --negatives, "
-                             "--train_limit nor --tune (write the shards you want to train on)")  # fmt: skip
         check_text_shards(FLAGS.train_shards, labels)
         train = read_text_shards(FLAGS.train_shards)  # profiled and measured by streaming; fit reads the pattern
         print(f"Training split: {len(shard_files(FLAGS.train_shards))} shards ({FLAGS.train_shards})", flush=True)

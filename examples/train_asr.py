@@ -28,9 +28,8 @@ import shutil
 
 from absl import app, flags, logging
 
-from voice_ft.training.distribution import define_strategy_flag
 from voice_ft.training.interrupt import exit_on_interrupt
-from voice_ft.training.recipe_flags import recipe_overrides
+from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", None, "CSV manifest path,transcript[,speaker],split.")

@@ -9,13 +9,12 @@
 import text_trainer  # noqa: F401  (defines the shared flags)
 from absl import app, flags
 
-import voice_ft
 from voice_ft.training.interrupt import exit_on_interrupt
 
 
 def main(argv):
     del argv
-    text_trainer.run("intent", voice_ft.build_intent_classifier)
+    text_trainer.run("intent", "build_intent_classifier")
 
 
 if __name__ == "__main__":

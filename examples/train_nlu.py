@@ -36,23 +36,15 @@ import calibration_flags
 import negatives_flags
 from absl import app, flags, logging
 
-import tensorflow as tf
-
-import voice_ft
+import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
 from voice_ft.data.files import prepare_run_dir, record_run_config
-from voice_ft.data.sequence_length import choose_sequence_length
 from voice_ft.evaluation import reports
 from voice_ft.evaluation.metrics import confusion_matrix
-from voice_ft.export.convert import check_quantization
+from voice_ft.export.quantization import QUANTIZATIONS
 from voice_ft.export.rejection_check import rejection_line
-from voice_ft.nlu import model as nlu_model
-from voice_ft.nlu import train as nlu_train
-from voice_ft.nlu.data import load_nlu
-from voice_ft.nlu.export import export_nlu_tflite
 from voice_ft.nlu.negatives import add_nlu_negatives
-from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, start_strategy
 from voice_ft.training.interrupt import exit_on_interrupt
-from voice_ft.training.recipe_flags import recipe_overrides
+from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data", "snips", "'snips' (bundled) or a folder with train/validation/test files.")
@@ -81,17 +73,29 @@ define_strategy_flag()
 
 def main(argv):
     del argv
+    # Every flag that can be wrong without reading data fails here, before TensorFlow is imported.
+    overrides = recipe_overrides(RECIPE_FLAGS)
+    for q in FLAGS.quantization:
+        if q not in QUANTIZATIONS:
+            raise app.UsageError(f"--quantization: quantization must be one of {QUANTIZATIONS}, got {q!r}")
+    if FLAGS.crf and FLAGS.decoding:
+        raise app.UsageError("--decoding applies without --crf only (a CRF decodes with its transitions).")
+    user_negatives = negatives_flags.negatives_from_flag()
+    oos_label = negatives_flags.oos_class_label()
+
+    import tensorflow as tf
+
+    from voice_ft.data.sequence_length import choose_sequence_length
+    from voice_ft.nlu import model as nlu_model
+    from voice_ft.nlu import train as nlu_train
+    from voice_ft.nlu.data import load_nlu
+    from voice_ft.nlu.export import export_nlu_tflite
+    from voice_ft.training.distribution import alone_on_chief, start_strategy
+
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
-    overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before anything slow
-    for q in FLAGS.quantization:
-        check_quantization(q)
-    if FLAGS.crf and FLAGS.decoding:
-        raise app.UsageError("--decoding applies without --crf only (a CRF decodes with its transitions).")
-    # Everything that can be wrong with the inputs fails here, before training.
-    user_negatives = negatives_flags.negatives_from_flag()
-    oos_label = negatives_flags.oos_class_label()
+    # Everything that can be wrong with the data fails here, before training.
     train, validation, test, intents, slot_tags = load_nlu(FLAGS.data, oos_label=oos_label)
     if FLAGS.train_limit:
         train = train[: FLAGS.train_limit]

@@ -20,8 +20,9 @@ import pathlib
 
 from absl import app, flags, logging
 
-from voice_ft.training.distribution import alone_on_chief, define_strategy_flag, distribution_scope, start_strategy
+from voice_ft.training.distribution import alone_on_chief, distribution_scope, start_strategy
 from voice_ft.training.interrupt import exit_on_interrupt
+from voice_ft.training.recipe_flags import define_strategy_flag
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "smollm2-135m-instruct", "Decoder: smollm2-135m-instruct, tiny-gpt2, tiny-llama, "

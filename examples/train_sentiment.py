@@ -7,13 +7,12 @@
 import text_trainer  # noqa: F401  (defines the shared flags)
 from absl import app, flags
 
-import voice_ft
 from voice_ft.training.interrupt import exit_on_interrupt
 
 
 def main(argv):
     del argv
-    text_trainer.run("sentiment", voice_ft.build_sentiment_classifier)
+    text_trainer.run("sentiment", "build_sentiment_classifier")
 
 
 if __name__ == "__main__":

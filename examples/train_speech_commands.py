@@ -66,14 +66,13 @@ from voice_ft.speech_commands.pretrained import (
 from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
 from voice_ft.training.distribution import (
     alone_on_chief,
-    define_strategy_flag,
     distribute_batches,
     distribution_scope,
     global_batch_size,
     start_strategy,
 )
 from voice_ft.training.interrupt import exit_on_interrupt
-from voice_ft.training.recipe_flags import recipe_overrides
+from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("manifest", "data/fsdd/manifest.csv", "CSV manifest: path,label[,speaker,split].")

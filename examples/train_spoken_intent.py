@@ -54,7 +54,6 @@ from voice_ft.speech_commands.export import export_audio_classifier, keras_predi
 from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
 from voice_ft.training.distribution import (
     alone_on_chief,
-    define_strategy_flag,
     distribute_batches,
     distribution_scope,
     global_batch_size,
@@ -62,7 +61,7 @@ from voice_ft.training.distribution import (
     writer_dir,
 )
 from voice_ft.training.interrupt import exit_on_interrupt
-from voice_ft.training.recipe_flags import recipe_overrides
+from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", "data/snips", "Folder with train/validation/test .jsonl text files.")

@@ -127,8 +127,10 @@ def test_fit_refuses_a_model_built_outside_the_strategy(tiny_backbone):
 def test_trainer_helpers():
     from absl import flags
 
+    from voice_ft.training.recipe_flags import define_strategy_flag
+
     flag_values = flags.FlagValues()
-    distribution.define_strategy_flag(flag_values)
+    define_strategy_flag(flag_values)
     flag_values(["trainer", "--strategy=mirrored"])
     assert flag_values.strategy == "mirrored" and "per replica" in flag_values["strategy"].help
     with pytest.raises(flags.IllegalFlagValueError):

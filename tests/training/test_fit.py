@@ -85,19 +85,6 @@ class _InterruptAfterSecondEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_backup_and_restore_resumes_an_interrupted_run(tiny_backbone, snips_small, tmp_path):
-    train, _, labels = snips_small
-    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
-    recipe = voice_ft.Recipe(epochs=4, learning_rate=1e-3)
-    with pytest.raises(KeyboardInterrupt):
-        voice_ft.fit(model, train, recipe=recipe, run_dir=tmp_path, callbacks=[_InterruptAfterSecondEpoch()], verbose=0)
-    assert (tmp_path / "backup").exists()
-    resumed = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
-    history = voice_ft.fit(resumed, train, recipe=recipe, run_dir=tmp_path, verbose=0)
-    assert history.epoch == [2, 3]  # epochs 0 and 1 were restored, not re-run
-    assert not (tmp_path / "backup").exists()
-
-
 def test_balanced_class_weights_and_missing_class(tiny_backbone, snips_small):
     from voice_ft.training.fitting import _class_weight
 
@@ -141,26 +128,6 @@ class _StepWeights(keras.callbacks.Callback):
         self.steps.append(np.array(self.model.get_layer("logits").kernel))
 
 
-def test_weight_averaging_ends_with_the_moving_average(tiny_backbone, snips_small, tmp_path):
-    train, validation, labels = snips_small
-    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
-    momentum = 0.9
-    recorder = _StepWeights()
-    recipe = voice_ft.Recipe(epochs=2, learning_rate=3e-3, batch_size=32, ema_momentum=momentum)
-    history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=tmp_path, callbacks=[recorder], verbose=0)
-    expected = recorder.steps[0]  # Keras starts the average at the first step's weights
-    for step in recorder.steps[1:]:
-        expected = momentum * expected + (1 - momentum) * step
-    final = np.array(model.get_layer("logits").kernel)
-    assert len(recorder.steps) == 2 * 10  # 320 rows / 32 per epoch, two epochs
-    np.testing.assert_allclose(final, expected, rtol=1e-4, atol=1e-6)
-    assert not np.allclose(final, recorder.steps[-1], atol=1e-5)  # the average, not the last step
-    # Validation scored the averaged weights: re-evaluating the final model gives the last val_loss.
-    encoded = encode_dataset(validation, model.text_encoder, batch_size=32, shuffle=False, report_truncation=False)
-    val_loss = model.evaluate(encoded, verbose=0)[0]
-    assert val_loss == pytest.approx(history.history["val_loss"][-1], rel=1e-4)
-
-
 class _KernelAtStart(keras.callbacks.Callback):
     """The logits kernel and its moving average once `fit` has restored a backup."""
 
@@ -172,21 +139,41 @@ class _KernelAtStart(keras.callbacks.Callback):
         self.average = np.array(optimizer._model_variables_moving_average[index])
 
 
-def test_resume_with_weight_averaging_restores_raw_weights_and_averages(tiny_backbone, snips_small, tmp_path):
-    train, _, labels = snips_small
-    recipe = voice_ft.Recipe(epochs=4, learning_rate=3e-3, batch_size=32, ema_momentum=0.9)
-    recorder, interrupt = _StepWeights(), _InterruptAfterSecondEpoch()
+def test_interrupted_run_resumes_from_its_backup_and_ends_with_the_moving_average(tiny_backbone, snips_small, tmp_path):
+    """One run, stopped after epoch 1 as Ctrl-C would and started again: the backup restores the raw
+    weights and their moving average, no finished epoch is trained again, and the run ends with the
+    average of every step of both parts (the one validation scored)."""
+    train, validation, labels = snips_small
+    momentum = 0.9
+    recipe = voice_ft.Recipe(epochs=4, learning_rate=3e-3, batch_size=32, ema_momentum=momentum)
+    first, interrupt = _StepWeights(), _InterruptAfterSecondEpoch()
     model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
     with pytest.raises(KeyboardInterrupt):
-        voice_ft.fit(model, train, recipe=recipe, run_dir=tmp_path, callbacks=[recorder, interrupt], verbose=0)
-    start = _KernelAtStart()
+        voice_ft.fit(model, train, validation, recipe=recipe, run_dir=tmp_path, callbacks=[first, interrupt], verbose=0)
+    assert (tmp_path / "backup").exists()
+
+    start, second = _KernelAtStart(), _StepWeights()
     resumed = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)
-    history = voice_ft.fit(resumed, train, recipe=recipe, run_dir=tmp_path, callbacks=[start], verbose=0)
-    assert history.epoch == [2, 3]
-    np.testing.assert_allclose(start.kernel, recorder.steps[-1], atol=1e-6)  # the last raw step, not the average
+    history = voice_ft.fit(resumed, train, validation, recipe=recipe, run_dir=tmp_path, callbacks=[start, second], verbose=0)
+    assert history.epoch == [2, 3]  # epochs 0 and 1 were restored, not re-run
+    assert not (tmp_path / "backup").exists()  # a finished run removes its backup
+    np.testing.assert_allclose(start.kernel, first.steps[-1], atol=1e-6)  # the last raw step, not the average
     np.testing.assert_allclose(start.average, interrupt.kernel_at_interrupt, atol=1e-6)  # the average it had
     assert not np.allclose(start.kernel, start.average, atol=1e-5)
     # (atol: Keras swaps the two in place by adding and subtracting, which costs a few float32 ulps)
+
+    steps = first.steps + second.steps
+    assert len(steps) == 4 * 10  # 320 rows / 32 per epoch, four epochs, each once
+    expected = steps[0]  # Keras starts the average at the first step's weights
+    for step in steps[1:]:
+        expected = momentum * expected + (1 - momentum) * step
+    final = np.array(resumed.get_layer("logits").kernel)
+    np.testing.assert_allclose(final, expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(final, steps[-1], atol=1e-5)  # the average, not the last step
+    # Validation scored the averaged weights: re-evaluating the final model gives the last val_loss.
+    encoded = encode_dataset(validation, resumed.text_encoder, batch_size=32, shuffle=False, report_truncation=False)
+    val_loss = resumed.evaluate(encoded, verbose=0)[0]
+    assert val_loss == pytest.approx(history.history["val_loss"][-1], rel=1e-4)
 
 
 class _CountSteps(keras.callbacks.Callback):

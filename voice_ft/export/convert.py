@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+from voice_ft.export.quantization import check_quantization
 
 
 class FlexOpsError(RuntimeError):
@@ -28,11 +28,6 @@ class FlexOpsError(RuntimeError):
             "The model needs ops outside the TFLite builtin set (they would require the Flex delegate, "
             f"which voice_ft does not ship): {', '.join(ops) or 'see the converter log below'}.\n{detail[-2000:]}"
         )
-
-
-def check_quantization(quantization: str) -> None:
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
 
 
 def export_saved_model(model: keras.Model, directory: str, input_signature: list | None = None) -> str:

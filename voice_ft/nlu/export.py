@@ -26,7 +26,8 @@ import numpy as np
 from absl import logging
 
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
-from voice_ft.export.convert import check_quantization, convert_to_tflite
+from voice_ft.export.convert import convert_to_tflite
+from voice_ft.export.quantization import check_quantization
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_failures, rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar

@@ -32,7 +32,8 @@ from absl import logging
 
 from voice_ft.evaluation import metrics
 from voice_ft.export.companions import check_export_target
-from voice_ft.export.convert import QUANTIZATIONS, convert_to_tflite, export_saved_model, make_converter, run_converter
+from voice_ft.export.convert import convert_to_tflite, export_saved_model, make_converter, run_converter
+from voice_ft.export.quantization import QUANTIZATIONS
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_failures, rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar

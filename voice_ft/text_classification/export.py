@@ -28,7 +28,8 @@ from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
 from voice_ft.evaluation.calibration import Calibration
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
-from voice_ft.export.convert import check_quantization, convert_to_tflite
+from voice_ft.export.convert import convert_to_tflite
+from voice_ft.export.quantization import check_quantization
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar

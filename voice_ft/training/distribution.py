@@ -169,18 +169,7 @@ def writer_dir(run_dir: str | os.PathLike | None, strategy: tf.distribute.Strate
 
 
 # === Shared by the trainers in examples/ and the task fit functions ===================
-
-STRATEGY_FLAG_HELP = ("tf.distribute strategy: default (none), mirrored (this machine's GPUs), multi_worker (the "
-                      "cluster in TF_CONFIG; run the same command on every worker) or tpu. --batch_size is per "
-                      "replica: a step sees batch_size x replicas examples.")
-
-
-def define_strategy_flag(flag_values=None) -> None:
-    """Defines the trainers' `--strategy` flag (one definition, so every trainer says the same)."""
-    from absl import flags
-
-    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), STRATEGY_FLAG_HELP,
-                      flag_values=flag_values if flag_values is not None else flags.FLAGS)  # fmt: skip
+# (their --strategy flag: voice_ft.training.recipe_flags.define_strategy_flag, TensorFlow-free)
 
 
 def start_strategy(name: str) -> tuple[tf.distribute.Strategy, bool]:

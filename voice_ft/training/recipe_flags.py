@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from voice_ft.training.recipe import STRATEGIES
+
 
 def recipe_overrides(flag_fields: Sequence[str] | Mapping[str, str], flag_values=None) -> dict:
     """{Recipe field: value} of the recipe flags present on the command line, checked now.
@@ -41,3 +43,16 @@ def recipe_overrides(flag_fields: Sequence[str] | Mapping[str, str], flag_values
         shown = " ".join(f"--{name}={value}" for name, value in given.items())
         raise app.UsageError(f"{e} (flags: {shown})") from None
     return overrides
+
+
+STRATEGY_FLAG_HELP = ("tf.distribute strategy: default (none), mirrored (this machine's GPUs), multi_worker (the "
+                      "cluster in TF_CONFIG; run the same command on every worker) or tpu. --batch_size is per "
+                      "replica: a step sees batch_size x replicas examples.")
+
+
+def define_strategy_flag(flag_values=None) -> None:
+    """Defines the trainers' `--strategy` flag (one definition, so every trainer says the same)."""
+    from absl import flags
+
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES), STRATEGY_FLAG_HELP,
+                      flag_values=flag_values if flag_values is not None else flags.FLAGS)  # fmt: skip

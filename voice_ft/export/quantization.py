@@ -1,0 +1,13 @@
+"""The TFLite quantization names voice_ft exports, and their check (TensorFlow-free).
+
+Kept apart from `voice_ft.export.convert` so that a trainer refuses a misspelt `--quantization`
+before it imports TensorFlow (seconds on a small machine).
+"""
+
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+
+
+def check_quantization(quantization: str) -> None:
+    """Raises ValueError unless `quantization` is one of `QUANTIZATIONS`."""
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
