@@ -41,14 +41,11 @@ import pathlib
 import random
 
 import calibration_flags
-import keras
 import numpy as np
 from absl import app, flags, logging
 
-import voice_ft
-from voice_ft.data.audio import AudioSource
+import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
 from voice_ft.data.audio_readers import read_audio_clips, read_audio_folder, read_audio_manifest, select_split
-from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_from_folder
 from voice_ft.data.files import prepare_run_dir
 from voice_ft.data.negatives import holdout_split
 from voice_ft.evaluation import reports
@@ -56,21 +53,6 @@ from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_line
 from voice_ft.runtime.errors import DataError
 from voice_ft.speech_commands.audio_recipe import choose_audio_recipe
-from voice_ft.speech_commands.export import export_audio_classifier
-from voice_ft.speech_commands.model import build_speech_command_classifier
-from voice_ft.speech_commands.pretrained import (
-    build_speech_embedding_classifier,
-    build_speech_embedding_dscnn,
-    train_speech_embedding_classifier,
-)
-from voice_ft.training.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
-from voice_ft.training.distribution import (
-    alone_on_chief,
-    distribute_batches,
-    distribution_scope,
-    global_batch_size,
-    start_strategy,
-)
 from voice_ft.training.interrupt import exit_on_interrupt
 from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
@@ -96,8 +78,9 @@ flags.DEFINE_integer("num_blocks", None, "Depthwise-separable blocks (default: 3
 flags.DEFINE_enum("teacher", "none", ["none", "speech_embedding"],
                   "Distil the small model from the whole pretrained speech_embedding classifier (16 kHz only).")
 flags.DEFINE_integer("teacher_epochs", 60, "Epochs for the teacher's head (on embeddings computed once).")
-flags.DEFINE_float("distill_alpha", DEFAULT_ALPHA, "Weight of the label loss when distilling (the rest: the teacher's).")
-flags.DEFINE_float("distill_temperature", DEFAULT_TEMPERATURE, "Distillation softening temperature.")
+flags.DEFINE_float("distill_alpha", None, "Weight of the label loss when distilling (the rest: the teacher's); "
+                   "default: voice_ft.Distiller's (0.3).")
+flags.DEFINE_float("distill_temperature", None, "Distillation softening temperature; default: voice_ft.Distiller's (4.0).")
 flags.DEFINE_bool("augment", True, "Speed, shift, gain and noise augmentation (plus SpecAugment in the DS-CNN).")
 flags.DEFINE_string("noise_dir", None, "Folder of background-noise recordings (default: generated pink noise).")
 flags.DEFINE_integer("repeat_augmented", 2, "Augmented copies of each clip per epoch.")
@@ -145,6 +128,8 @@ def load_splits():
     if FLAGS.negatives_dir:  # an explicit out-of-scope class, the last label; its validation clips get label id -1
         negatives = holdout_split(read_audio_clips(FLAGS.negatives_dir, oos_label), seed=FLAGS.seed)
         labels.append(oos_label)
+    from voice_ft.data.audio import AudioSource
+
     train = AudioSource.from_examples(parts[0] + negatives[0], labels, **options)
     validation = AudioSource.from_examples(parts[1] + negatives[1], train.labels, oos_label=oos_label, **options)
     test = AudioSource.from_examples(parts[2], train.labels, oos_label=oos_label, **options)
@@ -154,7 +139,11 @@ def load_splits():
     return train, validation, test, negatives
 
 
-def build_model(train: AudioSource):
+def build_model(train):
+    """The --model for `train`'s labels (an AudioSource)."""
+    from voice_ft.speech_commands.model import build_speech_command_classifier
+    from voice_ft.speech_commands.pretrained import build_speech_embedding_classifier, build_speech_embedding_dscnn
+
     if FLAGS.model == "speech_embedding":
         return build_speech_embedding_classifier(len(train.labels), FLAGS.clip_seconds)
     sizes = {k: v for k, v in (("filters", FLAGS.filters), ("num_blocks", FLAGS.num_blocks)) if v is not None}
@@ -167,8 +156,10 @@ def build_model(train: AudioSource):
     )
 
 
-def train_teacher(x_train, y_train, x_test, y_test, num_classes: int) -> tuple[keras.Model, float]:
-    """The speech_embedding classifier, head trained on the training clips, and its test accuracy."""
+def train_teacher(x_train, y_train, x_test, y_test, num_classes: int):
+    """(the speech_embedding classifier, head trained on the training clips, its test accuracy)."""
+    from voice_ft.speech_commands.pretrained import train_speech_embedding_classifier
+
     teacher = train_speech_embedding_classifier(x_train, y_train, num_classes, FLAGS.clip_seconds,
                                                 epochs=FLAGS.teacher_epochs, seed=FLAGS.seed)
     accuracy = float(np.mean(teacher.predict(x_test, batch_size=64, verbose=0).argmax(-1) == y_test))
@@ -205,7 +196,18 @@ def check_flags():
 def main(argv):
     del argv
     check_flags()
-    overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before any audio is read
+    overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before TensorFlow or any audio is read
+
+    from voice_ft.data.augment import WaveformAugmentation, generated_noise, noise_from_folder
+    from voice_ft.speech_commands.export import export_audio_classifier
+    from voice_ft.training.distribution import (
+        alone_on_chief,
+        distribute_batches,
+        distribution_scope,
+        global_batch_size,
+        start_strategy,
+    )
+
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
@@ -237,8 +239,9 @@ def main(argv):
         if FLAGS.teacher == "speech_embedding":
             keep = y_test >= 0
             teacher, teacher_accuracy = train_teacher(x_train, y_train, x_test[keep], y_test[keep], len(labels))
-        trained = model if teacher is None else voice_ft.Distiller(model, teacher, FLAGS.distill_temperature,
-                                                                   FLAGS.distill_alpha)  # fmt: skip
+        given = {"temperature": FLAGS.distill_temperature, "alpha": FLAGS.distill_alpha}
+        trained = model if teacher is None else voice_ft.Distiller(
+            model, teacher, **{name: value for name, value in given.items() if value is not None})
     validation_ds = distribute_batches(validation.in_scope().dataset(global_batch_size(128, strategy)), strategy)
     history = voice_ft.fit(trained, train_ds, validation_ds, recipe=recipe, run_dir=run_dir, verbose=2)
     if not chief:
