@@ -35,33 +35,25 @@ from __future__ import annotations
 
 import hashlib
 import pathlib
+from typing import TYPE_CHECKING
 
 import calibration_flags
 import negatives_flags
 import numpy as np
-import tensorflow as tf
 from absl import app, flags
 
-import voice_ft
-from voice_ft.data.audio import AudioSource
+import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
 from voice_ft.data.audio_readers import read_audio_manifest, read_manifest_rows, select_split
 from voice_ft.data.files import prepare_run_dir
 from voice_ft.data.speech_synthesis import Utterance, synthesize_text_splits
 from voice_ft.evaluation import reports
 from voice_ft.export.rejection_check import rejection_line
 from voice_ft.speech_commands.audio_recipe import choose_audio_recipe
-from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
-from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
-from voice_ft.training.distribution import (
-    alone_on_chief,
-    distribute_batches,
-    distribution_scope,
-    global_batch_size,
-    start_strategy,
-    writer_dir,
-)
 from voice_ft.training.interrupt import exit_on_interrupt
 from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
+
+if TYPE_CHECKING:
+    from voice_ft.data.audio import AudioSource
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", "data/snips", "Folder with train/validation/test .jsonl text files.")
@@ -128,6 +120,8 @@ def spoken_sources(audio_dir: pathlib.Path, user_negatives=None):
         labels.append(oos_label)
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     splits = {s: select_split(examples, s) + [e for e in spoken if e.split == s] for s in ("train", "validation", "test")}
+    from voice_ft.data.audio import AudioSource
+
     train = AudioSource.from_examples(splits["train"], labels, clip_seconds=FLAGS.clip_seconds)
     validation, test = (AudioSource.from_examples(splits[s], train.labels, clip_seconds=FLAGS.clip_seconds,
                                                   oos_label=oos_label) for s in ("validation", "test"))  # fmt: skip
@@ -135,6 +129,8 @@ def spoken_sources(audio_dir: pathlib.Path, user_negatives=None):
 
 
 def build_model(train: AudioSource):
+    from voice_ft.speech_commands.spoken_intent import build_spoken_intent_classifier
+
     return build_spoken_intent_classifier(len(train.labels), FLAGS.clip_seconds)
 
 
@@ -162,6 +158,11 @@ def head_recipe(train: AudioSource, overrides: dict, replicas: int = 1) -> voice
 def train_spoken_intent(train: AudioSource, validation: AudioSource, strategy=None, overrides: dict | None = None):
     """Builds the model (under `strategy`, default: none) and trains its head on cached encoder outputs
     with `head_recipe` (`overrides`: the Recipe fields the user set); returns (model, arrays by split)."""
+    import tensorflow as tf
+
+    from voice_ft.speech_commands.export import keras_predict
+    from voice_ft.training.distribution import distribute_batches, distribution_scope, global_batch_size
+
     strategy = strategy or tf.distribute.get_strategy()
     recipe = head_recipe(train, recipe_overrides(RECIPE_FLAGS) if overrides is None else overrides,
                          replicas=strategy.num_replicas_in_sync)  # fmt: skip
@@ -184,10 +185,14 @@ def train_spoken_intent(train: AudioSource, validation: AudioSource, strategy=No
 def main(argv):
     del argv
     overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before any audio is rendered
+    user_negatives = negatives_flags.negatives_from_flag()  # a bad file too, before TensorFlow loads
+
+    from voice_ft.speech_commands.export import export_audio_classifier, keras_predict
+    from voice_ft.training.distribution import alone_on_chief, start_strategy, writer_dir
+
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
-    user_negatives = negatives_flags.negatives_from_flag()  # a bad file fails before any synthesis
     with writer_dir(run_dir, strategy) as write_dir:  # a worker's own temporary directory off the chief
         train, validation, test, negatives = spoken_sources(pathlib.Path(FLAGS.audio_dir or write_dir / "audio"),
                                                             user_negatives)  # fmt: skip
