@@ -32,7 +32,10 @@ Out-of-scope negatives: --negatives_dir=<folder> holds clips that are none of th
 words, noise, speech; any layout, read with the same audio checks as the data). They train an
 explicit out-of-scope class named --oos_label (default "oos", the last label): a seeded 80% train
 it, the other 20% are validation out-of-scope clips that choose the threshold. The sidecar records
-the class; `AudioClassifier` answers `label=None, not_understood=True` when it wins.
+the class; `AudioClassifier` answers `label=None, not_understood=True` when it wins. Without clips of
+your own, --negatives_dir=generated writes them into <run_dir>/negatives
+(`voice_ft.data.audio_negatives`): other words spoken by espeak-ng voices (as many as a keyword has
+training clips; words that sound like a keyword dropped) and a quarter as many noise clips.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import numpy as np
 from absl import app, flags, logging
 
 import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
+from voice_ft.data.audio_negatives import generate_audio_negatives
 from voice_ft.data.audio_readers import read_audio_clips, read_audio_folder, read_audio_manifest, select_split
 from voice_ft.data.files import prepare_run_dir
 from voice_ft.data.negatives import holdout_split
@@ -87,7 +91,8 @@ flags.DEFINE_integer("repeat_augmented", 2, "Augmented copies of each clip per e
 flags.DEFINE_integer("train_per_class", None, "Keep only N training clips per class (data-scarcity runs).")
 flags.DEFINE_string("negatives_dir", None, "Folder of clips that are none of the keywords (other words, noise, speech; "
                     "sub-folders included): they train an explicit out-of-scope class named --oos_label (default "
-                    "'oos'); a held-out 20% of them choose the rejection threshold.")
+                    "'oos'); a held-out 20% of them choose the rejection threshold. 'generated': voice_ft writes "
+                    "them (other words spoken by espeak-ng, and noise) into <run_dir>/negatives.")
 flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable/empty/NaN files (and report them) instead of failing.")
 flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants: float32, float16, dynamic, int8, auto.")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
@@ -102,9 +107,10 @@ def oos_class_label() -> str | None:
     return FLAGS.oos_label or ("oos" if FLAGS.negatives_dir else None)
 
 
-def load_splits():
-    """(train, validation, test) AudioSources and the negatives' (train, validation) clips; every file
-    is checked here, before training."""
+def load_splits(run_dir: pathlib.Path):
+    """(train, validation, test) AudioSources, the negatives' (train, validation) clips and, with
+    --negatives_dir=generated, what was generated (into `run_dir`/negatives); every file is checked
+    here, before training."""
     examples = read_audio_folder(FLAGS.data_dir) if FLAGS.data_dir else read_audio_manifest(FLAGS.manifest)
     if all(e.split for e in examples):
         parts = [select_split(examples, s) for s in ("train", "validation", "test")]
@@ -124,9 +130,16 @@ def load_splits():
         raise DataError(f"--oos_label={oos_label}: training clips have that label; out-of-scope clips belong in "
                         "validation/test only (they choose the rejection threshold) or in --negatives_dir")  # fmt: skip
     labels = sorted({e.label for e in parts[0]})
-    negatives = ([], [])
+    negatives, generated = ([], []), None
     if FLAGS.negatives_dir:  # an explicit out-of-scope class, the last label; its validation clips get label id -1
-        negatives = holdout_split(read_audio_clips(FLAGS.negatives_dir, oos_label), seed=FLAGS.seed)
+        folder = FLAGS.negatives_dir
+        if folder == "generated":
+            per_class = max(1, round(len(parts[0]) / len(labels)))
+            generated = generate_audio_negatives(labels, run_dir / "negatives", num_words=per_class,
+                                                 num_noise_clips=max(1, per_class // 4), clip_seconds=FLAGS.clip_seconds,
+                                                 seed=FLAGS.seed)  # fmt: skip
+            folder = generated.folder
+        negatives = holdout_split(read_audio_clips(folder, oos_label), seed=FLAGS.seed)
         labels.append(oos_label)
     from voice_ft.data.audio import AudioSource
 
@@ -136,7 +149,7 @@ def load_splits():
     skipped = train.skipped + validation.skipped + test.skipped
     if skipped:
         print(f"Skipped {len(skipped)} bad files:\n  " + "\n  ".join(s.reason for s in skipped))
-    return train, validation, test, negatives
+    return train, validation, test, negatives, generated
 
 
 def build_model(train):
@@ -212,12 +225,15 @@ def main(argv):
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     try:
-        train, validation, test, negatives = load_splits()
+        train, validation, test, negatives, generated = load_splits(pathlib.Path(run_dir))
     except DataError as e:  # a bad file or manifest: say which, without a traceback
         raise SystemExit(f"Error: {e}\n(--skip_bad_files skips unreadable audio files and lists them.)") from None
     if FLAGS.negatives_dir:
         print(f"Out-of-scope class {oos_class_label()!r}: {len(negatives[0])} training and {len(negatives[1])} "
               f"validation clips ({FLAGS.negatives_dir})", flush=True)
+        if generated is not None:
+            print(f"  generated: {len(generated.words)} spoken words and {generated.noise_clips} noise clips in "
+                  f"{generated.folder}; {len(generated.dropped)} words that sound like a keyword left out", flush=True)
     augment = None
     if FLAGS.augment:
         clip = train.clip_samples
@@ -279,6 +295,9 @@ def main(argv):
                "teacher": FLAGS.teacher, "teacher_test_accuracy": teacher_accuracy}
     if FLAGS.negatives_dir:
         metrics["negatives"] = {"dir": FLAGS.negatives_dir, "train": len(negatives[0]), "validation": len(negatives[1])}
+        if generated is not None:
+            metrics["negatives"]["generated"] = {"words": list(generated.words), "noise_clips": generated.noise_clips,
+                                                 "dropped_look_alikes": list(generated.dropped)}  # fmt: skip
     if calibration is not None:
         metrics["calibration"] = calibration.report
     reports.write_json(pathlib.Path(run_dir) / "metrics.json", metrics)
