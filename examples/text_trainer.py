@@ -94,10 +94,14 @@ RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learni
                 "class_weight", "strategy")
 
 
-def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1) -> tuple[voice_ft.Recipe, int]:
+def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1,
+               label_counts=None) -> tuple[voice_ft.Recipe, int]:  # fmt: skip
     """The recipe for this training split (data-driven defaults under the user's flags, logged with
-    reasons) and the split's size."""
-    profile = voice_ft.DataProfile.from_dataset(train, num_labels)
+    reasons) and the split's size; `label_counts` (e.g. from a shard spec) spare a pass over it."""
+    if label_counts is not None:
+        profile = voice_ft.DataProfile.from_label_counts(label_counts)
+    else:
+        profile = voice_ft.DataProfile.from_dataset(train, num_labels)
     choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas, **TEXT_CLASSIFIER_RULES)
     logging.info("Recipe for %d sentences in %d classes (flags override):\n%s",
                  profile.num_examples, profile.num_classes, choice.describe())  # fmt: skip
@@ -141,8 +145,9 @@ def run(task_name: str, builder_name: str) -> dict:
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     train, validation, test, labels = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, oos_label=oos_label)
+    shard_label_counts = None
     if FLAGS.train_shards:
-        check_text_shards(FLAGS.train_shards, labels)
+        shard_label_counts = check_text_shards(FLAGS.train_shards, labels).get("label_counts")
         train = read_text_shards(FLAGS.train_shards)  # profiled and measured by streaming; fit reads the pattern
         print(f"Training split: {len(shard_files(FLAGS.train_shards))} shards ({FLAGS.train_shards})", flush=True)
     if FLAGS.train_limit:
@@ -153,7 +158,8 @@ def run(task_name: str, builder_name: str) -> dict:
         negatives = negatives_flags.negatives_for(texts, user_negatives)
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
-    recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync)
+    recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync,
+                                   label_counts=shard_label_counts)  # fmt: skip
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length

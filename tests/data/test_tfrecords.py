@@ -58,7 +58,11 @@ def test_text_shards_record_their_labels_and_refuse_other_ones(raw, tmp_path):
     labels = [f"label{i}" for i in range(int(max(label for _, label in rows(raw))) + 1)]
     write_text_shards(raw, tmp_path, num_shards=2, labels=labels)
     pattern = str(tmp_path / "train-*.tfrecord")
-    assert check_text_shards(pattern, labels)["labels"] == labels
+    spec = check_text_shards(pattern, labels)
+    assert spec["labels"] == labels
+    # Examples per label, counted while writing: a trainer profiles the split without reading it again.
+    assert spec["label_counts"] == label_counts(read_text_shards(pattern), len(labels)).tolist()
+    assert sum(spec["label_counts"]) == spec["num_examples"] == len(rows(raw))
     with pytest.raises(DataError, match=r"train.shards.json: the shards do not fit the model \(labels"):
         check_text_shards(pattern, labels[::-1])
     with pytest.raises(ValueError, match="label id 1 is outside the 1 labels given"):

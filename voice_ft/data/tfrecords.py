@@ -204,18 +204,23 @@ def write_text_shards(dataset: tf.data.Dataset, directory: str | os.PathLike, nu
     """Writes raw `(text, label)` examples to `num_shards` files (see the module doc); returns their paths.
 
     `labels`, the label list the ids index, is stored in the spec when given, so that a trainer
-    reading the shards can refuse them for a data set with other labels (`check_text_shards`).
+    reading the shards can refuse them for a data set with other labels (`check_text_shards`),
+    and with it `label_counts` (examples per label), so that a trainer profiles the split
+    (`voice_ft.DataProfile.from_label_counts`) without reading the shards again.
     """
+    spec = {"kind": "text"}
     if labels is not None:
         labels = [str(label) for label in labels]
+        spec.update(labels=labels, label_counts=[0] * len(labels))
 
     def records():
         for text, label in dataset.as_numpy_iterator():
-            if labels is not None and not 0 <= int(label) < len(labels):
-                raise ValueError(f"write_text_shards: label id {int(label)} is outside the {len(labels)} labels given")
+            if labels is not None:
+                if not 0 <= int(label) < len(labels):
+                    raise ValueError(f"write_text_shards: label id {int(label)} is outside the {len(labels)} labels given")
+                spec["label_counts"][int(label)] += 1  # the spec is written after the last record
             yield example_bytes(text=bytes_feature(text), label=int64_feature([label]))
 
-    spec = {"kind": "text", **({"labels": labels} if labels is not None else {})}
     return write_shards(records(), directory, num_shards, prefix, spec, overwrite)
 
 
