@@ -35,7 +35,8 @@ it, the other 20% are validation out-of-scope clips that choose the threshold. T
 the class; `AudioClassifier` answers `label=None, not_understood=True` when it wins. Without clips of
 your own, --negatives_dir=generated writes them into <run_dir>/negatives
 (`voice_ft.data.audio_negatives`): other words spoken by espeak-ng voices (as many as a keyword has
-training clips; words that sound like a keyword dropped) and a quarter as many noise clips.
+training clips; words that sound like a keyword dropped), as many non-words made from your training
+clips (reversed, or halves of two keywords joined) and a quarter as many noise clips.
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def load_splits(run_dir: pathlib.Path):
             per_class = max(1, round(len(parts[0]) / len(labels)))
             generated = generate_audio_negatives(labels, run_dir / "negatives", num_words=per_class,
                                                  num_noise_clips=max(1, per_class // 4), clip_seconds=FLAGS.clip_seconds,
-                                                 seed=FLAGS.seed)  # fmt: skip
+                                                 seed=FLAGS.seed, keyword_clips=[(e.path, e.label) for e in parts[0]],
+                                                 num_derived_clips=per_class)  # fmt: skip
             folder = generated.folder
         negatives = holdout_split(read_audio_clips(folder, oos_label), seed=FLAGS.seed)
         labels.append(oos_label)
@@ -232,8 +234,9 @@ def main(argv):
         print(f"Out-of-scope class {oos_class_label()!r}: {len(negatives[0])} training and {len(negatives[1])} "
               f"validation clips ({FLAGS.negatives_dir})", flush=True)
         if generated is not None:
-            print(f"  generated: {len(generated.words)} spoken words and {generated.noise_clips} noise clips in "
-                  f"{generated.folder}; {len(generated.dropped)} words that sound like a keyword left out", flush=True)
+            print(f"  generated: {len(generated.words)} spoken words, {generated.derived_clips} reversed or spliced "
+                  f"keyword clips and {generated.noise_clips} noise clips in {generated.folder}; "
+                  f"{len(generated.dropped)} words that sound like a keyword left out", flush=True)
     augment = None
     if FLAGS.augment:
         clip = train.clip_samples
@@ -297,6 +300,7 @@ def main(argv):
         metrics["negatives"] = {"dir": FLAGS.negatives_dir, "train": len(negatives[0]), "validation": len(negatives[1])}
         if generated is not None:
             metrics["negatives"]["generated"] = {"words": list(generated.words), "noise_clips": generated.noise_clips,
+                                                 "derived_clips": generated.derived_clips,
                                                  "dropped_look_alikes": list(generated.dropped)}  # fmt: skip
     if calibration is not None:
         metrics["calibration"] = calibration.report

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from voice_ft.data import audio_negatives
-from voice_ft.data.audio_negatives import generate_audio_negatives, noise_clip, phonemes, sounds_like
+from voice_ft.data.audio_negatives import derived_clips, generate_audio_negatives, noise_clip, phonemes, sounds_like, spoken_part
 from voice_ft.data.audio_readers import read_audio_clips
 from voice_ft.data.speech_synthesis import espeak_binary
+from voice_ft.runtime.audio_io import read_audio
+
+from conftest import REPO
 
 needs_espeak = pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -72,8 +75,47 @@ def test_existing_files_are_reused_not_rewritten(tmp_path):
 def test_bad_requests_are_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="needs the keywords"):
         generate_audio_negatives([" ", "_"], tmp_path)
-    with pytest.raises(ValueError, match="not both 0"):
+    with pytest.raises(ValueError, match="not all 0"):
         generate_audio_negatives(["yes"], tmp_path, num_words=0, num_noise_clips=0)
     monkeypatch.setattr(audio_negatives, "MAX_CANDIDATES", 5)
     with pytest.raises(ValueError, match=r"only \d candidate words sound unlike the keywords; asked for 50"):
         generate_audio_negatives(["yes"], tmp_path, num_words=50)
+
+
+def fsdd_clips(labels=("0", "1"), per_label=2) -> list[tuple[str, str]]:
+    clips = []
+    for label in labels:
+        clips += [(str(p), label) for p in sorted((REPO / "data" / "fsdd" / label).glob("*.wav"))[:per_label]]
+    return clips
+
+
+def test_derived_clips_are_reversed_or_spliced_real_recordings():
+    clips = fsdd_clips()
+    made = derived_clips(clips, 6, seed=1)
+    assert [kind for kind, _ in made] == ["reversed", "spliced"] * 3
+    originals = [read_audio(path) for path, _ in clips]
+    for kind, samples in made:
+        assert samples.dtype == np.float32 and len(samples) > 800 and np.all(np.isfinite(samples))
+        if kind == "reversed":
+            assert any(len(o) == len(samples) and np.array_equal(o[::-1], samples) for o in originals)
+        else:  # half of one label's spoken part, then half of another's: no original holds it
+            assert not any(len(o) == len(samples) and np.array_equal(o, samples) for o in originals)
+    assert all(kind == "reversed" for kind, _ in derived_clips(fsdd_clips(("0",)), 3))  # one label: nothing to splice
+    with pytest.raises(ValueError, match="need keyword clips"):
+        derived_clips([], 2)
+
+
+def test_spoken_part_trims_the_silence_around_speech():
+    speech = np.sin(np.arange(3200) / 5.0).astype(np.float32)
+    clip = np.concatenate([np.zeros(1600, np.float32), speech, np.zeros(3200, np.float32)])
+    assert 3200 <= len(spoken_part(clip)) <= 3200 + 2 * 160
+
+
+@needs_espeak
+def test_derived_clips_join_the_generated_folder(tmp_path):
+    made = generate_audio_negatives(["zero", "one"], tmp_path, num_words=2, num_noise_clips=1, seed=0,
+                                    keyword_clips=fsdd_clips(), num_derived_clips=3)
+    assert made.derived_clips == 3 and made.num_clips == 6
+    assert len(read_audio_clips(tmp_path, "oos")) == 6
+    with pytest.raises(ValueError, match="needs keyword_clips"):
+        generate_audio_negatives(["zero"], tmp_path / "x", num_words=1, num_derived_clips=2)

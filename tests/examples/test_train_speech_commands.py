@@ -136,21 +136,24 @@ def test_trainer_ships_calibration_and_the_classifier_rejects_below_the_threshol
 
 
 def test_trainer_generates_negatives_when_the_user_has_none(tmp_path):
-    """--negatives_dir=generated: words unlike the digits spoken by espeak-ng, and noise, in <run_dir>/negatives."""
+    """--negatives_dir=generated: words unlike the digits spoken by espeak-ng, reversed and spliced training
+    clips, and noise, in <run_dir>/negatives."""
     if espeak_binary() is None:
         pytest.skip("espeak-ng is not installed (apt-get install -y espeak-ng)")
     manifest = tiny_manifest(tmp_path, corrupt=False, oos_digit="3")
     run_dir = tmp_path / "run"
     done = run_example("train_speech_commands.py", f"--manifest={manifest}", f"--run_dir={run_dir}", *TINY_DSCNN,
                        "--negatives_dir=generated")  # fmt: skip
-    # 12 training clips of 3 digits: 4 words (a class's worth) and 1 noise clip; 20% of the 5 validate.
-    assert "Out-of-scope class 'oos': 4 training and 1 validation clips (generated)" in done.stdout
-    assert f"generated: 4 spoken words and 1 noise clips in {run_dir / 'negatives'}" in done.stdout
+    # 12 training clips of 3 digits: 4 words and 4 derived clips (a class's worth each), 1 noise clip; 20% of the 9 validate.
+    assert "Out-of-scope class 'oos': 7 training and 2 validation clips (generated)" in done.stdout
+    assert f"generated: 4 spoken words, 4 reversed or spliced keyword clips and 1 noise clips in {run_dir / 'negatives'}" in done.stdout
     generated = json.loads((run_dir / "metrics.json").read_text())["negatives"]["generated"]
-    assert len(generated["words"]) == 4 and generated["noise_clips"] == 1
+    assert len(generated["words"]) == 4 and generated["noise_clips"] == 1 and generated["derived_clips"] == 4
     assert not set(generated["words"]) & {"zero", "one", "two", "won", "to", "too"}
     assert {"to", "one"} <= set(generated["dropped_look_alikes"])  # they sound like "two" and "one" ("won")
-    assert len(list((run_dir / "negatives").rglob("*.wav"))) == 5
+    assert len(list((run_dir / "negatives").rglob("*.wav"))) == 9
+    assert sorted(p.name for p in (run_dir / "negatives" / "derived").iterdir()) == [
+        "0000_reversed.wav", "0001_spliced.wav", "0002_reversed.wav", "0003_spliced.wav"]
     sidecar = json.loads((run_dir / "speech_commands_dscnn_float32.json").read_text())
     assert sidecar["labels"] == ["0", "1", "2", "oos"] and sidecar["rejection"]["oos_label"] == "oos"
 

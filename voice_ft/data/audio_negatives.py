@@ -10,6 +10,12 @@ stand in for recordings the user does not have (`--negatives_dir=generated`):
   phoneme string (`espeak-ng -q -x`, stress marks removed) is within `max_phoneme_edits` edits
   of a keyword's, scaled by length. So for the digits "two" and "four", "too", "tool" and "for" are
   dropped, while "to" (spoken /t@/) and "five" stay as far as "four" goes.
+- **Non-words from the user's own recordings** (`keyword_clips`): keyword clips played backwards,
+  and the first half of one keyword's spoken part joined to the second half of another's. Synthetic
+  voices alone teach the wrong lesson: on FSDD (bench/oos_keywords.py) an `oos` class trained on
+  espeak-ng words and noise learnt "synthetic voice" and let every real "seven", "eight" and
+  "nine" through (OOS recall 0.0). These keep the speakers, microphones and rooms of the keywords
+  and take away only the words.
 - **Noise**: white, pink and brown noise at random levels, and near-silence. A keyword model
   also hears rooms with nobody talking.
 
@@ -51,10 +57,11 @@ class AudioNegatives:
     words: tuple[str, ...]
     dropped: tuple[str, ...]  # candidate words too close in sound to a keyword
     noise_clips: int
+    derived_clips: int = 0  # reversed and spliced keyword recordings
 
     @property
     def num_clips(self) -> int:
-        return len(self.words) + self.noise_clips
+        return len(self.words) + self.noise_clips + self.derived_clips
 
 
 def phonemes(words: Sequence[str]) -> list[str]:
@@ -124,6 +131,45 @@ def noise_clip(kind: str, num_samples: int, rng: np.random.Generator) -> np.ndar
     return clip.astype(np.float32)
 
 
+def spoken_part(samples: np.ndarray, frame: int = 160, threshold_db: float = -35.0) -> np.ndarray:
+    """The span from the first to the last frame within `threshold_db` of the loudest (the whole clip if none)."""
+    frames = len(samples) // frame
+    if frames < 2:
+        return samples
+    energy = np.square(samples[: frames * frame].reshape(frames, frame)).mean(axis=1)
+    loud = np.flatnonzero(energy >= energy.max() * 10 ** (threshold_db / 10))
+    return samples[loud[0] * frame : (loud[-1] + 1) * frame]
+
+
+def derived_clips(keyword_clips: Sequence[tuple[str, str]], count: int, seed: int = 0,
+                  sample_rate: int = NOISE_SAMPLE_RATE) -> list[tuple[str, np.ndarray]]:  # fmt: skip
+    """`count` non-words made from (path, label) keyword recordings, as (kind, samples) pairs.
+
+    Alternately a clip reversed, and the first half of one clip's spoken part joined to the second
+    half of another label's (each joined at the middle of its spoken part). Needs two labels for splices.
+    """
+    from voice_ft.runtime.audio_io import read_audio  # soundfile; TensorFlow-free
+
+    rng = random.Random(seed)
+    by_label: dict[str, list[str]] = {}
+    for path, label in keyword_clips:
+        by_label.setdefault(label, []).append(path)
+    if not by_label:
+        raise ValueError("derived negatives need keyword clips")
+    labels = sorted(by_label)
+    out = []
+    for i in range(count):
+        first_label = rng.choice(labels)
+        first = read_audio(rng.choice(by_label[first_label]), sample_rate)
+        if i % 2 == 0 or len(labels) < 2:
+            out.append(("reversed", first[::-1].copy()))
+            continue
+        other = read_audio(rng.choice(by_label[rng.choice([lb for lb in labels if lb != first_label])]), sample_rate)
+        a, b = spoken_part(first), spoken_part(other)
+        out.append(("spliced", np.concatenate([a[: len(a) // 2], b[len(b) // 2 :]])))
+    return out
+
+
 def write_wav(path: pathlib.Path, samples: np.ndarray, sample_rate: int) -> None:
     """A 16-bit mono WAV, written under a temporary name and renamed (never half-written)."""
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
@@ -139,8 +185,10 @@ def write_wav(path: pathlib.Path, samples: np.ndarray, sample_rate: int) -> None
 def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike, num_words: int = DEFAULT_WORDS,
                              num_noise_clips: int = DEFAULT_NOISE_CLIPS, clip_seconds: float = 1.0, seed: int = 0,
                              max_phoneme_edits: float = 0.34, data_dir: str | os.PathLike | None = None,
-                             workers: int = 2) -> AudioNegatives:  # fmt: skip
-    """Writes spoken non-keywords and noise clips as WAV files under `folder` (`words/`, `noise/`).
+                             workers: int = 2, keyword_clips: Sequence[tuple[str, str]] = (),
+                             num_derived_clips: int = 0) -> AudioNegatives:  # fmt: skip
+    """Writes spoken non-keywords, noise clips and non-words derived from `keyword_clips` as WAV
+    files under `folder` (`words/`, `noise/`, `derived/`).
 
     Args:
         keywords: the model's labels as spoken words (e.g. "zero" ... "nine"; "_" and "-" read as spaces).
@@ -150,6 +198,8 @@ def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike,
         seed: the word sample, voices and noise.
         max_phoneme_edits: words within this fraction of edits of a keyword's phonemes are dropped.
         data_dir: the bundled data folder (default: the repo's `data/`).
+        keyword_clips: (path, label) recordings of the keywords (the training split), for
+            `num_derived_clips` reversed and spliced clips (`derived_clips`).
 
     Raises:
         ValueError: no keyword, or fewer candidate words left than `num_words`.
@@ -159,8 +209,11 @@ def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike,
     keywords = [k for k in keywords if k]
     if not keywords:
         raise ValueError("generate_audio_negatives needs the keywords it must not speak")
-    if num_words < 0 or num_noise_clips < 0 or num_words + num_noise_clips == 0:
-        raise ValueError(f"num_words and num_noise_clips must be >= 0 and not both 0, got {num_words}, {num_noise_clips}")
+    if min(num_words, num_noise_clips, num_derived_clips) < 0 or num_words + num_noise_clips + num_derived_clips == 0:
+        raise ValueError("num_words, num_noise_clips and num_derived_clips must be >= 0 and not all 0, got "
+                         f"{num_words}, {num_noise_clips}, {num_derived_clips}")
+    if num_derived_clips and not keyword_clips:
+        raise ValueError("num_derived_clips needs keyword_clips to derive them from")
     keyword_words = {w for k in keywords for w in k.split()}
     candidates = [w for w in candidate_words(data_dir)[:MAX_CANDIDATES] if w not in keyword_words]
     keyword_sounds = phonemes(keywords)
@@ -192,7 +245,13 @@ def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike,
             path = folder / "noise" / f"{i:04d}_{kind}.wav"
             if not path.is_file():
                 write_wav(path, clip, NOISE_SAMPLE_RATE)
-    return AudioNegatives(folder, tuple(words), tuple(dropped), num_noise_clips)
+    if num_derived_clips:
+        (folder / "derived").mkdir(parents=True, exist_ok=True)
+        for i, (kind, samples) in enumerate(derived_clips(keyword_clips, num_derived_clips, seed)):
+            path = folder / "derived" / f"{i:04d}_{kind}.wav"
+            if not path.is_file():
+                write_wav(path, samples, NOISE_SAMPLE_RATE)
+    return AudioNegatives(folder, tuple(words), tuple(dropped), num_noise_clips, num_derived_clips)
 
 
 def _render_all(jobs: list, workers: int) -> None:
