@@ -6,7 +6,8 @@
 Runs examples/train_speech_commands.py twice on the FSDD clips of the digits 0-6 (train speakers for
 training, the validation speaker for validation), with no out-of-scope recording of the user's:
 - `generated` (the default method): `--negatives_dir=generated`, an `oos` class trained on words
-  unlike the digits spoken by espeak-ng plus noise clips (`voice_ft.data.audio_negatives`); their
+  unlike the digits spoken by espeak-ng, non-words made from the training clips (reversed, spliced)
+  and noise clips (`voice_ft.data.audio_negatives`); their
   held-out 20% choose the threshold.
 - `threshold`: no negatives; the threshold rejects 2% of the in-scope validation clips.
 The test set is the unseen test speaker's clips: digits 0-6 in scope, and the same speaker saying
@@ -90,6 +91,7 @@ def run(method: str, manifest: pathlib.Path, run_dir: pathlib.Path) -> dict:
         generated = metrics["negatives"]["generated"]
         result.update(negatives_train=metrics["negatives"]["train"], negatives_validation=metrics["negatives"]["validation"],
                       generated_words=len(generated["words"]), generated_noise_clips=generated["noise_clips"],
+                      generated_derived_clips=generated.get("derived_clips", 0),
                       look_alikes_dropped=len(generated["dropped_look_alikes"]))  # fmt: skip
     print(f"{method}: {json.dumps(result)}", flush=True)
     return result
