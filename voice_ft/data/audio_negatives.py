@@ -25,6 +25,7 @@ already rendered are kept, so a second run with the same arguments reuses them.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import os
@@ -32,7 +33,6 @@ import pathlib
 import random
 import re
 import subprocess
-import wave
 from collections.abc import Sequence
 
 import numpy as np
@@ -40,6 +40,7 @@ import numpy as np
 from voice_ft.data.bundled import data_root
 from voice_ft.data.readers import iter_jsonl
 from voice_ft.data.speech_synthesis import espeak_binary, render, voices
+from voice_ft.runtime import audio_io
 
 NOISE_KINDS = ("white", "pink", "brown", "silence")
 NOISE_SAMPLE_RATE = 16000
@@ -148,8 +149,6 @@ def derived_clips(keyword_clips: Sequence[tuple[str, str]], count: int, seed: in
     Alternately a clip reversed, and the first half of one clip's spoken part joined to the second
     half of another label's (each joined at the middle of its spoken part). Needs two labels for splices.
     """
-    from voice_ft.runtime.audio_io import read_audio  # soundfile; TensorFlow-free
-
     rng = random.Random(seed)
     by_label: dict[str, list[str]] = {}
     for path, label in keyword_clips:
@@ -160,25 +159,20 @@ def derived_clips(keyword_clips: Sequence[tuple[str, str]], count: int, seed: in
     out = []
     for i in range(count):
         first_label = rng.choice(labels)
-        first = read_audio(rng.choice(by_label[first_label]), sample_rate)
+        first = audio_io.read_audio(rng.choice(by_label[first_label]), sample_rate)
         if i % 2 == 0 or len(labels) < 2:
             out.append(("reversed", first[::-1].copy()))
             continue
-        other = read_audio(rng.choice(by_label[rng.choice([lb for lb in labels if lb != first_label])]), sample_rate)
+        other = audio_io.read_audio(rng.choice(by_label[rng.choice([lb for lb in labels if lb != first_label])]), sample_rate)
         a, b = spoken_part(first), spoken_part(other)
         out.append(("spliced", np.concatenate([a[: len(a) // 2], b[len(b) // 2 :]])))
     return out
 
 
 def write_wav(path: pathlib.Path, samples: np.ndarray, sample_rate: int) -> None:
-    """A 16-bit mono WAV, written under a temporary name and renamed (never half-written)."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    """`voice_ft.runtime.audio_io.write_wav` under a temporary name, then renamed (never half-written)."""
     partial = path.with_name(f".partial-{path.name}")
-    with wave.open(str(partial), "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(sample_rate)
-        f.writeframes(pcm.tobytes())
+    audio_io.write_wav(partial, samples, sample_rate)
     os.replace(partial, path)
 
 
@@ -256,8 +250,6 @@ def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike,
 
 def _render_all(jobs: list, workers: int) -> None:
     """espeak-ng renders, `workers` at a time; each to a temporary name, renamed when complete."""
-    import concurrent.futures
-
     def one(job):
         text, path, voice, speed, pitch = job
         partial = path.with_name(f".partial-{path.name}")
