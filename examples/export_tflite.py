@@ -6,15 +6,15 @@
 import pathlib
 
 from absl import app, flags
+from export_flags import define_quantization_flag
 
 import voice_ft
-from voice_ft.export.quantization import check_quantization
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Directory written by a trainer or voice_ft.save_model.")
 flags.DEFINE_string("data", None, "Data set to verify on (its test split) and calibrate int8 on (its train split).")
 flags.DEFINE_string("task", None, "Label field of a bundled data set.")
-flags.DEFINE_list("quantization", ["dynamic"], "Variants: float32, float16, dynamic, int8.")
+define_quantization_flag(["dynamic"])
 flags.DEFINE_string("out_dir", None, "Where to write (default: the model directory).")
 flags.DEFINE_string("name", None, "File stem (default: the model's name).")
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted accuracy drop, in points.")
@@ -24,8 +24,6 @@ flags.mark_flags_as_required(["model_dir", "data"])
 
 def main(argv):
     del argv
-    for q in FLAGS.quantization:
-        check_quantization(q)
     model, labels = voice_ft.load_model(FLAGS.model_dir)
     # labels=labels: the verification data must use the model's label set, in its order.
     train, _, test, _ = voice_ft.datasets.load(FLAGS.data, task=FLAGS.task, labels=labels)

@@ -29,13 +29,14 @@ import dataclasses
 import pathlib
 import sys
 
+import calibration_flags
 import negatives_flags
+from export_flags import define_quantization_flag
 from absl import app, flags, logging
 
 import voice_ft  # lazy: the names used below load (with TensorFlow) when first touched
 from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.evaluation import reports
-from voice_ft.export.quantization import QUANTIZATIONS
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES
 from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
@@ -55,7 +56,7 @@ flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate of the pretrained 
 flags.DEFINE_integer("sequence_length", None, "Tokens per utterance, including [CLS]/[SEP]; default: chosen from "
                      "the training data (99.5th percentile, rounded up to 8).")
 flags.DEFINE_string("run_dir", None, "Output directory for this run.")
-flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
+define_quantization_flag(["dynamic"])
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
 flags.DEFINE_bool("freeze_backbone", False, "Train only the classification head.")
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
@@ -76,15 +77,7 @@ flags.DEFINE_integer("tune", 0, "Try N variants of the recipe (learning rate x s
                      "validation split and keep the best (0 = off); about 3x a run's time for N=4.")
 flags.DEFINE_float("tune_budget_minutes", None, "Wall-clock budget for --tune, the final run included.")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
-flags.DEFINE_bool("calibrate", True, "Fit a temperature and a rejection threshold on the validation split; "
-                  "ship them in the sidecar.")
-flags.DEFINE_float("reject_rate", 0.02, "Without out-of-scope validation examples: the fraction of in-scope "
-                   "validation examples the threshold rejects (0: no rejection, only calibrated confidences).")
 define_strategy_flag()
-flags.DEFINE_string("oos_label", None, "Label marking out-of-scope rows in the validation/test files (e.g. 'oos'); "
-                    "with --negatives, also the name of the out-of-scope class trained on them (default 'oos').")
-flags.DEFINE_enum("score", "auto", ["auto", "max_softmax", "energy"], "Rejection score: max softmax probability, "
-                  "logit energy, or auto (the better AUROC on validation out-of-scope rows).")
 
 
 # Recipe fields the trainers take from flags; the ones left unset are chosen from the data.
@@ -113,15 +106,10 @@ def check_flags() -> dict:
     """The recipe overrides; every flag that can be wrong without reading data fails here, as a usage
     error naming the flag, before TensorFlow is imported."""
     overrides = recipe_overrides(RECIPE_FLAGS)
-    for q in FLAGS.quantization:
-        if q not in QUANTIZATIONS:
-            raise app.UsageError(f"--quantization: quantization must be one of {QUANTIZATIONS}, got {q!r}")
     if FLAGS.tune < 0 or (FLAGS.tune_budget_minutes is not None and FLAGS.tune_budget_minutes <= 0):
         raise app.UsageError(f"--tune must be >= 0 and --tune_budget_minutes > 0, got {FLAGS.tune} and {FLAGS.tune_budget_minutes}")
     if FLAGS.tune and FLAGS.strategy != "default":
         raise app.UsageError("--tune runs on one device; leave --strategy at 'default'.")
-    if not 0.0 <= FLAGS.reject_rate < 1.0:
-        raise app.UsageError(f"--reject_rate must be in [0, 1), got {FLAGS.reject_rate}")
     if FLAGS.train_shards and (FLAGS.negatives != "none" or FLAGS.train_limit or FLAGS.tune):
         raise app.UsageError("--train_shards streams the training split: combine it with neither --negatives, "
                              "--train_limit nor --tune (write the shards you want to train on)")  # fmt: skip
@@ -204,9 +192,10 @@ def run(task_name: str, builder_name: str) -> dict:
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None
     if FLAGS.calibrate:
-        calibration = voice_ft.calibrate(model, validation, labels, target_in_scope_rejection=FLAGS.reject_rate or None,
-                                         score=FLAGS.score, oos_label=oos_label if negatives is not None else None)
-        reports.plot_reliability_diagram(calibration.report, run_dir / "reliability_diagram.png")
+        calibration = voice_ft.calibrate(model, validation, labels, score=FLAGS.score,
+                                         target_in_scope_rejection=calibration_flags.target_in_scope_rejection(),
+                                         oos_label=oos_label if negatives is not None else None)  # fmt: skip
+        calibration_flags.write_reliability_diagram(calibration, run_dir)
 
     exports = {}
     for quantization in FLAGS.quantization:

@@ -34,13 +34,13 @@ import pathlib
 
 import calibration_flags
 import negatives_flags
+from export_flags import define_quantization_flag
 from absl import app, flags, logging
 
 import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
 from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.evaluation import reports
 from voice_ft.evaluation.metrics import confusion_matrix
-from voice_ft.export.quantization import QUANTIZATIONS
 from voice_ft.export.rejection_check import rejection_line
 from voice_ft.nlu.negatives import add_nlu_negatives
 from voice_ft.training.interrupt import exit_on_interrupt
@@ -60,7 +60,7 @@ flags.DEFINE_integer("sequence_length", None, "Word pieces per utterance, includ
 flags.DEFINE_float("slot_loss_weight", 1.0, "Weight of the slot loss in intent loss + weight * slot loss.")
 flags.DEFINE_bool("crf", False, "Train a CRF slot layer and decode with its learned transitions.")
 flags.DEFINE_enum("decoding", None, ["bio", "argmax"], "Slot decoding without --crf (default: BIO-constrained Viterbi).")
-flags.DEFINE_list("quantization", ["dynamic"], "TFLite variants to export: float32, float16, dynamic, int8.")
+define_quantization_flag(["dynamic"])
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite drop of each metric, in points.")
 flags.DEFINE_integer("freeze_layers", 0, "Freeze the embeddings and the bottom N transformer layers.")
 flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
@@ -75,9 +75,6 @@ def main(argv):
     del argv
     # Every flag that can be wrong without reading data fails here, before TensorFlow is imported.
     overrides = recipe_overrides(RECIPE_FLAGS)
-    for q in FLAGS.quantization:
-        if q not in QUANTIZATIONS:
-            raise app.UsageError(f"--quantization: quantization must be one of {QUANTIZATIONS}, got {q!r}")
     if FLAGS.crf and FLAGS.decoding:
         raise app.UsageError("--decoding applies without --crf only (a CRF decodes with its transitions).")
     user_negatives = negatives_flags.negatives_from_flag()

@@ -41,12 +41,16 @@ clips (reversed, or halves of two keywords joined) and a quarter as many noise c
 
 from __future__ import annotations
 
+import atexit
 import pathlib
 import random
+import shutil
+import tempfile
 
 import calibration_flags
 import numpy as np
 from absl import app, flags, logging
+from export_flags import define_quantization_flag
 
 import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
 from voice_ft.data.audio_negatives import generate_audio_negatives
@@ -95,7 +99,7 @@ flags.DEFINE_string("negatives_dir", None, "Folder of clips that are none of the
                     "'oos'); a held-out 20% of them choose the rejection threshold. 'generated': voice_ft writes "
                     "them (other words spoken by espeak-ng, and noise) into <run_dir>/negatives.")
 flags.DEFINE_bool("skip_bad_files", False, "Skip unreadable/empty/NaN files (and report them) instead of failing.")
-flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants: float32, float16, dynamic, int8, auto.")
+define_quantization_flag(["float32", "int8"], extra=["auto"])
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
 flags.DEFINE_integer("seed", 42, "Seed for splits, subsets and training.")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
@@ -108,10 +112,21 @@ def oos_class_label() -> str | None:
     return FLAGS.oos_label or ("oos" if FLAGS.negatives_dir else None)
 
 
-def load_splits(run_dir: pathlib.Path):
+def generated_negatives_folder(run_dir: pathlib.Path, chief: bool) -> pathlib.Path:
+    """Where --negatives_dir=generated writes: `run_dir`/negatives on the chief. The other workers of
+    a multi-worker run must not write into the run directory they share with it, so each makes the
+    same seeded clips in a temporary folder of its own, removed when it exits."""
+    if chief:
+        return run_dir / "negatives"
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="voice_ft_negatives_"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def load_splits(run_dir: pathlib.Path, chief: bool = True):
     """(train, validation, test) AudioSources, the negatives' (train, validation) clips and, with
-    --negatives_dir=generated, what was generated (into `run_dir`/negatives); every file is checked
-    here, before training."""
+    --negatives_dir=generated, what was generated (`generated_negatives_folder`); every file is
+    checked here, before training."""
     examples = read_audio_folder(FLAGS.data_dir) if FLAGS.data_dir else read_audio_manifest(FLAGS.manifest)
     if all(e.split for e in examples):
         parts = [select_split(examples, s) for s in ("train", "validation", "test")]
@@ -136,10 +151,11 @@ def load_splits(run_dir: pathlib.Path):
         folder = FLAGS.negatives_dir
         if folder == "generated":
             per_class = max(1, round(len(parts[0]) / len(labels)))
-            generated = generate_audio_negatives(labels, run_dir / "negatives", num_words=per_class,
-                                                 num_noise_clips=max(1, per_class // 4), clip_seconds=FLAGS.clip_seconds,
-                                                 seed=FLAGS.seed, keyword_clips=[(e.path, e.label) for e in parts[0]],
-                                                 num_derived_clips=per_class)  # fmt: skip
+            generated = generate_audio_negatives(
+                labels, generated_negatives_folder(run_dir, chief), num_words=per_class,
+                num_noise_clips=max(1, per_class // 4), clip_seconds=FLAGS.clip_seconds, seed=FLAGS.seed,
+                keyword_clips=[(e.path, e.label) for e in parts[0]], num_derived_clips=per_class,
+            )
             folder = generated.folder
         negatives = holdout_split(read_audio_clips(folder, oos_label), seed=FLAGS.seed)
         labels.append(oos_label)
@@ -227,7 +243,7 @@ def main(argv):
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite) if chief else pathlib.Path(FLAGS.run_dir)
     try:
-        train, validation, test, negatives, generated = load_splits(pathlib.Path(run_dir))
+        train, validation, test, negatives, generated = load_splits(pathlib.Path(run_dir), chief)
     except DataError as e:  # a bad file or manifest: say which, without a traceback
         raise SystemExit(f"Error: {e}\n(--skip_bad_files skips unreadable audio files and lists them.)") from None
     if FLAGS.negatives_dir:

@@ -41,6 +41,7 @@ import calibration_flags
 import negatives_flags
 import numpy as np
 from absl import app, flags
+from export_flags import define_quantization_flag
 
 import voice_ft  # lazy; TensorFlow loads in main, once the flags are checked
 from voice_ft.data.audio_readers import read_audio_manifest, read_manifest_rows, select_split
@@ -71,7 +72,7 @@ flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations 
 flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
 flags.DEFINE_integer("batch_size", 32, "Head training batch size (per replica under --strategy).")
 flags.DEFINE_string("run_dir", None, "Output directory.")
-flags.DEFINE_list("quantization", ["float32", "int8"], "TFLite variants.")
+define_quantization_flag(["float32", "int8"], extra=["auto"])
 flags.DEFINE_float("tolerance", 0.5, "Largest accepted TFLite accuracy drop, in points.")
 flags.DEFINE_integer("seed", 42, "Seed.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing run.")

@@ -117,5 +117,11 @@ def test_derived_clips_join_the_generated_folder(tmp_path):
                                     keyword_clips=fsdd_clips(), num_derived_clips=3)
     assert made.derived_clips == 3 and made.num_clips == 6
     assert len(read_audio_clips(tmp_path, "oos")) == 6
+    assert sorted(p.name for p in (tmp_path / "derived").iterdir()) == ["0000_reversed.wav", "0001_spliced.wav",
+                                                                        "0002_reversed.wav"]  # fmt: skip
+    # A rerun finds every derived clip in place and does not read the recordings again (these do not exist).
+    gone = [(str(tmp_path / f"gone_{i}.wav"), label) for i, (_, label) in enumerate(fsdd_clips())]
+    generate_audio_negatives(["zero", "one"], tmp_path, num_words=2, num_noise_clips=1, seed=0,
+                             keyword_clips=gone, num_derived_clips=3)
     with pytest.raises(ValueError, match="needs keyword_clips"):
         generate_audio_negatives(["zero"], tmp_path / "x", num_words=1, num_derived_clips=2)

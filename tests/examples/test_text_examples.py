@@ -81,6 +81,10 @@ def test_bad_arguments_fail_before_training(tiny_preset, tmp_path):
     process = run_example("train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}",
                           "--quantization=int4", check=False)
     assert process.returncode != 0 and "quantization must be one of" in process.stderr
+    # The shared out-of-scope flags (each value is checked in test_calibration_flags.py).
+    process = run_example("train_intent.py", f"--run_dir={tmp_path / 'r'}", "--reject_rate=1.5", check=False)
+    assert process.returncode != 0 and "--reject_rate must be in [0, 1)" in process.stderr
+    assert not (tmp_path / "r").exists()
     process = run_example("train_intent.py", "--backbone=no-such-backbone", f"--run_dir={tmp_path / 'r2'}", check=False)
     assert process.returncode != 0 and "Unknown backbone 'no-such-backbone'" in process.stderr
 

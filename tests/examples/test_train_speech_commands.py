@@ -202,8 +202,9 @@ def test_trainer_refuses_a_bad_negative_clip_before_training(tmp_path):
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
-# One bad value shows the trainer parses the shared flags (each value is checked in test_calibration_flags.py).
-@pytest.mark.parametrize("flag, named", [("--score=foo", "--score")])
+# One bad value shows the trainer parses the shared flags (each value is checked in test_calibration_flags.py
+# and test_export_flags.py): a misspelt variant used to be found only at export, after training.
+@pytest.mark.parametrize("flag, named", [("--score=foo", "--score"), ("--quantization=int4", "--quantization")])
 def test_trainer_refuses_a_bad_calibration_flag_before_reading_data(tmp_path, flag, named):
     failed = run_example("train_speech_commands.py", f"--run_dir={tmp_path / 'run'}", flag, check=False)
     assert failed.returncode != 0 and named in failed.stderr

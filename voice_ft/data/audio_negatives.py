@@ -38,6 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from voice_ft.data.bundled import data_root
+from voice_ft.data.files import atomic_output
 from voice_ft.data.readers import iter_jsonl
 from voice_ft.data.speech_synthesis import espeak_binary, render, voices
 from voice_ft.runtime import audio_io
@@ -142,6 +143,12 @@ def spoken_part(samples: np.ndarray, frame: int = 160, threshold_db: float = -35
     return samples[loud[0] * frame : (loud[-1] + 1) * frame]
 
 
+def derived_kind(index: int, num_labels: int) -> str:
+    """What `derived_clips` makes as its `index`-th clip: "reversed" (even ones, and all of them with
+    one label) or "spliced"."""
+    return "reversed" if index % 2 == 0 or num_labels < 2 else "spliced"
+
+
 def derived_clips(keyword_clips: Sequence[tuple[str, str]], count: int, seed: int = 0,
                   sample_rate: int = NOISE_SAMPLE_RATE) -> list[tuple[str, np.ndarray]]:  # fmt: skip
     """`count` non-words made from (path, label) keyword recordings, as (kind, samples) pairs.
@@ -160,7 +167,7 @@ def derived_clips(keyword_clips: Sequence[tuple[str, str]], count: int, seed: in
     for i in range(count):
         first_label = rng.choice(labels)
         first = audio_io.read_audio(rng.choice(by_label[first_label]), sample_rate)
-        if i % 2 == 0 or len(labels) < 2:
+        if derived_kind(i, len(labels)) == "reversed":
             out.append(("reversed", first[::-1].copy()))
             continue
         other = audio_io.read_audio(rng.choice(by_label[rng.choice([lb for lb in labels if lb != first_label])]), sample_rate)
@@ -170,10 +177,9 @@ def derived_clips(keyword_clips: Sequence[tuple[str, str]], count: int, seed: in
 
 
 def write_wav(path: pathlib.Path, samples: np.ndarray, sample_rate: int) -> None:
-    """`voice_ft.runtime.audio_io.write_wav` under a temporary name, then renamed (never half-written)."""
-    partial = path.with_name(f".partial-{path.name}")
-    audio_io.write_wav(partial, samples, sample_rate)
-    os.replace(partial, path)
+    """`voice_ft.runtime.audio_io.write_wav` through `atomic_output` (never half-written)."""
+    with atomic_output(path) as partial:
+        audio_io.write_wav(partial, samples, sample_rate)
 
 
 def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike, num_words: int = DEFAULT_WORDS,
@@ -241,10 +247,12 @@ def generate_audio_negatives(keywords: Sequence[str], folder: str | os.PathLike,
                 write_wav(path, clip, NOISE_SAMPLE_RATE)
     if num_derived_clips:
         (folder / "derived").mkdir(parents=True, exist_ok=True)
-        for i, (kind, samples) in enumerate(derived_clips(keyword_clips, num_derived_clips, seed)):
-            path = folder / "derived" / f"{i:04d}_{kind}.wav"
-            if not path.is_file():
-                write_wav(path, samples, NOISE_SAMPLE_RATE)
+        num_labels = len({label for _, label in keyword_clips})
+        paths = [folder / "derived" / f"{i:04d}_{derived_kind(i, num_labels)}.wav" for i in range(num_derived_clips)]
+        if not all(path.is_file() for path in paths):  # all there (a rerun): the recordings are not read again
+            for path, (_, samples) in zip(paths, derived_clips(keyword_clips, num_derived_clips, seed)):
+                if not path.is_file():
+                    write_wav(path, samples, NOISE_SAMPLE_RATE)
     return AudioNegatives(folder, tuple(words), tuple(dropped), num_noise_clips, num_derived_clips)
 
 
@@ -252,9 +260,8 @@ def _render_all(jobs: list, workers: int) -> None:
     """espeak-ng renders, `workers` at a time; each to a temporary name, renamed when complete."""
     def one(job):
         text, path, voice, speed, pitch = job
-        partial = path.with_name(f".partial-{path.name}")
-        render(text, partial, voice=voice, speed=speed, pitch=pitch)
-        os.replace(partial, path)
+        with atomic_output(path) as partial:
+            render(text, partial, voice=voice, speed=speed, pitch=pitch)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(one, jobs))
