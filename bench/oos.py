@@ -53,8 +53,9 @@ from voice_ft.data.bundled import data_root  # noqa: E402
 from voice_ft.data.labels import OOS_LABEL_ID  # noqa: E402
 from voice_ft.data.negatives import normalise, split_negatives  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
-from voice_ft.data.text_pipeline import add_negatives, in_scope, label_counts  # noqa: E402
+from voice_ft.data.text_pipeline import add_negatives, encode_dataset, in_scope, label_counts  # noqa: E402
 from voice_ft.evaluation.calibration import calibrate_logits, decision_rates, expected_calibration_error  # noqa: E402
+from voice_ft.evaluation.mahalanobis import ClassGaussians  # noqa: E402
 from voice_ft.evaluation.metrics import auroc  # noqa: E402
 from voice_ft.runtime.probabilities import calibrated_softmax  # noqa: E402
 from voice_ft.runtime.rejection import rejection_scores  # noqa: E402
@@ -86,6 +87,29 @@ def negatives_for(method: str, train_texts: list[str]):
         picked = np.random.default_rng(FLAGS.seed).permutation(len(texts))[:count]
         return split_negatives([texts[i] for i in picked], seed=FLAGS.seed, report={"source": "banking77 train"})
     return voice_ft.generate_negatives(train_texts, size=FLAGS.negatives_size, seed=FLAGS.seed)
+
+
+def sentence_embeddings(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(the head's input, the pooled sentence embedding, [n, dim]; label ids [n]) of a raw-text dataset."""
+    embed = tf.keras.Model(model.inputs, model.get_layer("classifier_dropout").input)
+    predict = tf.function(lambda x: embed(x, training=False))
+    batched = encode_dataset(dataset, model.text_encoder, batch_size=64, cache=False, report_truncation=False)
+    vectors, labels = zip(*[(np.asarray(predict(x)), np.asarray(y)) for x, y, *_ in batched])
+    return np.concatenate(vectors), np.concatenate(labels)
+
+
+def mahalanobis_aurocs(model, train, validation, test, num_in_scope: int) -> dict:
+    """Issue 14 part 3's distance score beside the logit scores: class Gaussians fitted on the training
+    split's in-scope embeddings (an explicit "oos" class is left out), AUROC (in-scope vs out-of-scope)
+    on the validation rows the shipped score is chosen on, and on the test rows."""
+    x_train, y_train = sentence_embeddings(model, train)
+    gaussians = ClassGaussians.fit(x_train, np.where(y_train < num_in_scope, y_train, OOS_LABEL_ID))
+    result = {}
+    for name, split in (("validation", validation), ("test", test)):
+        x, y = sentence_embeddings(model, split)
+        score = gaussians.score(x)
+        result[name] = auroc(score[y >= 0], score[y == OOS_LABEL_ID])
+    return result
 
 
 def main(argv):
@@ -139,6 +163,12 @@ def main(argv):
     _, _, value, oos_wins = rejection_scores(logits, calibration.temperature, calibration.score, calibration.oos_index)
     value = np.where(oos_wins, -np.inf, value)
     keep = y_true >= 0
+    test_aurocs = {}
+    for name in ("max_softmax", "energy"):
+        _, _, v, wins = rejection_scores(logits, calibration.temperature, name, calibration.oos_index)
+        v = np.where(wins, -np.inf, v)
+        test_aurocs[name] = auroc(v[keep], v[~keep])
+    mahalanobis = mahalanobis_aurocs(model, train, validation, test_all, len(in_scope_labels))
     per_source, offset = {}, int(keep.sum())
     for name, texts in oos_sets.items():
         per_source[name] = float(rejected[offset : offset + len(texts)].mean())
@@ -171,6 +201,9 @@ def main(argv):
         "validation_ece_before": calibration.ece_before,
         "validation_ece_after": calibration.ece_after,
         "validation_auroc": calibration.report["rejection"].get("auroc"),
+        # AUROC of each score, the Mahalanobis distance on the sentence embedding beside the logit ones
+        "mahalanobis_validation_auroc": mahalanobis["validation"],
+        "test_auroc_by_score": {**test_aurocs, "mahalanobis": mahalanobis["test"]},
         "plain_accuracy": float(np.mean(logits[keep][:, : len(in_scope_labels)].argmax(-1) == y_true[keep])),
         "in_scope_rejection": rates["in_scope_rejection"],
         "criterion": calibration.report["rejection"]["criterion"],
