@@ -53,12 +53,12 @@ from voice_ft.data.bundled import data_root  # noqa: E402
 from voice_ft.data.labels import OOS_LABEL_ID  # noqa: E402
 from voice_ft.data.negatives import normalise, split_negatives  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
-from voice_ft.data.text_pipeline import add_negatives, encode_dataset, in_scope, label_counts  # noqa: E402
+from voice_ft.data.text_pipeline import add_negatives, in_scope, label_counts  # noqa: E402
 from voice_ft.evaluation.calibration import calibrate_logits, decision_rates, expected_calibration_error  # noqa: E402
-from voice_ft.evaluation.mahalanobis import ClassGaussians  # noqa: E402
 from voice_ft.evaluation.metrics import auroc  # noqa: E402
 from voice_ft.runtime.probabilities import calibrated_softmax  # noqa: E402
-from voice_ft.runtime.rejection import rejection_scores  # noqa: E402
+from voice_ft.runtime.rejection import SCORES, rejection_scores  # noqa: E402
+from voice_ft.text_classification.distance_score import fit_class_gaussians, logits_and_embeddings  # noqa: E402
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -72,6 +72,7 @@ flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a t
 flags.DEFINE_enum("method", "generated", ["threshold", "user", "generated"], "Issue 14's 2a (a plain classifier and "
                   "a threshold), 2b (an 'oos' class from the user's negatives: BANKING77 training queries) or 2c "
                   "(an 'oos' class from generated negatives, the default).")
+flags.DEFINE_enum("score", "auto", ["auto", *SCORES], "Rejection score; auto: the best validation AUROC of the three.")
 
 PROBES = ["what is the capital of peru", "tell me a joke", "how tall is mount everest", "what's up"]
 
@@ -87,29 +88,6 @@ def negatives_for(method: str, train_texts: list[str]):
         picked = np.random.default_rng(FLAGS.seed).permutation(len(texts))[:count]
         return split_negatives([texts[i] for i in picked], seed=FLAGS.seed, report={"source": "banking77 train"})
     return voice_ft.generate_negatives(train_texts, size=FLAGS.negatives_size, seed=FLAGS.seed)
-
-
-def sentence_embeddings(model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(the head's input, the pooled sentence embedding, [n, dim]; label ids [n]) of a raw-text dataset."""
-    embed = tf.keras.Model(model.inputs, model.get_layer("classifier_dropout").input)
-    predict = tf.function(lambda x: embed(x, training=False))
-    batched = encode_dataset(dataset, model.text_encoder, batch_size=64, cache=False, report_truncation=False)
-    vectors, labels = zip(*[(np.asarray(predict(x)), np.asarray(y)) for x, y, *_ in batched])
-    return np.concatenate(vectors), np.concatenate(labels)
-
-
-def mahalanobis_aurocs(model, train, validation, test, num_in_scope: int) -> dict:
-    """Issue 14 part 3's distance score beside the logit scores: class Gaussians fitted on the training
-    split's in-scope embeddings (an explicit "oos" class is left out), AUROC (in-scope vs out-of-scope)
-    on the validation rows the shipped score is chosen on, and on the test rows."""
-    x_train, y_train = sentence_embeddings(model, train)
-    gaussians = ClassGaussians.fit(x_train, np.where(y_train < num_in_scope, y_train, OOS_LABEL_ID))
-    result = {}
-    for name, split in (("validation", validation), ("test", test)):
-        x, y = sentence_embeddings(model, split)
-        score = gaussians.score(x)
-        result[name] = auroc(score[y >= 0], score[y == OOS_LABEL_ID])
-    return result
 
 
 def main(argv):
@@ -146,29 +124,34 @@ def main(argv):
     voice_ft.fit(model, train, in_scope(validation), recipe=choice.recipe, verbose=2)
     train_seconds = time.perf_counter() - start
 
-    # Three rules fitted on one pass of validation logits: the default (lowered to 95% OOS recall), the
-    # balanced one, and one chosen without the OOS rows (2% of in-scope rejected).
-    y_val, _, val_logits = voice_ft.training.predict_classes(model, validation)
+    # Three rules fitted on one pass of validation logits and embeddings: the default (lowered to 95% OOS
+    # recall), the balanced one, and one chosen without the OOS rows (2% of in-scope rejected). --score:
+    # each picks among the max softmax, the energy and the Mahalanobis distance (fitted on train) by AUROC.
     oos_class = labels.index(oos_label) if oos_label else None
-    rule = {"oos_class": oos_class, "oos_label": oos_label}
-    calibration = calibrate_logits(val_logits, y_val, **rule)
-    balanced = calibrate_logits(val_logits, y_val, target_oos_recall=None, **rule)
+    gaussians = fit_class_gaussians(model, train, oos_class)
+    y_val, val_logits, val_embeddings = logits_and_embeddings(model, validation)
+    val_distance = gaussians.score(val_embeddings)
+    rule = {"oos_class": oos_class, "oos_label": oos_label, "score": FLAGS.score}
+    calibration = calibrate_logits(val_logits, y_val, distance_score=val_distance, **rule)
+    calibration.gaussians = gaussians
+    balanced = calibrate_logits(val_logits, y_val, target_oos_recall=None, distance_score=val_distance, **rule)
     keep_val = y_val >= 0
-    no_oos_data = calibrate_logits(val_logits[keep_val], y_val[keep_val], **rule)
-    y_true, _, logits = voice_ft.training.predict_classes(model, test_all)
-    best, rejected = calibration.decide(logits)
+    no_oos_data = calibrate_logits(val_logits[keep_val], y_val[keep_val], distance_score=val_distance[keep_val], **rule)
+    y_true, logits, test_embeddings = logits_and_embeddings(model, test_all)
+    distance = gaussians.score(test_embeddings)
+    best, rejected = calibration.decide(logits, distance)
     rates = decision_rates(best, rejected, y_true)
-    balanced_rates = decision_rates(*balanced.decide(logits), y_true)
-    no_oos_data_rates = decision_rates(*no_oos_data.decide(logits), y_true)
-    _, _, value, oos_wins = rejection_scores(logits, calibration.temperature, calibration.score, calibration.oos_index)
-    value = np.where(oos_wins, -np.inf, value)
+    balanced_rates = decision_rates(*balanced.decide(logits, distance), y_true)
+    no_oos_data_rates = decision_rates(*no_oos_data.decide(logits, distance), y_true)
     keep = y_true >= 0
     test_aurocs = {}
-    for name in ("max_softmax", "energy"):
-        _, _, v, wins = rejection_scores(logits, calibration.temperature, name, calibration.oos_index)
+    for name in SCORES:
+        _, _, v, wins = rejection_scores(logits, calibration.temperature, name, calibration.oos_index, distance)
         v = np.where(wins, -np.inf, v)
         test_aurocs[name] = auroc(v[keep], v[~keep])
-    mahalanobis = mahalanobis_aurocs(model, train, validation, test_all, len(in_scope_labels))
+    _, _, value, oos_wins = rejection_scores(logits, calibration.temperature, calibration.score, calibration.oos_index,
+                                             distance)  # fmt: skip
+    value = np.where(oos_wins, -np.inf, value)
     per_source, offset = {}, int(keep.sum())
     for name, texts in oos_sets.items():
         per_source[name] = float(rejected[offset : offset + len(texts)].mean())
@@ -201,9 +184,8 @@ def main(argv):
         "validation_ece_before": calibration.ece_before,
         "validation_ece_after": calibration.ece_after,
         "validation_auroc": calibration.report["rejection"].get("auroc"),
-        # AUROC of each score, the Mahalanobis distance on the sentence embedding beside the logit ones
-        "mahalanobis_validation_auroc": mahalanobis["validation"],
-        "test_auroc_by_score": {**test_aurocs, "mahalanobis": mahalanobis["test"]},
+        # AUROC on the test rows of each score, the Mahalanobis distance on the sentence embedding beside the logit ones
+        "test_auroc_by_score": test_aurocs,
         "plain_accuracy": float(np.mean(logits[keep][:, : len(in_scope_labels)].argmax(-1) == y_true[keep])),
         "in_scope_rejection": rates["in_scope_rejection"],
         "criterion": calibration.report["rejection"]["criterion"],

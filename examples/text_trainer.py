@@ -14,7 +14,9 @@ dialogue user turns, GoEmotions comments; those too similar to your training sen
 `{"text": ...}`). They become an explicit out-of-scope class named --oos_label (default "oos"):
 80% train it, 20% are validation OOS rows that choose the threshold. The sidecar records the label;
 `TextClassifier` answers not_understood when it wins or the score is below the threshold. --score
-picks the score the threshold is on (auto: max softmax or logit energy, the better validation AUROC).
+picks the score the threshold is on (auto: the max softmax, the logit energy or, with out-of-scope
+validation rows, the Mahalanobis distance of the sentence embedding to the nearest intent: the best
+validation AUROC).
 
 Training sets larger than memory: write them once to sharded TFRecords
 (`voice_ft.data.tfrecords.write_text_shards(dataset, "shards/", 16, labels=labels)`) and pass
@@ -192,7 +194,9 @@ def run(task_name: str, builder_name: str) -> dict:
     voice_ft.save_model(model, run_dir, labels=labels, overwrite=FLAGS.overwrite)
     calibration = None
     if FLAGS.calibrate:
-        calibration = voice_ft.calibrate(model, validation, labels, score=FLAGS.score,
+        # train: with out-of-scope validation rows, --score=auto also weighs the Mahalanobis distance of the
+        # sentence embedding, fitted on the training split (one more pass over it).
+        calibration = voice_ft.calibrate(model, validation, labels, score=FLAGS.score, train=train,
                                          target_in_scope_rejection=calibration_flags.target_in_scope_rejection(),
                                          oos_label=oos_label if negatives is not None else None)  # fmt: skip
         calibration_flags.write_reliability_diagram(calibration, run_dir)

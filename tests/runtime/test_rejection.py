@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from voice_ft.runtime.probabilities import energy
-from voice_ft.runtime.rejection import Rejection, rejection_scores, sidecar_rejection
+from voice_ft.runtime.rejection import SCORES, Rejection, rejection_scores, sidecar_rejection
 from voice_ft.runtime.sidecar import SidecarError
 
 LABELS = ["PlayMusic", "GetWeather", "oos"]
@@ -44,8 +44,17 @@ def test_energy_rule_scores_the_in_scope_logits_only():
 
 
 def test_unknown_score_is_a_value_error():
-    with pytest.raises(ValueError, match="score"):
-        rejection_scores(np.zeros((1, 2)), score="mahalanobis")
+    with pytest.raises(ValueError, match="score must be one of"):
+        rejection_scores(np.zeros((1, 2)), score="logit")
+
+
+def test_mahalanobis_rule_takes_the_models_distance_output():
+    logits = np.array([[3.0, 1.0, 0.0], [0.0, 1.0, 4.0], [0.0, 2.0, 1.9]])
+    _, best, value, rejected = Rejection(-10.0, score="mahalanobis", oos_index=2).decide(logits, 1.0, [-3.0, -1.0, -12.5])
+    assert best.tolist() == [0, 1, 1] and value.tolist() == [-3.0, -1.0, -12.5]
+    assert rejected.tolist() == [False, True, True]  # oos wins the second; the third is below -10
+    with pytest.raises(ValueError, match="needs the model's mahalanobis output"):
+        Rejection(-10.0, score="mahalanobis").decide(logits)
 
 
 @pytest.mark.parametrize("block, pattern", [
@@ -58,6 +67,16 @@ def test_unknown_score_is_a_value_error():
 def test_bad_blocks_are_sidecar_errors(block, pattern):
     with pytest.raises(SidecarError, match=pattern):
         sidecar_rejection({"rejection": block}, SIDECAR, LABELS)
+
+
+def test_mahalanobis_blocks_are_for_runtimes_that_read_the_distance_output():
+    block = {"rejection": {"method": "threshold", "threshold": -40.0, "score": "mahalanobis"}}
+    assert sidecar_rejection(block, SIDECAR, LABELS, SCORES) == Rejection(-40.0, "mahalanobis")  # TextClassifier
+    with pytest.raises(SidecarError, match=r"'mahalanobis' is not one of \['max_softmax', 'energy'\] \(the mahalanobis "
+                                           r"score is a text classifier's\)"):  # NLUParser, AudioClassifier
+        sidecar_rejection(block, SIDECAR, LABELS)
+    with pytest.raises(SidecarError, match="finite number for the mahalanobis score"):
+        sidecar_rejection({"rejection": {**block["rejection"], "threshold": None}}, SIDECAR, LABELS, SCORES)
 
 
 def test_good_blocks():

@@ -1,4 +1,6 @@
-"""`voice_ft.calibrate` on a trained tiny intent model, and `export_tflite(..., calibration=...)`.
+"""`voice_ft.calibrate` on a trained tiny intent model, and `export_tflite(..., calibration=...)`;
+with `train=`, the Mahalanobis score of the sentence embedding, built into the exported graph and
+applied by the TF-free `TextClassifier`.
 
 Reuses the trained model of `test_text_classifier_export.py`. Out-of-scope examples are SNIPS-free
 sentences labelled -1 (`OOS_LABEL_ID`), as `voice_ft.datasets.load(..., oos_label=...)` gives them.
@@ -14,7 +16,10 @@ import voice_ft
 from test_text_classifier_export import trained  # noqa: F401  (module fixture)
 from voice_ft.data.labels import OOS_LABEL_ID
 from voice_ft.evaluation import reports
+from voice_ft.evaluation.mahalanobis import ClassGaussians
 from voice_ft.runtime import TextClassifier
+from voice_ft.runtime.sidecar import SidecarError
+from voice_ft.text_classification.distance_score import logits_and_embeddings, with_distance_score
 
 OOS_TEXTS = ["what is the meaning of life", "tell me a joke about cats", "how tall is mount everest",
              "translate good morning into french", "who won the football game", "order a pizza with cheese",
@@ -80,10 +85,67 @@ def test_export_ships_calibration_and_verifies_oos_recall(trained, tmp_path):
     assert rejected == int(np.sum(want.max(1) < calibration.threshold))
 
 
-def test_export_without_calibration_keeps_the_old_sidecar(trained, tmp_path):
-    model, _, test, labels = trained
-    path = tmp_path / "plain.tflite"
-    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=test, labels=labels)
+def test_the_graph_score_is_the_numpy_score_of_the_sentence_embedding(trained):
+    model, train, test, _ = trained
+    y, _, embeddings = logits_and_embeddings(model, train)
+    gaussians = ClassGaussians.fit(embeddings, y)
+    scored = with_distance_score(model, gaussians)
+    batch = next(iter(voice_ft.data.text_pipeline.encode_dataset(test, model.text_encoder, batch_size=16, cache=False,
+                                                                 report_truncation=False)))[0]  # fmt: skip
+    out = scored(batch, training=False)
+    np.testing.assert_allclose(np.asarray(out["logits"]), np.asarray(model(batch, training=False)), rtol=1e-6)
+    _, _, test_embeddings = logits_and_embeddings(model, test.take(16))
+    np.testing.assert_allclose(np.asarray(out["mahalanobis"]), gaussians.score(test_embeddings), rtol=1e-3, atol=1e-3)
+
+
+def test_calibrate_fits_the_score_on_train_and_auto_compares_it(trained):
+    model, train, test, labels = trained
+    validation = with_oos(test)
+    calibration = voice_ft.calibrate(model, validation, labels, score="mahalanobis", train=train)
+    assert calibration.score == "mahalanobis" and isinstance(calibration.gaussians, ClassGaussians)
+    assert calibration.gaussians.means.shape == (len(labels), model.get_layer("classifier_dropout").input.shape[-1])
+    assert np.isfinite(calibration.threshold) and calibration.report["rejection"]["score"] == "mahalanobis"
+    aurocs = calibration.report["rejection"]["auroc"]
+    assert set(aurocs) == {"max_softmax", "energy", "mahalanobis"}
+    auto = voice_ft.calibrate(model, validation, labels, train=train)
+    assert auto.score == max(aurocs, key=aurocs.get)  # the best validation AUROC (first on ties)
+    assert voice_ft.calibrate(model, test, labels, train=train).gaussians is None  # no OOS rows: nothing to choose
+    with pytest.raises(ValueError, match="score='mahalanobis' needs train"):
+        voice_ft.calibrate(model, validation, labels, score="mahalanobis")
+
+
+def test_export_ships_the_score_and_the_runtime_applies_it(trained, tmp_path):
+    model, train, test, labels = trained
+    validation = with_oos(test)
+    calibration = voice_ft.calibrate(model, validation, labels, score="mahalanobis", train=train)
+    path = tmp_path / "intent.tflite"
+    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=validation, labels=labels,
+                                    calibration=calibration)  # fmt: skip
+    assert result.num_oos == len(OOS_TEXTS)
+    assert result.tflite_oos_recall == pytest.approx(result.keras_oos_recall)
+    assert result.tflite_in_scope_accuracy == pytest.approx(result.keras_in_scope_accuracy)
+    assert result.keras_oos_recall == calibration.report["rejection"]["validation"]["oos_recall"]
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    assert "calibration" not in sidecar and "rejection" not in sidecar
-    assert result.tflite_in_scope_accuracy is None and result.num_oos is None
+    assert sidecar["outputs"] == {"logits": "logits", "mahalanobis": "mahalanobis"}
+    assert sidecar["rejection"]["score"] == "mahalanobis" and sidecar["rejection"]["threshold"] == calibration.threshold
+
+    classifier = TextClassifier(path)
+    texts = [t.decode() for t, _ in test.take(10).as_numpy_iterator()] + OOS_TEXTS
+    rows = tf.data.Dataset.from_tensor_slices((tf.constant(texts), tf.zeros([len(texts)], tf.int32)))
+    _, _, embeddings = logits_and_embeddings(model, rows)
+    want = calibration.gaussians.score(embeddings)
+    for text, score in zip(texts, want):
+        out = classifier(text)
+        assert out["mahalanobis"] == pytest.approx(score, rel=1e-3, abs=1e-3)
+        if abs(score - calibration.threshold) > 1e-2:  # clear of the threshold: the same decision as in numpy
+            assert out["not_understood"] == (score < calibration.threshold)
+
+    # The sidecar must name the distance output its rule needs, and the exporter needs the Gaussians.
+    del sidecar["outputs"]["mahalanobis"]
+    path.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(SidecarError, match="mahalanobis"):
+        TextClassifier(path)
+    calibration.gaussians = None
+    with pytest.raises(ValueError, match="holds no class Gaussians"):
+        voice_ft.export_tflite(model, tmp_path / "again.tflite", quantization="float32", labels=labels,
+                               calibration=calibration)  # fmt: skip

@@ -45,6 +45,9 @@ def test_round_trip_parity(trained, tmp_path, quantization, max_diff):
     assert sidecar["labels"] == labels and sidecar["quantization"] == quantization
     assert sidecar["sequence_length"] == 24 and sidecar["tokenizer"]["vocabulary"] == "vocab.txt"
     assert sidecar["verification"]["tflite_accuracy"] == result.tflite_accuracy
+    # Without a calibration: no calibration or rejection block, no rejection figures, one output.
+    assert "calibration" not in sidecar and "rejection" not in sidecar and list(sidecar["outputs"]) == ["logits"]
+    assert result.tflite_in_scope_accuracy is None and result.num_oos is None
     assert (tmp_path / "labels.txt").read_text().split() == labels
     assert (tmp_path / "vocab.txt").read_text().split("\n")[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tflite = TFLiteModel(path)

@@ -30,9 +30,11 @@ Definitions:
 An input is rejected when its confidence is strictly below the threshold.
 
 Two extensions (the rule itself lives in `voice_ft.runtime.rejection`, shared with the phone):
-- score: besides the max softmax probability, the logit energy T * logsumexp(logits / T). With OOS
-  validation examples and `score="auto"`, the one with the larger AUROC (in-scope vs OOS) is used,
-  the max softmax on ties; its threshold is chosen the same way (over midpoints of its values).
+- score: besides the max softmax probability, the logit energy T * logsumexp(logits / T) and, for a
+  text classifier given its training split, minus the Mahalanobis distance of the sentence embedding
+  to the nearest class (`voice_ft.text_classification.distance_score`). With OOS validation examples
+  and `score="auto"`, the one with the largest AUROC (in-scope vs OOS) is used, in that order on
+  ties; its threshold is chosen the same way (over midpoints of its values).
 - an explicit out-of-scope class (`oos_class`, a model output trained on negatives): an input it
   wins is rejected whatever its score, and the scores are taken over the other classes. Validation
   rows for it are still labelled `OOS_LABEL_ID`.
@@ -48,7 +50,7 @@ import numpy as np
 from voice_ft.data.labels import OOS_LABEL_ID
 from voice_ft.evaluation.metrics import auroc
 from voice_ft.runtime.probabilities import calibrated_softmax
-from voice_ft.runtime.rejection import SCORES, Rejection, rejection_scores
+from voice_ft.runtime.rejection import DISTANCE_SCORE, LOGIT_SCORES, SCORES, Rejection, rejection_scores
 
 DEFAULT_BINS = 15
 DEFAULT_REJECTION_RATE = 0.02
@@ -228,6 +230,9 @@ class Calibration:
     bins: int = DEFAULT_BINS
     score: str = "max_softmax"
     oos_index: int | None = None
+    # the class Gaussians of the "mahalanobis" score (`voice_ft.evaluation.mahalanobis.ClassGaussians`),
+    # which the exporter builds into the graph; set by `voice_ft.calibrate` when it fitted them
+    gaussians: object | None = None
 
     @property
     def rejection(self) -> Rejection | None:
@@ -236,10 +241,11 @@ class Calibration:
             return None
         return Rejection(self.threshold, self.score, self.oos_index)
 
-    def decide(self, logits):
-        """(best in-scope index, rejected) per row, as `voice_ft.runtime` decides them."""
+    def decide(self, logits, distance_score=None):
+        """(best in-scope index, rejected) per row, as `voice_ft.runtime` decides them
+        (`distance_score`: the model's "mahalanobis" output, for that score)."""
         rule = self.rejection or Rejection(None)
-        _, best, _, rejected = rule.decide(logits, self.temperature)
+        _, best, _, rejected = rule.decide(logits, self.temperature, distance_score)
         return best, rejected
 
     def sidecar_fields(self) -> dict:
@@ -267,7 +273,7 @@ class Calibration:
 def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
                      target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE,
                      score: str = "auto", oos_class: int | None = None, oos_label: str | None = None,
-                     target_oos_recall: float | None = DEFAULT_OOS_RECALL) -> Calibration:
+                     target_oos_recall: float | None = DEFAULT_OOS_RECALL, distance_score=None) -> Calibration:
     """Fits the temperature on validation logits and chooses the rejection rule.
 
     Args:
@@ -276,18 +282,24 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
         bins: equal-width bins for ECE and the reliability diagram.
         target_in_scope_rejection: fraction of in-scope validation examples to reject when there
             are no OOS examples; None for no rejection threshold at all (an `oos_class` still rejects).
-        score: "max_softmax", "energy", or "auto" (the better AUROC on OOS validation examples;
-            the max softmax without them).
+        score: "max_softmax", "energy", "mahalanobis" (needs `distance_score`) or "auto" (the best
+            AUROC on OOS validation examples among those available; the max softmax without them).
         oos_class: the output index of an explicit out-of-scope class, if the model has one.
         oos_label: its name (written to the sidecar as `rejection.oos_label`).
         target_oos_recall: with OOS examples, the validation OOS recall the threshold is lowered to
             (keeping more in-scope inputs); None for the balanced threshold (max accuracy + recall).
+        distance_score: float[n], the "mahalanobis" score of the same validation rows
+            (`ClassGaussians.score` of their sentence embeddings), to be compared and chosen too.
     """
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels).astype(np.int64)
     if np.any((labels < 0) & (labels != OOS_LABEL_ID)):
         raise ValueError(f"negative label ids other than OOS_LABEL_ID={OOS_LABEL_ID}")
     if score not in (*SCORES, "auto"):
         raise ValueError(f"score must be one of {[*SCORES, 'auto']}, got {score!r}")
+    if score == DISTANCE_SCORE and distance_score is None:
+        raise ValueError("score='mahalanobis' needs the validation rows' distance_score")
+    if distance_score is not None and np.shape(distance_score) != (len(labels),):
+        raise ValueError(f"distance_score must hold one score per row ({len(labels)}), got shape {np.shape(distance_score)}")
     if oos_class is not None and not 0 <= oos_class < logits.shape[1]:
         raise ValueError(f"oos_class {oos_class} is not one of the {logits.shape[1]} outputs")
     if oos_class is not None and oos_label is None:
@@ -306,13 +318,13 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
     }
     in_scope, oos = labels >= 0, labels == OOS_LABEL_ID
     values = {}
-    for name in SCORES:
-        _, best, value, oos_wins = rejection_scores(logits, temperature, name, oos_class)
+    for name in (*LOGIT_SCORES, *((DISTANCE_SCORE,) if distance_score is not None else ())):
+        _, best, value, oos_wins = rejection_scores(logits, temperature, name, oos_class, distance_score)
         if oos_wins.any():  # rejected whatever the threshold: below every other score
             value = np.where(oos_wins, value[~oos_wins].min() - 1.0 if (~oos_wins).any() else -1.0, value)
         values[name] = (best, value)
     aurocs = {name: auroc(v[in_scope], v[oos]) for name, (_, v) in values.items()} if oos.any() else {}
-    chosen = score if score != "auto" else ("energy" if aurocs and aurocs["energy"] > aurocs["max_softmax"] else "max_softmax")
+    chosen = score if score != "auto" else (max(aurocs, key=aurocs.get) if aurocs else "max_softmax")  # first on ties
     best, value = values[chosen]
     threshold = None
     if target_in_scope_rejection is not None:
@@ -329,7 +341,7 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
         criterion = "oos_label only"
     rule = Rejection(threshold, chosen, oos_class)
     if threshold is not None or oos_class is not None:
-        _, rule_best, _, rejected = rule.decide(logits, temperature)
+        _, rule_best, _, rejected = rule.decide(logits, temperature, distance_score)
         report["rejection"] = {
             "method": "threshold", "threshold": threshold, "score": chosen, "criterion": criterion,
             "target_in_scope_rejection": None if target_in_scope_rejection is None else float(target_in_scope_rejection),

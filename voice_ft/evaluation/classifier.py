@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from voice_ft.data.labels import OOS_LABEL_ID
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
 from voice_ft.evaluation.calibration import (
@@ -60,7 +61,7 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset, labels=None, batch_si
 def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins: int = DEFAULT_BINS,
               target_in_scope_rejection: float | None = DEFAULT_REJECTION_RATE, batch_size: int = 64,
               score: str = "auto", oos_label: str | None = None,
-              target_oos_recall: float | None = DEFAULT_OOS_RECALL) -> Calibration:
+              target_oos_recall: float | None = DEFAULT_OOS_RECALL, train: tf.data.Dataset | None = None) -> Calibration:
     """Fits a temperature and a rejection threshold for a trained classifier on its validation data.
 
     Args:
@@ -73,10 +74,14 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
         bins: equal-width bins for ECE and the reliability diagram.
         target_in_scope_rejection: without OOS examples, the fraction of in-scope validation
             examples the threshold rejects (default 2%); None for no threshold.
-        score: "max_softmax", "energy" or "auto" (whichever separates in-scope from OOS
-            validation examples better, by AUROC; the max softmax without OOS examples).
+        score: "max_softmax", "energy", "mahalanobis" (a text classifier given `train`) or "auto"
+            (whichever separates in-scope from OOS validation examples best, by AUROC; the max
+            softmax without OOS examples).
         oos_label: the name of an explicit out-of-scope class among `labels` (a class trained on
             negatives, e.g. "oos"): it rejects whenever it wins, and the sidecar records it.
+        train: a text classifier's training split: with OOS validation examples (or
+            `score="mahalanobis"`), the Mahalanobis score is fitted on it and compared too
+            (`voice_ft.text_classification.distance_score`); one more pass over it.
 
     Returns:
         A `Calibration`; pass it to `export_tflite(..., calibration=...)` to ship it in the sidecar,
@@ -90,7 +95,20 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
         if labels is None or oos_label not in list(labels):
             raise ValueError(f"oos_label {oos_label!r} is not one of the labels {labels}")
         oos_class = list(labels).index(oos_label)
-    y_true, _, logits = predict_classes(model, validation, batch_size)
-    return calibrate_logits(logits, y_true, bins=bins, target_in_scope_rejection=target_in_scope_rejection,
-                            score=score, oos_class=oos_class, oos_label=oos_label,
-                            target_oos_recall=target_oos_recall)  # fmt: skip
+    if score == "mahalanobis" and train is None:
+        raise ValueError("score='mahalanobis' needs train (the split its class Gaussians are fitted on)")
+    gaussians, distance = None, None
+    if train is not None and score in ("auto", "mahalanobis"):
+        from voice_ft.text_classification.distance_score import fit_class_gaussians, logits_and_embeddings
+
+        y_true, logits, embeddings = logits_and_embeddings(model, validation, batch_size)
+        if score == "mahalanobis" or (y_true == OOS_LABEL_ID).any():  # "auto" can only choose it with OOS rows
+            gaussians = fit_class_gaussians(model, train, oos_class)
+            distance = gaussians.score(embeddings)
+    else:
+        y_true, _, logits = predict_classes(model, validation, batch_size)
+    calibration = calibrate_logits(logits, y_true, bins=bins, target_in_scope_rejection=target_in_scope_rejection,
+                                   score=score, oos_class=oos_class, oos_label=oos_label,
+                                   target_oos_recall=target_oos_recall, distance_score=distance)  # fmt: skip
+    calibration.gaussians = gaussians
+    return calibration

@@ -22,19 +22,21 @@ REJECTION_FIELDS = ("keras_in_scope_accuracy", "tflite_in_scope_accuracy", "kera
                     "tflite_oos_precision", "num_oos")  # fmt: skip
 
 
-def rejection_figures(calibration, keras_logits, tflite_logits, labels) -> dict:
+def rejection_figures(calibration, keras_logits, tflite_logits, labels, keras_distance=None,
+                      tflite_distance=None) -> dict:  # fmt: skip
     """In-scope accuracy and OOS recall of both models under `calibration`'s rule ({} without a rule).
 
     Args:
         calibration: a `voice_ft.Calibration` (or None).
         keras_logits, tflite_logits: float[n, classes] on the same rows.
         labels: int[n] label ids, `OOS_LABEL_ID` (-1) for out-of-scope rows.
+        keras_distance, tflite_distance: float[n], each model's "mahalanobis" output, for that score.
     """
     if calibration is None or calibration.rejection is None:
         return {}
     labels = np.asarray(labels)
-    keras_rates = decision_rates(*calibration.decide(keras_logits), labels)
-    tflite_rates = decision_rates(*calibration.decide(tflite_logits), labels)
+    keras_rates = decision_rates(*calibration.decide(keras_logits, keras_distance), labels)
+    tflite_rates = decision_rates(*calibration.decide(tflite_logits, tflite_distance), labels)
     return {
         "keras_in_scope_accuracy": keras_rates["in_scope_accuracy"],
         "tflite_in_scope_accuracy": tflite_rates["in_scope_accuracy"],

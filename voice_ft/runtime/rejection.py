@@ -9,6 +9,9 @@ with is the rule the phone applies. Sidecar block (all but "method" and "thresho
 - `score`: what is compared with the threshold. "max_softmax" (the default): the calibrated
   probability softmax(logits / T) of the best in-scope label, threshold in [0, 1]. "energy":
   T * logsumexp(in-scope logits / T) (`probabilities.energy`), threshold any finite number.
+  "mahalanobis" (text classifiers): minus the squared Mahalanobis distance of the sentence embedding
+  to the nearest in-scope class, which the `.tflite` computes itself as a second output (the sidecar's
+  `outputs.mahalanobis`; `voice_ft.text_classification.distance_score`), threshold any finite number.
 - `oos_label`: one of the model's labels that is an explicit out-of-scope class (trained on
   negatives); an input whose most probable label it is gets rejected whatever its score. The
   threshold may then be null (only the class rejects). `best_label` is always an in-scope label.
@@ -29,13 +32,21 @@ import numpy as np
 from voice_ft.runtime.probabilities import _number, calibrated_softmax, energy
 from voice_ft.runtime.sidecar import SidecarError
 
-SCORES = ("max_softmax", "energy")
+LOGIT_SCORES = ("max_softmax", "energy")  # computed from the logits alone
+DISTANCE_SCORE = "mahalanobis"  # a model output of its own
+SCORES = (*LOGIT_SCORES, DISTANCE_SCORE)
 
 
-def rejection_scores(logits, temperature: float = 1.0, score: str = "max_softmax", oos_index: int | None = None):
-    """(probabilities [n, k], best in-scope index [n], score [n], OOS class wins [n]) for a batch of logits."""
+def rejection_scores(logits, temperature: float = 1.0, score: str = "max_softmax", oos_index: int | None = None,
+                     distance_score=None):  # fmt: skip
+    """(probabilities [n, k], best in-scope index [n], score [n], OOS class wins [n]) for a batch of logits.
+
+    `distance_score`: float[n], the model's "mahalanobis" output, needed (only) for that score.
+    """
     if score not in SCORES:
         raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    if score == DISTANCE_SCORE and distance_score is None:
+        raise ValueError("the mahalanobis score needs the model's mahalanobis output (distance_score)")
     logits = np.asarray(logits, np.float64)
     probs = calibrated_softmax(logits, temperature)
     in_scope = np.ones(logits.shape[-1], bool)
@@ -45,8 +56,10 @@ def rejection_scores(logits, temperature: float = 1.0, score: str = "max_softmax
     best = columns[probs[:, columns].argmax(axis=1)]
     if score == "max_softmax":
         value = probs[np.arange(len(best)), best]
-    else:
+    elif score == "energy":
         value = energy(logits[:, columns], temperature)
+    else:
+        value = np.asarray(distance_score, np.float64).reshape(len(best))
     oos_wins = probs.argmax(axis=1) == oos_index if oos_index is not None else np.zeros(len(best), bool)
     return probs, best, value, oos_wins
 
@@ -59,16 +72,19 @@ class Rejection:
     score: str = "max_softmax"
     oos_index: int | None = None
 
-    def decide(self, logits, temperature: float = 1.0):
-        """(probabilities, best in-scope index, score, rejected) per row of `logits`."""
-        probs, best, value, rejected = rejection_scores(logits, temperature, self.score, self.oos_index)
+    def decide(self, logits, temperature: float = 1.0, distance_score=None):
+        """(probabilities, best in-scope index, score, rejected) per row of `logits` (and of the
+        model's "mahalanobis" output, for that score)."""
+        probs, best, value, rejected = rejection_scores(logits, temperature, self.score, self.oos_index, distance_score)
         if self.threshold is not None:
             rejected = rejected | (value < self.threshold)
         return probs, best, value, rejected
 
 
-def sidecar_rejection(meta: dict, path: pathlib.Path, labels: Sequence[str]) -> Rejection | None:
-    """The checked rejection rule of a sidecar; None without a "rejection" block."""
+def sidecar_rejection(meta: dict, path: pathlib.Path, labels: Sequence[str],
+                      scores: Sequence[str] = LOGIT_SCORES) -> Rejection | None:  # fmt: skip
+    """The checked rejection rule of a sidecar; None without a "rejection" block. `scores`: those
+    the calling runtime can compute (`SCORES` where the model has a "mahalanobis" output)."""
     block = meta.get("rejection")
     if block is None:
         return None
@@ -77,8 +93,9 @@ def sidecar_rejection(meta: dict, path: pathlib.Path, labels: Sequence[str]) -> 
     if block.get("method") != "threshold":
         raise SidecarError(f"Sidecar {path}: rejection.method {block.get('method')!r} is not supported (only 'threshold').")
     score = block.get("score", "max_softmax")
-    if score not in SCORES:
-        raise SidecarError(f"Sidecar {path}: rejection.score {score!r} is not one of {list(SCORES)}.")
+    if score not in scores:
+        raise SidecarError(f"Sidecar {path}: rejection.score {score!r} is not one of {list(scores)}"
+                           + (" (the mahalanobis score is a text classifier's)." if score == DISTANCE_SCORE else "."))
     oos_label = block.get("oos_label")
     oos_index = None
     if oos_label is not None:
@@ -94,7 +111,7 @@ def sidecar_rejection(meta: dict, path: pathlib.Path, labels: Sequence[str]) -> 
     if score == "max_softmax" and (threshold is None or not 0.0 <= threshold <= 1.0):
         raise SidecarError(f"Sidecar {path}: rejection.threshold must be a number in [0, 1], got {raw!r}.")
     if threshold is None:
-        raise SidecarError(f"Sidecar {path}: rejection.threshold must be a finite number for the energy score, got {raw!r}.")
+        raise SidecarError(f"Sidecar {path}: rejection.threshold must be a finite number for the {score} score, got {raw!r}.")
     return Rejection(threshold, score, oos_index)
 
 
@@ -102,10 +119,11 @@ def rejected_result(labels: Sequence[str], probs: np.ndarray, best: int, value: 
                     rule: Rejection, key: str = "label") -> dict:
     """The shared part of a runtime result under a rejection rule.
 
-    `{key: label or None, "not_understood", "best_<key>", "confidence"}` plus `"energy"` with that score.
+    `{key: label or None, "not_understood", "best_<key>", "confidence"}` plus `"energy"` or
+    `"mahalanobis"` with that score.
     """
     result = {key: None if rejected else labels[best], "not_understood": bool(rejected), f"best_{key}": labels[best],
               "confidence": float(probs[best])}  # fmt: skip
-    if rule.score == "energy":
-        result["energy"] = float(value)
+    if rule.score in ("energy", DISTANCE_SCORE):
+        result[rule.score] = float(value)
     return result

@@ -19,7 +19,9 @@ With a "calibration" block, `confidence` and `scores` are the calibrated probabi
 softmax(logits / T). With a "rejection" block, a text whose confidence is below the threshold gets
 `label=None` and `not_understood=True` (the would-be label stays in `best_label`); every result then
 carries both keys. The rejection block may instead score with the logit energy
-(`"score": "energy"`; the result then carries `energy`) and may name an explicit out-of-scope label
+(`"score": "energy"`; the result then carries `energy`) or with the Mahalanobis distance of the
+sentence embedding (`"score": "mahalanobis"`, computed by the `.tflite` as the output that
+`outputs.mahalanobis` names; the result carries `mahalanobis`), and may name an explicit out-of-scope label
 (`"oos_label": "oos"`, a class trained on negatives) that rejects whenever it wins; `best_label` is
 then the best other label (see `voice_ft.runtime.rejection`). Without the blocks the results are
 exactly as before (T = 1, nothing rejected).
@@ -40,7 +42,7 @@ from voice_ft.runtime.probabilities import (  # noqa: F401  (softmax: imported f
     sidecar_temperature,
     softmax,
 )
-from voice_ft.runtime.rejection import rejected_result, sidecar_rejection
+from voice_ft.runtime.rejection import DISTANCE_SCORE, SCORES, rejected_result, sidecar_rejection
 from voice_ft.runtime.sidecar import (  # noqa: F401
     SidecarError,
     check_output_width,
@@ -122,7 +124,7 @@ class TextClassifier:
         self._mask_name = require_field(inputs, self.sidecar, "padding_mask", str)
         self._logits_name = require_field(outputs, self.sidecar, "logits", str)
         self.temperature = sidecar_temperature(meta, self.sidecar)
-        self.rejection = sidecar_rejection(meta, self.sidecar, self.labels)
+        self.rejection = sidecar_rejection(meta, self.sidecar, self.labels, SCORES)
         self.threshold = self.rejection.threshold if self.rejection is not None else None
         self.tokenizer = wordpiece_from_sidecar(meta, self.sidecar)
         self.model = TFLiteModel(self.path, num_threads=num_threads)
@@ -134,14 +136,25 @@ class TextClassifier:
                 f"Sidecar {self.sidecar} names output {self._logits_name!r}; the model has {self.model.output_names}."
             )
         check_output_width(self.sidecar, self.model.output_details, self._logits_name, self.labels, "labels")
+        self._distance_name = None
+        if self.rejection is not None and self.rejection.score == DISTANCE_SCORE:
+            self._distance_name = require_field(outputs, self.sidecar, DISTANCE_SCORE, str)
+            if self._distance_name not in self.model.output_details:
+                raise SidecarError(f"Sidecar {self.sidecar} names output {self._distance_name!r}; the model has "
+                                   f"{self.model.output_names}.")  # fmt: skip
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits, float[batch, num_labels]."""
+        return self._outputs(texts)[0]
+
+    def _outputs(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(logits, the "mahalanobis" output or None when the rule does not use it)."""
         ids, mask, _ = self.tokenizer.encode_batch(list(texts), self.sequence_length)
-        out = self.model(**{self._ids_name: ids, self._mask_name: mask})[self._logits_name]
+        outputs = self.model(**{self._ids_name: ids, self._mask_name: mask})
+        out = outputs[self._logits_name]
         if out.shape[-1] != len(self.labels):
             raise ValueError(f"{self.path} outputs {out.shape[-1]} logits but the sidecar lists {len(self.labels)} labels.")
-        return out
+        return out, (outputs[self._distance_name] if self._distance_name else None)
 
     def predict_batch(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One `{"label", "confidence", "scores"}` dict per text (plus `not_understood` and
@@ -149,12 +162,12 @@ class TextClassifier:
         texts = check_texts(texts)
         if not texts:
             return []
-        logits = self.logits(texts)
+        logits, distance = self._outputs(texts)
         if self.rejection is None:
             probs = calibrated_softmax(logits, self.temperature)
             return [{"label": self.labels[int(row.argmax())], "confidence": float(row.max()),
                      "scores": {label: float(p) for label, p in zip(self.labels, row)}} for row in probs]  # fmt: skip
-        probs, best, value, rejected = self.rejection.decide(logits, self.temperature)
+        probs, best, value, rejected = self.rejection.decide(logits, self.temperature, distance)
         results = []
         for row, b, v, r in zip(probs, best, value, rejected):
             result = rejected_result(self.labels, row, int(b), v, r, self.rejection)

@@ -9,7 +9,9 @@ With a `Calibration` (from `voice_ft.calibrate`) the sidecar also carries its te
 rejection rule (threshold, score, explicit out-of-scope label; `voice_ft.runtime.rejection`), and verification applies both to the Keras and the `.tflite` outputs alike:
 in-scope accuracy (accepted and right) and, when `verify_on` holds out-of-scope examples (label
 id -1), OOS recall (rejected) are compared too, with the same tolerance. Plain accuracy is always
-over the in-scope examples.
+over the in-scope examples. A rule on the "mahalanobis" score (`voice_ft.calibrate(..., train=)`) is built into
+the file: it then has a second output, the score of the sentence embedding (`distance_score.with_distance_score`),
+named in the sidecar's `outputs.mahalanobis`, and verification applies the rule to both models' scores.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from voice_ft.export.rejection_check import rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.staging import write_verified
 from voice_ft.runtime.interpreter import TFLiteModel
+from voice_ft.runtime.rejection import DISTANCE_SCORE
+from voice_ft.text_classification.distance_score import with_distance_score
 
 
 @dataclasses.dataclass
@@ -72,18 +76,25 @@ def representative_examples(model: keras.Model, dataset: tf.data.Dataset, count:
     return generate
 
 
-def tflite_logits(tflite: TFLiteModel, batched: tf.data.Dataset, output_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Runs a converted classifier over `(x, y)` batches; returns (labels, logits).
+def tflite_logits(tflite: TFLiteModel, batched: tf.data.Dataset, output_name: str,
+                  extra_output: str | None = None) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """Runs a converted classifier over `(x, y)` batches; returns (labels, logits), and the
+    `extra_output` (the "mahalanobis" score, flattened) third when it is named.
 
     Shows a Keras progress bar (the verification pass is the slow part of an export).
     """
-    labels, logits = [], []
+    labels, logits, extra = [], [], []
     count = int(batched.cardinality())
     progress = keras.utils.Progbar(count if count > 0 else None, unit_name="batch")
     for x, y, *_ in batched.as_numpy_iterator():
-        logits.append(tflite(**x)[output_name])
+        out = tflite(**x)
+        logits.append(out[output_name])
+        if extra_output:
+            extra.append(out[extra_output].reshape(-1))
         labels.append(y)
         progress.add(1)
+    if extra_output:
+        return np.concatenate(labels), np.concatenate(logits), np.concatenate(extra)
     return np.concatenate(labels), np.concatenate(logits)
 
 
@@ -136,18 +147,22 @@ def export_tflite(
     if quantization == "int8" and representative_data is None:
         raise ValueError("quantization='int8' needs representative_data (pass the training set).")
 
+    scored = calibration is not None and calibration.rejection is not None and calibration.score == DISTANCE_SCORE
+    if scored and calibration.gaussians is None:
+        raise ValueError("The calibration rejects on the mahalanobis score but holds no class Gaussians to build it "
+                         "from: calibrate with voice_ft.calibrate(..., train=<training split>).")  # fmt: skip
+    exported = with_distance_score(model, calibration.gaussians) if scored else model
     representative = representative_examples(model, representative_data, num_representative) if quantization == "int8" else None
-    tflite_bytes = convert_to_tflite(model, quantization, representative, text_input_signature(encoder.sequence_length))
+    tflite_bytes = convert_to_tflite(exported, quantization, representative, text_input_signature(encoder.sequence_length))
 
     result = ExportResult(path=path, sidecar=sidecar_path(path), quantization=quantization, size_bytes=len(tflite_bytes))
-    output_name = None
+    outputs = {}
 
     def verify(staged: pathlib.Path) -> None:
-        nonlocal output_name
         tflite = TFLiteModel(staged)
-        output_name = tflite.output_names[0]
+        outputs.update(_output_names(tflite, scored))
         if verify_on is not None:
-            _verify(model, tflite, output_name, verify_on, result, tolerance, calibration)
+            _verify(exported, tflite, outputs, verify_on, result, tolerance, calibration)
 
     write_verified(path, tflite_bytes, verify, keep_refused)
 
@@ -160,7 +175,7 @@ def export_tflite(
             "tokenizer": tokenizer_metadata(encoder),
             "sequence_length": encoder.sequence_length,
             "inputs": {"token_ids": "token_ids", "padding_mask": "padding_mask"},
-            "outputs": {"logits": output_name},
+            "outputs": outputs,
             "quantization": quantization,
             "verification": {k: v for k, v in result.to_dict().items() if k not in ("path", "sidecar")},
             **(calibration.sidecar_fields() if calibration is not None else {}),
@@ -176,12 +191,31 @@ def _encoded(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> t
     return dataset.unbatch().batch(batch_size)
 
 
-def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: ExportResult, tolerance: float,
+def _output_names(tflite: TFLiteModel, scored: bool) -> dict:
+    """The sidecar's "outputs": {"logits": name} (the only output), plus {"mahalanobis": name} for a
+    model exported with its distance score (Keras names the outputs by their dict keys)."""
+    if not scored:
+        return {"logits": tflite.output_names[0]}
+    missing = {"logits", DISTANCE_SCORE} - set(tflite.output_names)
+    if missing:
+        raise RuntimeError(f"the converted model's outputs {tflite.output_names} lack {sorted(missing)}")
+    return {"logits": "logits", DISTANCE_SCORE: DISTANCE_SCORE}
+
+
+def _verify(model, tflite: TFLiteModel, outputs: dict, dataset, result: ExportResult, tolerance: float,
             calibration: Calibration | None = None) -> None:
     batched = _encoded(model, dataset, batch_size=64)
-    y_true, tflite_out = tflite_logits(tflite, batched, output_name)
+    distance_name = outputs.get(DISTANCE_SCORE)  # the "mahalanobis" output, if the model has it
+    y_true, tflite_out, *rest = tflite_logits(tflite, batched, outputs["logits"], distance_name)
+    tflite_distance = rest[0] if distance_name else None
     predict = tf.function(lambda x: model(x, training=False))
-    keras_out = np.concatenate([np.asarray(predict(x)) for x, *_ in batched]).astype(np.float32)
+    keras_outputs = [predict(x) for x, *_ in batched]
+
+    def keras_output(key):
+        return np.concatenate([np.asarray(o[key] if key else o) for o in keras_outputs]).astype(np.float32)
+
+    keras_out = keras_output("logits" if distance_name else None)
+    keras_distance = keras_output(DISTANCE_SCORE) if distance_name else None
     in_scope = y_true >= 0
     if not in_scope.any():
         raise ValueError("verify_on holds no in-scope examples (every label id is -1, out of scope).")
@@ -190,7 +224,8 @@ def _verify(model, tflite: TFLiteModel, output_name: str, dataset, result: Expor
     result.agreement = float(np.mean(keras_out.argmax(-1) == tflite_out.argmax(-1)))
     result.max_abs_diff = float(np.max(np.abs(keras_out - tflite_out)))
     checks = [("accuracy", result.keras_accuracy, result.tflite_accuracy)]
-    for name, value in rejection_figures(calibration, keras_out, tflite_out, y_true).items():
+    figures = rejection_figures(calibration, keras_out, tflite_out, y_true, keras_distance, tflite_distance)
+    for name, value in figures.items():
         setattr(result, name, value)
     if result.keras_in_scope_accuracy is not None:
         checks.append(("in-scope accuracy (with rejection)", result.keras_in_scope_accuracy, result.tflite_in_scope_accuracy))
