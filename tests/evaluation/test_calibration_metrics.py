@@ -1,6 +1,7 @@
 """Calibration metrics in numpy: ECE by hand, temperature recovery, NLL, rejection thresholds."""
 
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -16,6 +17,9 @@ from voice_ft.evaluation.calibration import (
     threshold_for_rejection_rate,
 )
 from voice_ft.runtime.probabilities import softmax
+from voice_ft.runtime.rejection import rejection_scores
+
+SIDECAR = pathlib.Path("model.json")
 
 
 def synthetic(n: int, classes: int, scale: float, seed: int = 0):
@@ -177,6 +181,29 @@ def test_oos_class_rejects_when_it_wins_and_is_recorded():
     assert none.threshold is None and none.sidecar_fields()["rejection"]["threshold"] is None
     with pytest.raises(ValueError, match="oos_label"):
         calibrate_logits(logits, labels, oos_class=2)
+
+
+def test_probability_threshold_stays_in_0_1_with_an_oos_class():
+    """The NLU bench found this: rows the oos class wins score below all others (the lowest other score
+    minus 1), and the chosen cut can fall between them and the rest, below 0 (-0.067 here before the
+    fix, -0.08 in the bench); NLUParser then refused the trainer's own sidecar. A cut below 0 rejects no
+    more than 0 does."""
+    from voice_ft.runtime.rejection import sidecar_rejection
+
+    rng = np.random.default_rng(154)  # a draw that gave -0.067
+    labels_in = rng.integers(0, 2, 60)
+    logits_in = rng.normal(0, 1.0, (60, 3))
+    logits_in[np.arange(60), labels_in] += rng.uniform(0, 4.0, 60)
+    logits_oos = rng.normal(0, 1.0, (20, 3))
+    logits_oos[:, 2] += rng.uniform(0, 5, 20)
+    logits = np.concatenate([logits_in, logits_oos])
+    labels = np.concatenate([labels_in, np.full(20, OOS_LABEL_ID)])
+    got = calibrate_logits(logits, labels, oos_class=2, oos_label="oos", score="max_softmax")
+    assert got.threshold == 0.0  # clamped: rejects exactly what the negative cut rejected
+    assert sidecar_rejection(got.sidecar_fields(), SIDECAR, ["a", "b", "oos"]).threshold == 0.0
+    _, _, _, oos_wins = rejection_scores(logits, got.temperature, "max_softmax", 2)
+    _, rejected = got.decide(logits)
+    assert rejected.tolist() == oos_wins.tolist()  # only the oos class rejects
 
 
 def test_reject_all_threshold_clears_the_top_score_by_a_margin():

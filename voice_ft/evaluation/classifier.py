@@ -99,6 +99,7 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
         raise ValueError("score='mahalanobis' needs train (the split its class Gaussians are fitted on)")
     gaussians, distance = None, None
     if train is not None and score in ("auto", "mahalanobis"):
+        # text classifiers only (their sentence embedding), so imported only when asked for
         from voice_ft.text_classification.distance_score import fit_class_gaussians, logits_and_embeddings
 
         y_true, logits, embeddings = logits_and_embeddings(model, validation, batch_size)
