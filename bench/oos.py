@@ -58,7 +58,7 @@ from voice_ft.evaluation.calibration import calibrate_logits, decision_rates, ex
 from voice_ft.evaluation.metrics import auroc  # noqa: E402
 from voice_ft.runtime.probabilities import calibrated_softmax  # noqa: E402
 from voice_ft.runtime.rejection import SCORES, rejection_scores  # noqa: E402
-from voice_ft.text_classification.distance_score import fit_class_gaussians, logits_and_embeddings  # noqa: E402
+from voice_ft.evaluation.distance_score import fit_class_gaussians, logits_and_embeddings  # noqa: E402
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
 
 FLAGS = flags.FLAGS

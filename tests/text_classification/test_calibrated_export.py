@@ -19,7 +19,7 @@ from voice_ft.evaluation import reports
 from voice_ft.evaluation.mahalanobis import ClassGaussians
 from voice_ft.runtime import TextClassifier
 from voice_ft.runtime.sidecar import SidecarError
-from voice_ft.text_classification.distance_score import logits_and_embeddings, with_distance_score
+from voice_ft.evaluation.distance_score import logits_and_embeddings, with_distance_score
 
 OOS_TEXTS = ["what is the meaning of life", "tell me a joke about cats", "how tall is mount everest",
              "translate good morning into french", "who won the football game", "order a pizza with cheese",

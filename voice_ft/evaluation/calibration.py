@@ -32,7 +32,7 @@ An input is rejected when its confidence is strictly below the threshold.
 Two extensions (the rule itself lives in `voice_ft.runtime.rejection`, shared with the phone):
 - score: besides the max softmax probability, the logit energy T * logsumexp(logits / T) and, for a
   text classifier given its training split, minus the Mahalanobis distance of the sentence embedding
-  to the nearest class (`voice_ft.text_classification.distance_score`). With OOS validation examples
+  to the nearest class (`voice_ft.evaluation.distance_score`). With OOS validation examples
   and `score="auto"`, the one with the largest AUROC (in-scope vs OOS) is used, in that order on
   ties; its threshold is chosen the same way (over midpoints of its values).
 - an explicit out-of-scope class (`oos_class`, a model output trained on negatives): an input it

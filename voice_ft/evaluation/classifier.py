@@ -16,6 +16,7 @@ from voice_ft.evaluation.calibration import (
     Calibration,
     calibrate_logits,
 )
+from voice_ft.evaluation.distance_score import fit_class_gaussians, logits_and_embeddings
 
 
 def _batched(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
@@ -81,7 +82,7 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
             negatives, e.g. "oos"): it rejects whenever it wins, and the sidecar records it.
         train: a text classifier's training split: with OOS validation examples (or
             `score="mahalanobis"`), the Mahalanobis score is fitted on it and compared too
-            (`voice_ft.text_classification.distance_score`); one more pass over it.
+            (`voice_ft.evaluation.distance_score`); one more pass over it.
 
     Returns:
         A `Calibration`; pass it to `export_tflite(..., calibration=...)` to ship it in the sidecar,
@@ -99,9 +100,6 @@ def calibrate(model: keras.Model, validation: tf.data.Dataset, labels=None, bins
         raise ValueError("score='mahalanobis' needs train (the split its class Gaussians are fitted on)")
     gaussians, distance = None, None
     if train is not None and score in ("auto", "mahalanobis"):
-        # text classifiers only (their sentence embedding), so imported only when asked for
-        from voice_ft.text_classification.distance_score import fit_class_gaussians, logits_and_embeddings
-
         y_true, logits, embeddings = logits_and_embeddings(model, validation, batch_size)
         if score == "mahalanobis" or (y_true == OOS_LABEL_ID).any():  # "auto" can only choose it with OOS rows
             gaussians = fit_class_gaussians(model, train, oos_class)

@@ -16,7 +16,7 @@ import tensorflow as tf
 class MahalanobisScore(keras.layers.Layer):
     """`(batch, dim)` embeddings -> `(batch,)` scores, -min over classes of the squared Mahalanobis distance.
 
-    Built for export (`voice_ft.text_classification.distance_score.with_distance_score`), on top of a
+    Built for export (`voice_ft.evaluation.distance_score.with_distance_score`), on top of a
     trained classifier; the classifier's `.keras` file does not hold it (the fitted constants travel
     in the exported graph).
 

@@ -11,7 +11,7 @@ with is the rule the phone applies. Sidecar block (all but "method" and "thresho
   T * logsumexp(in-scope logits / T) (`probabilities.energy`), threshold any finite number.
   "mahalanobis" (text classifiers): minus the squared Mahalanobis distance of the sentence embedding
   to the nearest in-scope class, which the `.tflite` computes itself as a second output (the sidecar's
-  `outputs.mahalanobis`; `voice_ft.text_classification.distance_score`), threshold any finite number.
+  `outputs.mahalanobis`; `voice_ft.evaluation.distance_score`), threshold any finite number.
 - `oos_label`: one of the model's labels that is an explicit out-of-scope class (trained on
   negatives); an input whose most probable label it is gets rejected whatever its score. The
   threshold may then be null (only the class rejects). `best_label` is always an in-scope label.

@@ -38,7 +38,7 @@ from voice_ft.export.sidecar import sidecar_path, write_sidecar
 from voice_ft.export.staging import write_verified
 from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.rejection import DISTANCE_SCORE
-from voice_ft.text_classification.distance_score import with_distance_score
+from voice_ft.evaluation.distance_score import with_distance_score
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ import keras
 from voice_ft.backbones import Backbone
 from voice_ft.backbones.encoder import POOLINGS, backbone_outputs, encoder_inputs, sentence_embedding
 from voice_ft.data.text_encoder import TextEncoder
+from voice_ft.evaluation.distance_score import EMBEDDING_LAYER
 
 
 def build_text_classifier(
@@ -55,7 +56,7 @@ def build_text_classifier(
     x = sentence_embedding(backbone_outputs(backbone.model, inputs), inputs["padding_mask"], pooling)
     if pooling != "pooled" and "pooled_dense" in [layer.name for layer in backbone.model.layers]:
         backbone.model.get_layer("pooled_dense").trainable = False  # unused: no gradient reaches it
-    x = keras.layers.Dropout(dropout, name="classifier_dropout")(x)
+    x = keras.layers.Dropout(dropout, name=EMBEDDING_LAYER)(x)  # its input: what the Mahalanobis score reads
     logits = keras.layers.Dense(
         num_labels,
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),

@@ -1,5 +1,7 @@
 """The Mahalanobis out-of-scope score of a text classifier: fitted on its training split, shipped in its export.
 
+Core (evaluation) rather than `text_classification`, since `voice_ft.calibrate` fits it.
+
 Why: on SNIPS with no out-of-scope class (issue 14's 2a, `bench/oos.py --method=threshold`) the
 distance of the sentence embedding to the nearest intent separates out-of-scope sentences better
 than the logit scores (test AUROC 0.997 against 0.989 for the energy), since a sentence unlike every
@@ -22,7 +24,10 @@ from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation.mahalanobis import ClassGaussians
 from voice_ft.layers.mahalanobis import MahalanobisScore
 
-EMBEDDING_LAYER = "classifier_dropout"  # its input is the pooled sentence embedding
+# The layer whose input is a text classifier's pooled sentence embedding: the dropout before the head,
+# named so by `voice_ft.text_classification.model.build_text_classifier` (a name, not an import: the core
+# does not import task packages).
+EMBEDDING_LAYER = "classifier_dropout"
 SCORE_OUTPUT = "mahalanobis"
 
 
