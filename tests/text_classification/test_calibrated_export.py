@@ -31,6 +31,17 @@ def with_oos(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.concatenate(oos)
 
 
+def export_and_check_oos_figures(model, path, validation, labels, calibration):
+    """A float32 export verified on `validation`; its in-scope and OOS figures match Keras's and the calibration's."""
+    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=validation, labels=labels,
+                                    calibration=calibration)  # fmt: skip
+    assert result.num_oos == len(OOS_TEXTS)
+    assert result.tflite_in_scope_accuracy == pytest.approx(result.keras_in_scope_accuracy)
+    assert result.tflite_oos_recall == pytest.approx(result.keras_oos_recall)
+    assert result.keras_oos_recall == calibration.report["rejection"]["validation"]["oos_recall"]
+    return result
+
+
 def test_calibrate_fits_a_temperature_that_lowers_validation_nll(trained, tmp_path):
     model, _, test, labels = trained
     calibration = voice_ft.calibrate(model, test, labels)
@@ -57,12 +68,7 @@ def test_export_ships_calibration_and_verifies_oos_recall(trained, tmp_path):
                                    target_oos_recall=None)  # the balanced threshold: checked by hand below
     assert calibration.report["rejection"]["criterion"] == "max in_scope_accuracy + oos_recall"
     path = tmp_path / "intent.tflite"
-    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=validation, labels=labels,
-                                    calibration=calibration)  # fmt: skip
-    assert result.num_oos == len(OOS_TEXTS)
-    assert result.tflite_in_scope_accuracy == pytest.approx(result.keras_in_scope_accuracy)
-    assert result.tflite_oos_recall == pytest.approx(result.keras_oos_recall)
-    assert result.keras_oos_recall == calibration.report["rejection"]["validation"]["oos_recall"]
+    result = export_and_check_oos_figures(model, path, validation, labels, calibration)
     assert result.keras_accuracy == voice_ft.evaluate(model, test, labels)["accuracy"]  # OOS rows left out
 
     sidecar = json.loads(path.with_suffix(".json").read_text())
@@ -119,12 +125,7 @@ def test_export_ships_the_score_and_the_runtime_applies_it(trained, tmp_path):
     validation = with_oos(test)
     calibration = voice_ft.calibrate(model, validation, labels, score="mahalanobis", train=train)
     path = tmp_path / "intent.tflite"
-    result = voice_ft.export_tflite(model, path, quantization="float32", verify_on=validation, labels=labels,
-                                    calibration=calibration)  # fmt: skip
-    assert result.num_oos == len(OOS_TEXTS)
-    assert result.tflite_oos_recall == pytest.approx(result.keras_oos_recall)
-    assert result.tflite_in_scope_accuracy == pytest.approx(result.keras_in_scope_accuracy)
-    assert result.keras_oos_recall == calibration.report["rejection"]["validation"]["oos_recall"]
+    export_and_check_oos_figures(model, path, validation, labels, calibration)
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["outputs"] == {"logits": "logits", "mahalanobis": "mahalanobis"}
     assert sidecar["rejection"]["score"] == "mahalanobis" and sidecar["rejection"]["threshold"] == calibration.threshold

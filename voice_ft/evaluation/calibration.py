@@ -174,6 +174,11 @@ def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bo
     else:
         low, high = bottom - margin, top + margin
     candidates = np.concatenate([[low], _midpoints(everything), [high]])
+    if probability:
+        # Scores below 0 (calibrate_logits puts rows an OOS class wins below every other) give midpoints
+        # below 0, which reject no more than 0 does; a probability threshold must lie in [0, 1] (the
+        # runtimes refuse others).
+        candidates = np.clip(candidates, low, high)
     accuracy = (right.size - np.searchsorted(right, candidates, side="left")) / in_confidence.size
     recall = np.searchsorted(oos, candidates, side="left") / oos.size
     balanced = int(np.argmax(accuracy + recall))
@@ -331,11 +336,6 @@ def calibrate_logits(logits, labels, bins: int = DEFAULT_BINS,
         if oos.any():
             threshold = threshold_for_oos(value[in_scope], best[in_scope] == labels[in_scope], value[oos],
                                           probability=chosen == "max_softmax", target_recall=target_oos_recall)  # fmt: skip
-            if chosen == "max_softmax":
-                # Rows the OOS class wins score below every other (-1 below the lowest, above): a cut between
-                # them and the rest can fall below 0, which rejects no more than 0 does, and a sidecar's
-                # probability threshold must lie in [0, 1] (the runtimes refuse others).
-                threshold = min(max(threshold, 0.0), 1.0)
             criterion = "max in_scope_accuracy + oos_recall"
             if target_oos_recall is not None:
                 criterion += f", lowered to oos_recall >= {target_oos_recall:g}"
