@@ -178,7 +178,7 @@ def threshold_for_oos(in_confidence, in_correct, oos_confidence, probability: bo
         # Scores below 0 (calibrate_logits puts rows an OOS class wins below every other) give midpoints
         # below 0, which reject no more than 0 does; a probability threshold must lie in [0, 1] (the
         # runtimes refuse others).
-        candidates = np.clip(candidates, low, high)
+        candidates = np.clip(candidates, 0.0, 1.0)  # not (low, high): high < 0 when every score is (all rows won)
     accuracy = (right.size - np.searchsorted(right, candidates, side="left")) / in_confidence.size
     recall = np.searchsorted(oos, candidates, side="left") / oos.size
     balanced = int(np.argmax(accuracy + recall))
