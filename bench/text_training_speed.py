@@ -11,6 +11,8 @@ Same model, data and optimizer; four variants, each adding one thing to the one 
               classifiers: its compiles cost more than it saves on a SNIPS-size run);
   frozen_layers2  `frozen` with the bottom 2 transformer layers frozen too (`Recipe.freeze_layers=2`,
               `--freeze_layers=2`): no gradient flows below the third layer, so the backward pass is shorter.
+  frozen_bf16 `frozen` computed in bfloat16 (Keras's `mixed_bfloat16` policy, `Recipe.mixed_precision`,
+              `--mixed_precision`): the matrix products run on the CPU's bf16 units where it has them.
 Each variant trains `--steps` steps after a warm-up, the variants alternating `--rounds` times so all
 see the same machine load; a step on a batch width a variant has not yet seen (a retrace or an XLA
 compile) is not timed (the compiles are reported apart, as `xla_compile_s`).
@@ -18,7 +20,8 @@ Last line (JSON): `examples_per_s_fixed`, `examples_per_s_bucketed`, `examples_p
 `examples_per_s_frozen_xla`, `speedup` (bucketed / fixed), `speedup_recipe` (frozen / fixed: what
 `choose_recipe` gives the text classifiers), `speedup_xla` (frozen_xla / frozen, compiles excluded),
 `mean_tokens_fixed`, `mean_tokens_bucketed` (padded width per example), `xla_compile_s`,
-`examples_per_s_frozen_layers2`, `speedup_layers2` (frozen_layers2 / frozen).
+`examples_per_s_frozen_layers2`, `speedup_layers2` (frozen_layers2 / frozen), `examples_per_s_frozen_bf16`,
+`speedup_bf16` (frozen_bf16 / frozen), `cpu_bf16` (whether the CPU has bf16 units).
 """
 
 from __future__ import annotations
@@ -40,14 +43,16 @@ flags.DEFINE_integer("batch_size", 32, "Batch size.")
 flags.DEFINE_integer("steps", 60, "Timed steps per variant and round.")
 flags.DEFINE_integer("rounds", 2, "Alternations of the variants.")
 flags.DEFINE_integer("warmup_steps", 20, "Untimed steps per variant before the first round.")
+flags.DEFINE_list("variants", None, "Variants to time (default: all); the speed-ups of absent ones are left out.")
 
-# name: (length-bucketed batches, token embedding frozen, bottom transformer layers frozen, XLA)
+# name: (length-bucketed batches, token embedding frozen, bottom transformer layers frozen, XLA, bfloat16)
 VARIANTS = {
-    "fixed": (False, False, 0, False),
-    "bucketed": (True, False, 0, False),
-    "frozen": (True, True, 0, False),
-    "frozen_xla": (True, True, 0, True),
-    "frozen_layers2": (True, True, 2, False),
+    "fixed": (False, False, 0, False, False),
+    "bucketed": (True, False, 0, False, False),
+    "frozen": (True, True, 0, False, False),
+    "frozen_xla": (True, True, 0, True, False),
+    "frozen_layers2": (True, True, 2, False, False),
+    "frozen_bf16": (True, True, 0, False, True),
 }
 
 
@@ -58,14 +63,21 @@ def main(argv):
 
     import voice_ft
     from voice_ft.data.text_pipeline import encode_dataset
+    from voice_ft.training.cpu_features import cpu_has_bf16
     from voice_ft.training.freezing import apply_trainability
 
+    unknown = set(FLAGS.variants or ()) - set(VARIANTS)
+    if unknown:
+        raise app.UsageError(f"--variants: unknown {sorted(unknown)}; choose from {list(VARIANTS)}")
+    variants = {n: v for n, v in VARIANTS.items() if not FLAGS.variants or n in FLAGS.variants}
     train, *_, labels = voice_ft.datasets.load(FLAGS.data)
     models, iterators = {}, {}
-    for name, (bucketed, frozen, frozen_layers, xla) in VARIANTS.items():
+    for name, (bucketed, frozen, frozen_layers, xla, bf16) in variants.items():
         keras.utils.set_random_seed(0)
+        voice_ft.use_mixed_precision(bf16)  # the policy is read when the layers are built
         model = voice_ft.build_intent_classifier(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
                                                  sequence_length=FLAGS.sequence_length)  # fmt: skip
+        voice_ft.use_mixed_precision(False)
         apply_trainability(model, freeze_layers=frozen_layers, freeze_embeddings=frozen)
         model.compile(keras.optimizers.AdamW(5e-5), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=xla)  # fmt: skip
@@ -73,11 +85,11 @@ def main(argv):
         batches = encode_dataset(train, model.text_encoder, FLAGS.batch_size, shuffle=True, seed=0,
                                  bucket_by_length=bucketed)  # fmt: skip
         iterators[name] = iter(batches.repeat())
-    seconds = {n: 0.0 for n in VARIANTS}
-    examples = {n: 0 for n in VARIANTS}
-    tokens = {n: [] for n in VARIANTS}
-    seen = {n: set() for n in VARIANTS}
-    first_steps = {n: 0.0 for n in VARIANTS}  # steps on a new width: traces, and for XLA compiles
+    seconds = {n: 0.0 for n in variants}
+    examples = {n: 0 for n in variants}
+    tokens = {n: [] for n in variants}
+    seen = {n: set() for n in variants}
+    first_steps = {n: 0.0 for n in variants}  # steps on a new width: traces, and for XLA compiles
 
     def step(name, timed: bool):
         x, y = next(iterators[name])
@@ -93,27 +105,28 @@ def main(argv):
             examples[name] += int(y.shape[0])
             tokens[name].append(width)
 
-    for name in VARIANTS:
+    for name in variants:
         for _ in range(FLAGS.warmup_steps):
             step(name, timed=False)
     for _ in range(FLAGS.rounds):
-        for name in VARIANTS:
+        for name in variants:
             for _ in range(FLAGS.steps):
                 step(name, timed=True)
-    rate = {n: examples[n] / seconds[n] for n in VARIANTS}
-    print_result({
-        "data": FLAGS.data,
-        **{f"examples_per_s_{n}": rate[n] for n in VARIANTS},
-        "speedup": rate["bucketed"] / rate["fixed"],
-        "speedup_recipe": rate["frozen"] / rate["fixed"],
-        "speedup_xla": rate["frozen_xla"] / rate["frozen"],
-        "speedup_layers2": rate["frozen_layers2"] / rate["frozen"],
-        "mean_tokens_fixed": float(np.mean(tokens["fixed"])),
-        "mean_tokens_bucketed": float(np.mean(tokens["bucketed"])),
-        "xla_compile_s": first_steps["frozen_xla"] - first_steps["frozen"],
-        "batch_widths": sorted(seen["bucketed"]),
-        "machine": machine(),
-    })
+    rate = {n: examples[n] / seconds[n] for n in variants}
+    ratios = {"speedup": ("bucketed", "fixed"), "speedup_recipe": ("frozen", "fixed"),
+              "speedup_xla": ("frozen_xla", "frozen"), "speedup_layers2": ("frozen_layers2", "frozen"),
+              "speedup_bf16": ("frozen_bf16", "frozen")}  # fmt: skip
+    result = {"data": FLAGS.data, **{f"examples_per_s_{n}": rate[n] for n in variants},
+              **{key: rate[a] / rate[b] for key, (a, b) in ratios.items() if a in rate and b in rate},
+              "cpu_bf16": cpu_has_bf16()}  # fmt: skip
+    for name in ("fixed", "bucketed"):
+        if name in tokens:
+            result[f"mean_tokens_{name}"] = float(np.mean(tokens[name]))
+    if "frozen_xla" in first_steps and "frozen" in first_steps:
+        result["xla_compile_s"] = first_steps["frozen_xla"] - first_steps["frozen"]
+    if "bucketed" in seen:
+        result["batch_widths"] = sorted(seen["bucketed"])
+    print_result({**result, "machine": machine()})
 
 
 if __name__ == "__main__":

@@ -69,7 +69,8 @@ flags.DEFINE_integer("lora_rank", None, "Train LoRA adapters of this rank instea
 flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay factor (e.g. 0.9).")
 flags.DEFINE_float("head_learning_rate_multiplier", None, "The new classification head trains at this times the learning "
                    "rate; default: chosen.")
-flags.DEFINE_bool("mixed_precision", False, "Compute in bfloat16 (CPU) / float16 (GPU).")
+flags.DEFINE_bool("mixed_precision", None, "Train in bfloat16 (CPU) / float16 (GPU), evaluate and export in float32; "
+                  "default: chosen (on where the CPU has bfloat16 matrix units).")
 flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations without improvement (0 = never); "
                      "default: chosen.")
@@ -129,6 +130,7 @@ def run(task_name: str, builder_name: str) -> dict:
     from voice_ft.data.text_pipeline import add_negatives, in_scope
     from voice_ft.data.tfrecords import check_text_shards, read_text_shards, shard_files
     from voice_ft.training.distribution import alone_on_chief, start_strategy
+    from voice_ft.training.precision import compute_in_float32
 
     builder = getattr(voice_ft, builder_name)
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
@@ -150,6 +152,7 @@ def run(task_name: str, builder_name: str) -> dict:
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync,
                                    label_counts=shard_label_counts)  # fmt: skip
+    voice_ft.training.use_mixed_precision(recipe.mixed_precision)  # before any layer is built, the backbone's too
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         backbone = voice_ft.load_backbone(FLAGS.backbone)
     sequence_length = FLAGS.sequence_length
@@ -158,7 +161,6 @@ def run(task_name: str, builder_name: str) -> dict:
                                         max_length=backbone.max_sequence_length)  # fmt: skip
         sequence_length = choice.sequence_length
         logging.info("Chose %s (--sequence_length overrides).", choice.reason())
-    voice_ft.training.use_mixed_precision(FLAGS.mixed_precision)
 
     def build(pretrained=None):  # fresh pretrained weights unless given a loaded backbone
         return builder(pretrained or voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
@@ -187,6 +189,8 @@ def run(task_name: str, builder_name: str) -> dict:
         with voice_ft.training.distribution_scope(FLAGS.strategy):
             model = build(backbone)
         history = voice_ft.fit(model, FLAGS.train_shards or train, fit_validation, recipe=recipe, run_dir=run_dir)
+    voice_ft.training.use_mixed_precision(False)  # evaluated, saved and exported in float32, as on the phone
+    compute_in_float32(model)
     if not chief:
         return {}  # the chief evaluates, saves and exports
     model = alone_on_chief(model, build, FLAGS.strategy)  # multi_worker: predict would wait for the others

@@ -152,6 +152,16 @@ def test_xla_only_for_runs_long_enough_to_repay_its_compiles():
     assert choose_recipe(SNIPS_LIKE).recipe.jit_compile is False and "jit_compile" not in choose_recipe(SNIPS_LIKE).reasons
 
 
+def test_bfloat16_where_the_cpu_multiplies_it_natively_unless_told_otherwise():
+    fast = choose_recipe(SNIPS_LIKE, bf16_if_cpu_has_it=True, cpu_bf16="avx512_bf16")
+    assert fast.recipe.mixed_precision is True and "avx512_bf16" in fast.reasons["mixed_precision"]
+    slow = choose_recipe(SNIPS_LIKE, bf16_if_cpu_has_it=True, cpu_bf16="")
+    assert slow.recipe.mixed_precision is False and "no bfloat16" in slow.reasons["mixed_precision"]
+    kept = choose_recipe(SNIPS_LIKE, {"mixed_precision": False}, bf16_if_cpu_has_it=True, cpu_bf16="avx512_bf16")
+    assert kept.recipe.mixed_precision is False and kept.reasons["mixed_precision"] == "False (set by you)"
+    assert "mixed_precision" not in choose_recipe(SNIPS_LIKE, cpu_bf16="avx512_bf16").reasons  # other tasks: not measured
+
+
 def test_a_task_without_classes_presents_a_number_of_examples():
     choice = choose_recipe(DataProfile.without_classes(602, "clips"), presentations=2400, defaults={"batch_size": 16})
     assert choice.recipe.steps == 150  # 2400 / 16, about 4 epochs of 38 steps

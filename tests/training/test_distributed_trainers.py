@@ -5,7 +5,6 @@ the recipe, trains on global batches of 2 x --batch_size and still evaluates and
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import sys
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tiny_audio
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "examples"))  # example_runner
+from example_runner import run_script  # noqa: E402
 
 RUNNER = pathlib.Path(__file__).with_name("mirrored_trainer.py")
 TIMEOUT_S = 240
@@ -20,9 +21,7 @@ TIMEOUT_S = 240
 
 def run_mirrored(script: str, *args: str) -> subprocess.CompletedProcess:
     """`examples/<script>.py <args> --strategy=mirrored` on two logical CPU devices; fails with its output."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.run([sys.executable, str(RUNNER), script, *args], env=env, capture_output=True, text=True,
-                             timeout=TIMEOUT_S, cwd=RUNNER.parents[2])  # fmt: skip
+    process = run_script(RUNNER, [script, *args], TIMEOUT_S)  # from the repository root, forked (example_runner)
     assert process.returncode == 0, f"{process.stdout[-3000:]}\n{process.stderr[-5000:]}"
     assert "2 replica(s)" in process.stderr  # voice_ft.fit's log line: it trained on both devices
     return process

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tiny_audio
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "examples"))  # example_runner
+from example_runner import run_script  # noqa: E402
 
 import voice_ft
 from voice_ft.training import distribution
@@ -222,10 +224,7 @@ def test_intent_trainer_under_mirrored_strategy_on_two_cpu_devices(tiny_preset, 
     args = [f"--backbone={tiny_preset}", f"--run_dir={run_dir}", "--epochs=1", "--train_limit=64", "--batch_size=8",
             "--sequence_length=16", "--learning_rate=1e-3", "--quantization=float32", "--tolerance=100",
             "--calibrate=false"]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.run([sys.executable, str(WORKER.with_name("mirrored_trainer.py")), "train_intent", "--data=snips",
-                              *args], env=env,
-                             capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    process = run_script(WORKER.with_name("mirrored_trainer.py"), ["train_intent", "--data=snips", *args], TIMEOUT_S)
     assert process.returncode == 0, process.stderr[-4000:]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["recipe"]["strategy"] == "mirrored" and config["recipe"]["batch_size"] == 8

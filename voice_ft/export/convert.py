@@ -17,6 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.export.quantization import check_quantization
+from voice_ft.training.precision import float32_compute
 
 
 class FlexOpsError(RuntimeError):
@@ -32,8 +33,11 @@ class FlexOpsError(RuntimeError):
 
 def export_saved_model(model: keras.Model, directory: str, input_signature: list | None = None) -> str:
     """Writes the model's serving function as a SavedModel: its own input names and shapes, or
-    `input_signature` (e.g. a fixed length for a model that trains on any length)."""
-    model.export(directory, format="tf_saved_model", verbose=False, input_signature=input_signature)
+    `input_signature` (e.g. a fixed length for a model that trains on any length). A model trained in
+    mixed precision is written computing in float32 (TFLite has no bfloat16 kernels; its weights are
+    float32 already)."""
+    with float32_compute(model):
+        model.export(directory, format="tf_saved_model", verbose=False, input_signature=input_signature)
     return directory
 
 

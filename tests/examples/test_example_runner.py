@@ -1,0 +1,44 @@
+"""The suite's trainer runner: a child forked from the pre-imported server behaves as `python examples/<script>`."""
+
+import subprocess
+import sys
+
+import pytest
+
+from example_runner import REPO, child_env, run_example, run_forked
+
+SCRIPT = REPO / "examples" / "train_intent.py"
+
+
+def fresh(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=child_env(),
+                          cwd=REPO, timeout=300)  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [("--quantization=int4",), ("--no_such_flag",), ("--help",)])
+def test_forked_run_exits_and_prints_as_a_fresh_interpreter(args):
+    forked, started = run_forked(SCRIPT, list(args), timeout=300), fresh(*args)
+    assert forked.returncode == started.returncode
+    assert forked.stdout == started.stdout
+    assert forked.stderr.strip().splitlines()[-1:] == started.stderr.strip().splitlines()[-1:]
+
+
+def test_forked_run_sees_its_own_argv_folder_and_environment(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, sys\n"
+        "print(sys.argv[1:], sys.path[0], os.getcwd(), os.environ['TF_CPP_MIN_LOG_LEVEL'], len(os.listdir('/proc/self/task')))\n"
+        "import tensorflow as tf\n"
+        "print(float(tf.reduce_sum(tf.ones([3]))))\n"
+        "sys.exit(3)\n"
+    )
+    done = run_forked(probe, ["--a=1", "b c"], timeout=120)
+    assert done.returncode == 3, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first == f"['--a=1', 'b c'] {tmp_path} {REPO} 2 1"  # one OS thread: the server's idle helpers are not copied
+    assert second == "3.0"  # TensorFlow runs in the child
+
+
+def test_a_failing_trainer_fails_the_test_with_its_output():
+    with pytest.raises(AssertionError, match="quantization must be one of"):
+        run_example("train_intent.py", "--quantization=int4")
