@@ -5,6 +5,8 @@ import math
 import pytest
 
 from voice_ft.training.auto_recipe import (
+    EMA_MIN_STEPS,
+    EMA_MOMENTUM,
     JIT_COMPILE_MIN_STEPS,
     MAX_EPOCHS,
     PRESENTATIONS_PER_CLASS,
@@ -160,6 +162,16 @@ def test_bfloat16_where_the_cpu_multiplies_it_natively_unless_told_otherwise():
     kept = choose_recipe(SNIPS_LIKE, {"mixed_precision": False}, bf16_if_cpu_has_it=True, cpu_bf16="avx512_bf16")
     assert kept.recipe.mixed_precision is False and kept.reasons["mixed_precision"] == "False (set by you)"
     assert "mixed_precision" not in choose_recipe(SNIPS_LIKE, cpu_bf16="avx512_bf16").reasons  # other tasks: not measured
+
+
+def test_a_weight_average_only_for_runs_long_enough_to_forget_their_start():
+    snips = choose_recipe(SNIPS_LIKE, ema_min_steps=EMA_MIN_STEPS)  # 821 steps
+    assert snips.recipe.ema_momentum == EMA_MOMENTUM and "821 steps" in snips.reasons["ema_momentum"]
+    short = choose_recipe(SNIPS_LIKE, {"steps": 100}, ema_min_steps=EMA_MIN_STEPS)
+    assert short.recipe.ema_momentum is None and "under 400" in short.reasons["ema_momentum"]
+    mine = choose_recipe(SNIPS_LIKE, {"ema_momentum": 0.9}, ema_min_steps=EMA_MIN_STEPS)
+    assert mine.recipe.ema_momentum == 0.9 and mine.reasons["ema_momentum"] == "0.9 (set by you)"
+    assert choose_recipe(SNIPS_LIKE).recipe.ema_momentum is None  # tasks without the rule
 
 
 def test_a_task_without_classes_presents_a_number_of_examples():
