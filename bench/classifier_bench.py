@@ -22,6 +22,7 @@ from voice_ft.evaluation import metrics  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
 from voice_ft.data.text_pipeline import encode_dataset, label_counts  # noqa: E402
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
+from voice_ft.training.precision import compute_in_float32, mixed_precision_policy  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.text_classification.export import tflite_logits  # noqa: E402
 from voice_ft.runtime.interpreter import TFLiteModel  # noqa: E402
@@ -33,7 +34,8 @@ flags.DEFINE_integer("batch_size", None, "Batch size (default: the Recipe defaul
 flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the Recipe default).")
 flags.DEFINE_float("head_learning_rate_multiplier", None, "Head learning-rate multiplier (default: chosen).")
 flags.DEFINE_integer("sequence_length", None, "Tokens per utterance (default: chosen from the data).")
-flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: none, as in the Recipe).")
+flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: chosen, 0.99 for runs of 400+ steps).")
+flags.DEFINE_bool("mixed_precision", None, "Train in bfloat16 (default: chosen, where the CPU has bfloat16 units).")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (smoke runs).")
 flags.DEFINE_integer("latency_examples", 200, "Utterances timed per file.")
 flags.DEFINE_list("variants", ["fp32", "dynamic", "int8"], "TFLite variants to export, verify and time.")
@@ -46,7 +48,8 @@ def run(dataset: str, task: str, builder) -> dict:
     """Trains with the defaults (recipe and sequence length chosen from the data, as the trainers do)
     unless a flag sets a value, then evaluates, exports and times."""
     overrides = {name: FLAGS[name].value for name in
-                 ("epochs", "batch_size", "learning_rate", "head_learning_rate_multiplier", "ema_momentum")
+                 ("epochs", "batch_size", "learning_rate", "head_learning_rate_multiplier", "ema_momentum",
+                  "mixed_precision")
                  if FLAGS[name].value is not None}  # fmt: skip
     train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)
     if FLAGS.train_limit:
@@ -55,15 +58,17 @@ def run(dataset: str, task: str, builder) -> dict:
                                     **TEXT_CLASSIFIER_RULES)
     recipe = choice.recipe
     print(f"Recipe:\n{choice.describe()}", flush=True)
-    backbone = voice_ft.load_backbone(FLAGS.backbone)
-    sequence_length = FLAGS.sequence_length or choose_sequence_length(
-        train.map(lambda text, label: text), backbone.tokenizer, max_length=backbone.max_sequence_length).sequence_length
-    model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
+    with mixed_precision_policy(recipe.mixed_precision):  # the recipe's bfloat16, where the CPU has it
+        backbone = voice_ft.load_backbone(FLAGS.backbone)
+        sequence_length = FLAGS.sequence_length or choose_sequence_length(
+            train.map(lambda text, label: text), backbone.tokenizer, max_length=backbone.max_sequence_length).sequence_length
+        model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
 
     meter = ThroughputMeter(recipe.batch_size)
     start = time.perf_counter()
     voice_ft.fit(model, train, validation, recipe=recipe, callbacks=[meter], verbose=2)
     train_seconds = time.perf_counter() - start
+    compute_in_float32(model)  # evaluated and exported as the phone computes, as the trainers do
 
     y_true, y_pred, _ = voice_ft.training.predict_classes(model, test)
     result = {

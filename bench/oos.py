@@ -60,6 +60,7 @@ from voice_ft.runtime.probabilities import calibrated_softmax  # noqa: E402
 from voice_ft.runtime.rejection import SCORES, rejection_scores  # noqa: E402
 from voice_ft.evaluation.distance_score import fit_class_gaussians, logits_and_embeddings  # noqa: E402
 from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
+from voice_ft.training.precision import compute_in_float32, mixed_precision_policy  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
@@ -116,13 +117,15 @@ def main(argv):
     choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides,
                                     **TEXT_CLASSIFIER_RULES)
     print(f"Recipe:\n{choice.describe()}", flush=True)
-    backbone = voice_ft.load_backbone(FLAGS.backbone)
-    sequence_length = choose_sequence_length(tf.data.Dataset.from_tensor_slices(train_texts), backbone.tokenizer,
-                                             max_length=backbone.max_sequence_length).sequence_length  # fmt: skip
-    model = voice_ft.build_intent_classifier(backbone, num_labels=len(labels), sequence_length=sequence_length)
+    with mixed_precision_policy(choice.recipe.mixed_precision):  # the recipe's bfloat16, where the CPU has it
+        backbone = voice_ft.load_backbone(FLAGS.backbone)
+        sequence_length = choose_sequence_length(tf.data.Dataset.from_tensor_slices(train_texts), backbone.tokenizer,
+                                                 max_length=backbone.max_sequence_length).sequence_length  # fmt: skip
+        model = voice_ft.build_intent_classifier(backbone, num_labels=len(labels), sequence_length=sequence_length)
     start = time.perf_counter()
     voice_ft.fit(model, train, in_scope(validation), recipe=choice.recipe, verbose=2)
     train_seconds = time.perf_counter() - start
+    compute_in_float32(model)  # scored, calibrated and exported as the phone computes
 
     # Three rules fitted on one pass of validation logits and embeddings: the default (lowered to 95% OOS
     # recall), the balanced one, and one chosen without the OOS rows (2% of in-scope rejected). --score:

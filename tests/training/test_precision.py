@@ -7,7 +7,13 @@ import pytest
 import voice_ft
 from voice_ft.export.convert import convert_to_tflite
 from voice_ft.runtime.interpreter import TFLiteModel
-from voice_ft.training.precision import check_model_precision, compute_in_float32, float32_compute, mixed_layers
+from voice_ft.training.precision import (
+    check_model_precision,
+    compute_in_float32,
+    float32_compute,
+    mixed_layers,
+    mixed_precision_policy,
+)
 
 
 def build(preset, mixed: bool):
@@ -63,3 +69,10 @@ def test_a_backbone_loaded_before_the_policy_is_refused(tiny_preset):
     with pytest.raises(ValueError, match=r"(?s)of its weights.*before loading the backbone"):
         check_model_precision(model, True)
     check_model_precision(build(tiny_preset, True), True)
+
+
+def test_the_policy_block_builds_in_bfloat16_and_restores_the_global_policy(tiny_preset):
+    with mixed_precision_policy(True):
+        model = voice_ft.build_intent_classifier(voice_ft.load_backbone(str(tiny_preset)), 3, sequence_length=16)
+    assert keras.mixed_precision.global_policy().name == "float32"
+    check_model_precision(model, True)  # the backbone was built inside the block too

@@ -27,6 +27,25 @@ def use_mixed_precision(enabled: bool = True) -> str:
     return name
 
 
+@contextlib.contextmanager
+def mixed_precision_policy(enabled: bool):
+    """Layers built inside the block (load the backbone inside it too) compute in 16 bits if `enabled`;
+    the global policy is what it was after the block.
+
+    Example:
+        >>> with mixed_precision_policy(recipe.mixed_precision):
+        ...     model = voice_ft.build_intent_classifier(voice_ft.load_backbone(name), num_labels)
+        >>> voice_ft.fit(model, train, recipe=recipe)
+        >>> compute_in_float32(model)  # evaluate and export as the phone computes
+    """
+    before = keras.mixed_precision.global_policy()
+    use_mixed_precision(enabled)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
 def mixed_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers of `model` (itself and every nested one) whose dtype policy computes in 16 bits."""
     return [layer for layer in model._flatten_layers(include_self=True, recursive=True)
