@@ -70,7 +70,7 @@ flags.DEFINE_float("layerwise_lr_decay", None, "Layer-wise learning-rate decay f
 flags.DEFINE_float("head_learning_rate_multiplier", None, "The new classification head trains at this times the learning "
                    "rate; default: chosen.")
 flags.DEFINE_bool("mixed_precision", None, "Train in bfloat16 (CPU) / float16 (GPU), evaluate and export in float32; "
-                  "default: chosen (on where the CPU has bfloat16 matrix units).")
+                  "default: chosen (true where the CPU has bfloat16 matrix units).")
 flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving average of the weights with this momentum (e.g. 0.99).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations without improvement (0 = never); "
                      "default: chosen.")

@@ -42,7 +42,7 @@ JIT_COMPILE_MIN_STEPS = 1500
 # The speed rules of the length-bucketed text classifiers (intent, sentiment): `choose_recipe(..., **TEXT_CLASSIFIER_RULES)`.
 # XLA is left out: even past the break-even a long run gains about a minute, and a data set of longer
 # sentences has more widths to compile (BANKING77's run was not measured with it); `--jit_compile` opts in.
-# bfloat16 compute where the CPU has bf16 matrix units: a step 1.28x faster on all-MiniLM-L6-v2
+# bfloat16 compute where the CPU has bf16 matrix units: a step 1.28-1.45x faster on all-MiniLM-L6-v2
 # (`bench/text_training_speed.py --variants=frozen,frozen_bf16`); the model is evaluated and exported in float32.
 # A moving average of the weights (Polyak averaging) over the last ~1/(1 - EMA_MOMENTUM) steps is validated and
 # shipped instead of the last step's, which damps the run-to-run spread of a short run (SNIPS, one run each in
@@ -228,7 +228,7 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         flag = cpu_bf16 if cpu_bf16 is not None else cpu_bf16_flag()
         chosen["mixed_precision"] = bool(flag)
         reasons["mixed_precision"] = (
-            f"True (this CPU has {flag}: bfloat16 matrix products make a step ~1.3x faster; the weights stay "
+            f"True (this CPU has {flag}: bfloat16 matrix products make a step 1.3-1.5x faster; the weights stay "
             "float32, and evaluation and the exported file compute in float32)" if flag
             else "False (this CPU has no bfloat16 matrix units, where bfloat16 would be slower)"
         )

@@ -12,9 +12,9 @@ BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 def cpu_bf16_flag(cpuinfo: str = "/proc/cpuinfo") -> str | None:
     """The flag by which this CPU multiplies bfloat16 matrices natively, or None (also where unreadable).
 
-    On such a CPU TensorFlow's oneDNN matrix products run ~1.7x faster in bfloat16 than in float32
-    (all-MiniLM-L6-v2's 512x384 @ 384x1536 on a 2-core AMD EPYC with AVX512-BF16), and a text classifier's
-    training step ~1.3x faster (`bench/text_training_speed.py`); elsewhere bfloat16 is emulated and slower.
+    On such a CPU TensorFlow's oneDNN matrix products run faster in bfloat16 than in float32, and so does a
+    text classifier's training step (`bench/text_training_speed.py`: `matmul_speedup_bf16`, `speedup_bf16`,
+    on a 2-core AMD EPYC with AVX512-BF16); elsewhere bfloat16 is emulated and slower.
     """
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
