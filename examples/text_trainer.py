@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import sys
+import time
 
 import calibration_flags
 import negatives_flags
@@ -176,6 +177,7 @@ def run(task_name: str, builder_name: str) -> dict:
     if chief:  # other workers write nothing into the run directory
         record_run_config(run_dir, config)
     fit_validation = in_scope(validation) if oos_label else validation
+    started = time.monotonic()
     if FLAGS.tune:
         steps_per_epoch = -(-num_train // recipe.batch_size)
         budget = FLAGS.tune_budget_minutes * 60 if FLAGS.tune_budget_minutes else None
@@ -189,6 +191,8 @@ def run(task_name: str, builder_name: str) -> dict:
         with voice_ft.training.distribution_scope(FLAGS.strategy):
             model = build(backbone)
         history = voice_ft.fit(model, FLAGS.train_shards or train, fit_validation, recipe=recipe, run_dir=run_dir)
+    train_seconds = time.monotonic() - started  # every trial's with --tune; the resumed part of a resumed run
+    logging.info("Training took %.0f s.", train_seconds)
     voice_ft.training.use_mixed_precision(False)  # evaluated, saved and exported in float32, as on the phone
     compute_in_float32(model)
     if not chief:
@@ -214,7 +218,7 @@ def run(task_name: str, builder_name: str) -> dict:
         )
         exports[quantization] = result.to_dict()
 
-    metrics = {"test": test_metrics, "history": history.history, "tflite": exports}
+    metrics = {"test": test_metrics, "history": history.history, "train_seconds": round(train_seconds, 1), "tflite": exports}
     if negatives is not None:
         metrics["negatives"] = {"train": len(negatives.train), "validation": len(negatives.validation), **negatives.report}
     if calibration is not None:

@@ -36,6 +36,7 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["num_examples"] == 700
+    assert 0 < metrics["train_seconds"] < 600  # the fit alone, also logged ("Training took N s.")
     assert metrics["tflite"]["float32"]["tflite_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     config = json.loads((run_dir / "config.json").read_text())
     assert config["recipe"]["epochs"] == 1 and len(config["labels"]) == 7

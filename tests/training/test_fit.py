@@ -35,6 +35,34 @@ def test_fit_learns_snips_intents(tiny_backbone, snips_small, tmp_path):
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
 
 
+def test_fit_traces_the_train_step_once(tiny_backbone, snips_small):
+    """The optimizer is built before the first step, so TensorFlow traces the step once, not twice
+    (Keras 3.15 builds it inside the first trace when no strategy is set, which makes a second one)."""
+    train, validation, labels = snips_small
+    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=24)
+    traces = []
+    train_step = model.train_step
+    model.train_step = lambda data: (traces.append(1), train_step(data))[1]  # runs once per trace
+    recipe = voice_ft.Recipe(steps=6, steps_per_validation=3, batch_size=16, ema_momentum=0.9,
+                             head_learning_rate_multiplier=10)  # the text classifiers' optimizer  # fmt: skip
+    history = voice_ft.fit(model, train, validation, recipe=recipe, verbose=0)
+    assert len(history.history["loss"]) == 2 and model.optimizer.iterations.numpy() == 6
+    assert len(traces) == 1
+    assert all(np.any(m.numpy() != 0) for m in model.optimizer._momentums[-2:])  # the head's moments: trained
+
+
+def test_build_optimizer_now_creates_the_slots_once(tiny_backbone):
+    from voice_ft.training.fitting import build_optimizer_now
+
+    model = voice_ft.build_intent_classifier(tiny_backbone, 3, sequence_length=16)
+    model.compile(keras.optimizers.AdamW(1e-3), "sparse_categorical_crossentropy")
+    build_optimizer_now(model)
+    slots = [id(v) for v in model.optimizer.variables]
+    assert model.optimizer.built and len(model.optimizer._momentums) == len(model.trainable_variables)
+    build_optimizer_now(model)
+    assert [id(v) for v in model.optimizer.variables] == slots
+
+
 def test_freeze_layers_keeps_bottom_layers_fixed(tiny_backbone, snips_small):
     train, _, labels = snips_small
     model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=16)

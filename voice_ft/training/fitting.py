@@ -85,6 +85,7 @@ def fit(
             metrics=metrics if metrics is not None else [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             jit_compile=recipe.jit_compile,
         )
+        build_optimizer_now(model)
     class_weight = _class_weight(recipe.class_weight, train, model)
     with writer_dir(run_dir, strategy) as write_dir:  # only the chief writes into run_dir
         return _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs, steps_per_epoch,
@@ -113,6 +114,19 @@ def _fit(model, train_data, validation_data, recipe, run_dir, write_dir, epochs,
             )
     except KeyboardInterrupt:
         raise TrainingInterrupted(run_dir) from None
+
+
+def build_optimizer_now(model: keras.Model) -> None:
+    """Creates the compiled optimizer's variables (moments, weight average) before the first step.
+
+    Keras 3.15's TensorFlow trainer builds the optimizer inside the first traced train step when no
+    distribution strategy is set (`TensorFlowTrainer._maybe_symbolic_build` defers it), and TensorFlow
+    then traces that step a second time, since a `tf.function` that created variables on its first
+    call is traced again without creating them. Built here, the step is traced once: a BERT step's
+    trace is seconds of a run, and a fine-tuning trial pays it again.
+    """
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def _prepare(model, dataset, recipe: Recipe, shuffle: bool, strategy=None) -> tf.data.Dataset:
