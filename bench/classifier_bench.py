@@ -31,7 +31,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
 flags.DEFINE_integer("epochs", None, "Epochs (default: steps chosen from the data by voice_ft.choose_recipe).")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the Recipe default).")
-flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the Recipe default).")
+flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the text classifiers' chosen one).")
 flags.DEFINE_float("head_learning_rate_multiplier", None, "Head learning-rate multiplier (default: chosen).")
 flags.DEFINE_integer("sequence_length", None, "Tokens per utterance (default: chosen from the data).")
 flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: chosen, 0.99 for runs of 400+ steps).")

@@ -40,7 +40,7 @@ from absl import app, flags, logging
 import voice_ft  # lazy: the names used below load (with TensorFlow) when first touched
 from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.evaluation import reports
-from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES
+from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_LEARNING_RATE, TEXT_CLASSIFIER_RULES
 from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
@@ -55,7 +55,8 @@ flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); defa
 flags.DEFINE_integer("steps", None, "Optimizer steps; default: chosen from the number of classes (voice_ft.choose_recipe).")
 flags.DEFINE_integer("steps_per_validation", None, "Steps between validations/backups with --steps; default: chosen.")
 flags.DEFINE_integer("batch_size", 32, "Batch size.")
-flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate of the pretrained encoder.")
+flags.DEFINE_float("learning_rate", TEXT_CLASSIFIER_LEARNING_RATE, "Peak learning rate of the pretrained encoder "
+                   "(the text classifiers' default: all-MiniLM-L6-v2 is a small encoder).")
 flags.DEFINE_integer("sequence_length", None, "Tokens per utterance, including [CLS]/[SEP]; default: chosen from "
                      "the training data (99.5th percentile, rounded up to 8).")
 flags.DEFINE_string("run_dir", None, "Output directory for this run.")

@@ -193,3 +193,18 @@ def test_the_reasons_name_the_examples_in_their_unit():
     choice = choose_recipe(DataProfile.from_label_counts([100, 3, 50], unit="clips"))
     assert "(153 clips, 50 a class)" in choice.reasons["steps"]
     assert "the rarest class has 3 clips" in choice.reasons["class_weight"]
+
+
+def test_text_classifier_rules_give_a_small_encoder_its_rate_and_fewer_steps():
+    from voice_ft.training.auto_recipe import (TEXT_CLASSIFIER_LEARNING_RATE, TEXT_CLASSIFIER_PRESENTATIONS_PER_CLASS,
+                                               TEXT_CLASSIFIER_RULES)  # fmt: skip
+
+    snips = choose_recipe(SNIPS_LIKE, cpu_bf16="", **TEXT_CLASSIFIER_RULES)
+    assert snips.recipe.steps == math.ceil(TEXT_CLASSIFIER_PRESENTATIONS_PER_CLASS * 7 / 32) == 613
+    assert snips.recipe.learning_rate == TEXT_CLASSIFIER_LEARNING_RATE == 1e-4
+    assert snips.reasons["learning_rate"] == "0.0001 (this task's default)"
+    assert snips.recipe.freeze_embeddings and snips.recipe.ema_momentum == EMA_MOMENTUM
+    banking = choose_recipe(BANKING77_LIKE, cpu_bf16="", **TEXT_CLASSIFIER_RULES)
+    assert banking.recipe.steps == MAX_EPOCHS * math.ceil(9009 / 32)  # many classes: still the cap
+    mine = choose_recipe(SNIPS_LIKE, {"learning_rate": 3e-5}, cpu_bf16="", **TEXT_CLASSIFIER_RULES)
+    assert mine.recipe.learning_rate == 3e-5 and mine.reasons["learning_rate"] == "3e-05 (set by you)"
