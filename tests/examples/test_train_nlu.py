@@ -130,7 +130,10 @@ def test_train_nlu_learns_an_oos_intent_from_negatives_and_chooses_the_threshold
     assert rule["validation"]["num_oos"] == 22 and rule["validation"]["num_in_scope"] == 60
     verified = metrics["tflite"]["float32"]["rejection"]
     assert verified["num_oos"] == 20 and verified["tflite_oos_recall"] is not None
-    assert abs(verified["tflite_oos_recall"] - verified["keras_oos_recall"]) <= 0.05  # float32: at most one flip
+    # float32: at most one of the 20 out-of-scope rows flips across the threshold. Counted in rows, since
+    # 0.95 - 1.0 is 0.050000000000000044 in floating point (this failed on a fresh clone).
+    flips = abs(verified["tflite_oos_recall"] - verified["keras_oos_recall"]) * verified["num_oos"]
+    assert round(flips) <= 1
     sidecar = json.loads((run_dir / "nlu.json").read_text())
     assert sidecar["intent_labels"][-1] == "oos" and sidecar["rejection"]["oos_label"] == "oos"
     assert json.loads((run_dir / "config.json").read_text())["intents"][-1] == "oos"
