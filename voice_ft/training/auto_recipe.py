@@ -50,7 +50,7 @@ JIT_COMPILE_MIN_STEPS = 1500
 EMA_MOMENTUM = 0.99
 EMA_MIN_STEPS = 400
 # A small encoder (all-MiniLM-L6-v2: 6 layers, 384 wide) fine-tunes best at twice BERT-base's 5e-5: SNIPS,
-# one run each, 0.9800 at 1e-4 vs 0.9743-0.9786 at 5e-5 (821 steps), and 1e-4 reaches 0.9786 in 613 steps, so the
+# one run each, 0.9800 at 1e-4 vs 0.9743-0.9786 at 5e-5 (821 steps), and 1e-4 reaches 0.9771-0.9800 in 613 steps, so the
 # text classifiers see each class 2,800 times (SNIPS: 1.5 epochs) instead of PRESENTATIONS_PER_CLASS; many-class
 # sets hit the MAX_EPOCHS cap either way (bench/README.md, "SNIPS with the chosen recipe").
 TEXT_CLASSIFIER_LEARNING_RATE = 1e-4
