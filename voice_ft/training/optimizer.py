@@ -44,16 +44,17 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         self._multiplier_by_index = [float(self.lr_multipliers.get(v.path, 1.0)) for v in variables]
 
     def update_step(self, gradient, variable, learning_rate):
-        multiplier = self._multiplier_by_index[self._get_variable_index(variable)]
+        index = self._get_variable_index(variable)
+        multiplier = self._multiplier_by_index[index]
         if multiplier != 1.0:
             learning_rate = learning_rate * multiplier
         if self.fused_update_applies(gradient, variable):
-            index = self._get_variable_index(variable)
             return fused_adam_update(self, gradient, variable, self._momentums[index], self._velocities[index],
                                      learning_rate)  # fmt: skip
         return super().update_step(gradient, variable, learning_rate)
 
     def fused_update_applies(self, gradient, variable) -> bool:
+        """Whether `variable`'s update can be the fused kernel (checked once, when the step is traced)."""
         if keras.backend.backend() != "tensorflow" or self.amsgrad:
             return False
         import tensorflow as tf
@@ -61,8 +62,8 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         if isinstance(gradient, tf.IndexedSlices) or not keras.backend.standardize_dtype(variable.dtype).startswith("float"):
             return False
         index = self._get_variable_index(variable)
-        state = (_tf_variable(variable), _tf_variable(self._momentums[index]), _tf_variable(self._velocities[index]))
-        return not any(isinstance(v, tf.distribute.DistributedValues) for v in state)
+        state = (variable, self._momentums[index], self._velocities[index])
+        return not any(isinstance(_tf_variable(v), tf.distribute.DistributedValues) for v in state)
 
     def get_config(self):
         return {**super().get_config(), "lr_multipliers": self.lr_multipliers}
