@@ -40,7 +40,10 @@ flags.DEFINE_list("grammars", ["smart_home", "timers"], "Bundled grammar names o
 flags.DEFINE_string("recognizer_backbone", "whisper-tiny-en", "whisper-tiny-en, a Whisper preset folder, or tiny-whisper.")
 flags.DEFINE_string("nlu_backbone", "all-minilm-l6-v2", "Text encoder of the NLU (packaged name, preset dir, HF folder).")
 flags.DEFINE_integer("per_expression", 20, "Sentences sampled per grammar expression.")
+flags.DEFINE_enum("split_by", "expression", ["expression", "sentence"], "Test sentences from expressions never "
+                  "trained on (expression), or new sayings of trained expressions (sentence): from_grammar's split_by.")
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
+flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")
 flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
 flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
@@ -89,7 +92,7 @@ def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
     start = time.time()
     result = fit_speech_to_intent(
         grammar, recognizer, voice_ft.load_backbone(FLAGS.nlu_backbone), out_dir, per_expression=FLAGS.per_expression,
-        seed=FLAGS.seed, renditions=FLAGS.renditions, audio_frames=round(FLAGS.audio_seconds * 100),
+        seed=FLAGS.seed, split_by=FLAGS.split_by, renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, audio_frames=round(FLAGS.audio_seconds * 100),
         asr_recipe=Recipe(epochs=FLAGS.asr_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.asr_learning_rate,
                           seed=FLAGS.seed),
         nlu_recipe=Recipe(epochs=FLAGS.nlu_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.nlu_learning_rate,
@@ -112,7 +115,23 @@ def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
                    train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
                    sizes_bytes={"recognizer": result.metrics["asr_export"]["encoder_bytes"] + result.metrics["asr_export"]["decoder_bytes"],
                                 "nlu": (out_dir / "nlu.tflite").stat().st_size})  # fmt: skip
+    write_failures(out_dir / "bench_failures.json", references, keras_by_condition, result.predictions)
     return {"figures": figures, "references": references, "keras": keras_by_condition, "tflite": result.predictions}
+
+
+def write_failures(path: pathlib.Path, references, keras_by_condition: dict, tflite: list[dict]) -> None:
+    """Every test command a condition got wrong: what was said, what the recogniser heard, what came out."""
+    import json
+
+    from voice_ft.speech_to_intent.metrics import accepted
+
+    def failures(predictions):
+        return [{"said": r.transcript, "intent": r.intent, "slots": dict(r.slots), "heard": p["transcript"],
+                 "got_intent": p["intent"], "got_slots": p["slots"], "reason": p.get("reason")}
+                for r, p in zip(references, predictions) if not accepted(r, p)]  # fmt: skip
+
+    by_condition = {f"keras_{name}": failures(p) for name, p in keras_by_condition.items()}
+    path.write_text(json.dumps({**by_condition, "tflite_clean": failures(tflite)}, indent=1), encoding="utf-8")
 
 
 def main(argv):
@@ -130,7 +149,7 @@ def main(argv):
     pooled.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
                   slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references))  # fmt: skip
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
-                  "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
+                  "split_by": FLAGS.split_by, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
                   "machine": machine()})  # fmt: skip
 
 

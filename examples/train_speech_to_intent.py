@@ -26,9 +26,12 @@ flags.DEFINE_string("run_dir", None, "Output directory.")
 flags.DEFINE_string("recognizer_backbone", "whisper-tiny-en", "whisper-tiny-en, a Whisper preset folder, or tiny-whisper (tests).")
 flags.DEFINE_string("nlu_backbone", "all-minilm-l6-v2", "Text encoder for the NLU: packaged name, preset dir or HF folder.")
 flags.DEFINE_integer("per_expression", 20, "Sentences sampled per grammar expression.")
+flags.DEFINE_enum("split_by", "expression", ["expression", "sentence"], "Test sentences from expressions never "
+                  "trained on (expression), or new sayings of trained expressions (sentence).")
 flags.DEFINE_string("manifest", None, "Clips to use instead of rendering: CSV path,text,split,label,slots.")
 flags.DEFINE_string("audio_dir", None, "Where rendered audio goes (reused if present); default <run_dir>/audio.")
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
+flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds (short-audio mode); 30 = Whisper's standard.")
 flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "lora", "full"], "What of the Whisper encoder trains.")
 flags.DEFINE_enum("train_decoder", "full", ["full", "lora"], "What of the Whisper decoder trains.")
@@ -87,7 +90,7 @@ def main(argv):
                                  learning_rate=FLAGS.nlu_learning_rate, seed=FLAGS.seed)  # fmt: skip
     frames = None if FLAGS.audio_seconds >= 30 else round(FLAGS.audio_seconds * 100)
     settings = {name: FLAGS[name].value for name in (
-        "grammar", "recognizer_backbone", "nlu_backbone", "per_expression", "manifest", "renditions", "audio_seconds",
+        "grammar", "recognizer_backbone", "nlu_backbone", "per_expression", "split_by", "manifest", "renditions", "noisy_copies", "audio_seconds",
         "train_encoder", "train_decoder", "lora_rank", "sequence_length", "crf", "calibrate", "reject_rate",
         "nlu_quantization", "max_tokens", "max_eval", "seed")}  # fmt: skip
     record_run_config(run_dir, {"task": "speech_to_intent", **settings, "audio_frames": frames,
@@ -95,8 +98,8 @@ def main(argv):
                                 "intents": list(grammar.intents)})  # fmt: skip
     result = fit_speech_to_intent(
         grammar, load_recognizer_backbone(), voice_ft.load_backbone(FLAGS.nlu_backbone), run_dir,
-        per_expression=FLAGS.per_expression, seed=FLAGS.seed, manifest=FLAGS.manifest, audio_dir=FLAGS.audio_dir,
-        renditions=FLAGS.renditions, audio_frames=frames, train_encoder=FLAGS.train_encoder,
+        per_expression=FLAGS.per_expression, seed=FLAGS.seed, split_by=FLAGS.split_by, manifest=FLAGS.manifest, audio_dir=FLAGS.audio_dir,
+        renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, audio_frames=frames, train_encoder=FLAGS.train_encoder,
         train_decoder=FLAGS.train_decoder, lora_rank=FLAGS.lora_rank, asr_recipe=asr_recipe, nlu_recipe=nlu_recipe,
         sequence_length=FLAGS.sequence_length, crf=FLAGS.crf, calibrate=FLAGS.calibrate,
         reject_rate=FLAGS.reject_rate or None, nlu_quantization=FLAGS.nlu_quantization, max_tokens=FLAGS.max_tokens,

@@ -78,3 +78,38 @@ def test_labels_weight_transcript_and_end_tokens_only():
     np.testing.assert_array_equal(weights[0], [0, 1, 1, 1, 1, 0, 0, 0])
     np.testing.assert_array_equal(mask[0], [1, 1, 1, 1, 1, 0, 0, 0])
     assert weights[1].sum() == len(" hello") + 1
+
+
+def fsdd_examples(count: int) -> list:
+    """Real FSDD clips (the bundled spoken digits) as transcribed records."""
+    import csv
+    import pathlib
+
+    folder = pathlib.Path(__file__).resolve().parents[2] / "data" / "fsdd"
+    with (folder / "manifest.csv").open() as f:
+        rows = [r for _, r in zip(range(count), csv.DictReader(f))]
+    words = "zero one two three four five six seven eight nine".split()
+    return [data.TranscribedAudio(str(folder / r["path"]), words[int(r["label"])]) for r in rows]
+
+
+def test_noisy_copies_follow_the_clean_clips_at_the_chosen_snrs():
+    from voice_ft.asr.tiny import tiny_whisper_backbone
+
+    backbone, examples = tiny_whisper_backbone(num_layers=1, seed=0), fsdd_examples(3)
+    clean = data.load_speech(backbone, examples, audio_frames=100)
+    noisy = data.load_speech(backbone, examples, audio_frames=100, noisy_copies=2, seed=5)
+    assert len(noisy) == 9 and noisy.transcripts == clean.transcripts * 3 and noisy.token_ids == clean.token_ids * 3
+    np.testing.assert_array_equal(noisy.features[:3], clean.features)  # the clean clips come first, unchanged
+    for copy in (1, 2):
+        assert np.abs(noisy.features[3 * copy : 3 * copy + 3] - clean.features).mean() > 0.05
+    np.testing.assert_array_equal(data.load_speech(backbone, examples, 100, noisy_copies=2, seed=5).features, noisy.features)
+    assert not np.array_equal(data.load_speech(backbone, examples, 100, noisy_copies=2, seed=6).features, noisy.features)
+    # the noise is mixed at an SNR inside the range, against the speech's active samples
+    wave, rng = data._read(examples[0]), np.random.default_rng(0)
+    for _ in range(5):
+        added = data._with_noise(wave, rng, (6.0, 12.0), ("white", "brown")) - wave
+        active = np.abs(wave) > 1e-4
+        snr = 10 * np.log10((wave[active] ** 2).mean() / (added**2).mean())
+        assert 5.5 < snr < 12.5, snr  # clipping to [-1, 1] can only lower the added power a little
+    with pytest.raises(ValueError, match="noisy_copies >= 0"):
+        data.load_speech(backbone, examples, 100, noisy_copies=-1)

@@ -172,6 +172,25 @@ def test_split_by_expression_keeps_test_expressions_and_sentences_out_of_trainin
         split_expressions(g.read_grammar(path), (0.5, 0.1, 0.1))
 
 
+def test_split_by_sentence_trains_on_every_expression_and_tests_on_new_sayings(tmp_path):
+    path = write(tmp_path, BALANCED)
+    train, validation, test, intents, tags = from_grammar(path, per_expression=20, split_by="sentence")
+    grammar = g.read_grammar(path)
+    assert {e.expression for e in train} == {e.text for e in grammar.expressions}  # "clean up" too: train only
+    # every expression with >= 3 sayings gives validation and test sentences; "clean up" (one saying) does not
+    assert {e.expression for e in test} == {e.text for e in grammar.expressions} - {"clean up"}
+    assert {e.expression for e in validation} == {e.expression for e in test}
+    assert not {e.tokens for e in train} & {e.tokens for e in validation + test}
+    assert not {e.tokens for e in validation} & {e.tokens for e in test}
+    by_expression = collections.Counter(e.expression for e in test)
+    assert by_expression["[paint, colour, make] the $room:room $color:color (please)"] == 2  # 20 sayings x 0.1
+    assert by_expression["clean the $room:room"] == 1  # 6 sayings: at least one each, four left to train
+    assert sum(e.expression == "clean the $room:room" for e in train) == 4
+    assert from_grammar(path, per_expression=20, split_by="sentence") == (train, validation, test, intents, tags)
+    with pytest.raises(ValueError, match="split_by must be one of"):
+        from_grammar(path, split_by="speaker")
+
+
 def test_intents_with_one_or_two_expressions(tmp_path, caplog):
     path = write(tmp_path, """
         context:

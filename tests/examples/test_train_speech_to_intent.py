@@ -36,7 +36,7 @@ def args(tmp_path, tiny_preset, run_dir):
     return [f"--grammar={tmp_path / 'lights.yml'}", f"--run_dir={run_dir}", "--recognizer_backbone=tiny-whisper",
             f"--nlu_backbone={tiny_preset}", "--per_expression=4", "--renditions=1", "--asr_epochs=2",
             "--nlu_epochs=2", "--batch_size=8", "--asr_learning_rate=1e-3", "--nlu_learning_rate=1e-3",
-            "--max_tokens=8", "--audio_seconds=3"]  # fmt: skip
+            "--max_tokens=8", "--audio_seconds=3", "--split_by=sentence", "--noisy_copies=1"]  # fmt: skip
 
 
 @pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
@@ -54,6 +54,7 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
     assert values["slots"]["size"] == {"12 oz": "12 oz", "twelve ounce": "12 oz", "twelve ounces": "12 oz", "small": "small"}
     config = json.loads((run_dir / "config.json").read_text())
     assert config["task"] == "speech_to_intent" and config["audio_frames"] == 300
+    assert config["split_by"] == "sentence" and config["noisy_copies"] == 1
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["test"]

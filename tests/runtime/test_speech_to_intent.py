@@ -116,6 +116,26 @@ def test_synonyms_map_to_the_grammars_canonical_value(exported):
     assert s2i.understand_text("i want a small coffee")["slots"] == {"size": "small"}
 
 
+def test_a_value_the_tagger_opened_twice_is_joined_when_the_grammar_has_the_whole_phrase(exported):
+    s2i = SpeechToIntent.from_dir(exported)
+    text = "get me a twelve ounces coffee please"
+    halves = [{"slot": "size", "value": "twelve", "start": 9, "end": 15},  # B-size B-size
+              {"slot": "size", "value": "ounces", "start": 16, "end": 22}]  # fmt: skip
+    s2i.parser = FixedParser({"intent": "orderCoffee", "confidence": 0.9, "slots": halves})
+    result = s2i.understand_text(text)
+    assert result["slots"] == {"size": "12 oz"} and result["not_understood"] is False
+    assert [(s["value"], s["start"], s["end"]) for s in result["slot_spans"]] == [("twelve ounces", 9, 22)]
+    # two whole values side by side stay two ("on off" is no phrase of the grammar): a repeated slot
+    s2i.parser = FixedParser({"intent": "changeLights", "confidence": 0.9,
+                              "slots": [{"slot": "state", "value": "on", "start": 7, "end": 9},
+                                        {"slot": "state", "value": "off", "start": 10, "end": 13}]})  # fmt: skip
+    assert s2i.understand_text("lights on off")["reason"] == "repeated_slot"
+    # halves with a word between them are not joined
+    apart = [dict(halves[0]), {**halves[1], "start": 20, "end": 26}]
+    s2i.parser = FixedParser({"intent": "orderCoffee", "confidence": 0.9, "slots": apart})
+    assert s2i.understand_text("get me a twelve big ounces coffee")["reason"] == "slot_not_in_grammar"
+
+
 def test_a_slot_value_outside_the_grammar_is_not_understood(exported):
     s2i = SpeechToIntent.from_dir(exported)
     s2i.parser = FixedParser(parsed("orderCoffee", ("size", "enormous")))

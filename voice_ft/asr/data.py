@@ -123,10 +123,23 @@ class SpeechData:
         return len(self.transcripts)
 
 
+# Noise of the recogniser's multi-condition training copies (`load_speech(..., noisy_copies=...)`): white and
+# brown (1/f^2), not pink, which `bench/speech_to_intent.py` tests with; SNRs drawn uniformly from this range.
+TRAINING_NOISE_KINDS = ("white", "brown")
+TRAINING_NOISE_SNR_DB = (0.0, 20.0)
+
+
 def load_speech(
-    backbone, examples: Sequence[TranscribedAudio], audio_frames: int | None = None, chunk: int = 32
-) -> SpeechData:
+    backbone, examples: Sequence[TranscribedAudio], audio_frames: int | None = None, chunk: int = 32,
+    noisy_copies: int = 0, noise_snr_db: tuple[float, float] = TRAINING_NOISE_SNR_DB,
+    noise_kinds: Sequence[str] = TRAINING_NOISE_KINDS, seed: int = 0,
+) -> SpeechData:  # fmt: skip
     """Reads the audio (16 kHz), computes log-mel features and tokenizes the transcripts.
+
+    With `noisy_copies` > 0, every clip also comes that many more times mixed with synthetic noise
+    (a kind from `noise_kinds`, an SNR drawn uniformly from `noise_snr_db`, against the speech's
+    active samples; seeded), after the clean ones: multi-condition training for a recogniser
+    whose encoder is frozen and whose features are therefore computed once, not augmented per epoch.
 
     Raises:
         AudioFileError: a missing, unreadable, empty or NaN file, naming it and its manifest line.
@@ -135,6 +148,11 @@ def load_speech(
     examples = list(examples)
     if not examples:
         raise DataError("no examples to load")
+    if noisy_copies < 0 or not 0 < len(noise_kinds) or noise_snr_db[0] > noise_snr_db[1]:
+        raise ValueError(f"load_speech: need noisy_copies >= 0, noise kinds and a (low, high) SNR range, got "
+                         f"{noisy_copies}, {tuple(noise_kinds)}, {tuple(noise_snr_db)}")  # fmt: skip
+    clean = len(examples)
+    examples = examples * (1 + noisy_copies)  # the copies' clip i is examples[i % clean]
     limit = int(backbone.model.max_decoder_sequence_length) + 1  # inputs and labels overlap by one
     token_ids = []
     for e in examples:
@@ -144,11 +162,25 @@ def load_speech(
                             f"prompt and end token included", e.source or e.path)  # fmt: skip
         token_ids.append(ids)
     features = []
+    rng = np.random.default_rng(seed)
     for start in range(0, len(examples), chunk):
         waves = [_read(e) for e in examples[start : start + chunk]]
+        if start + chunk > clean:  # this chunk holds noisy copies
+            waves = [w if start + i < clean else _with_noise(w, rng, noise_snr_db, noise_kinds)
+                     for i, w in enumerate(waves)]  # fmt: skip
         features.append(log_mel_features(backbone, waves, frames=audio_frames))
     return SpeechData(np.concatenate(features), token_ids, [e.transcript for e in examples],
                       len(prompt_ids(backbone.tokenizer)), examples)  # fmt: skip
+
+
+def _with_noise(wave: np.ndarray, rng: np.random.Generator, snr_db: tuple[float, float], kinds: Sequence[str]) -> np.ndarray:
+    """`wave` plus a fresh synthetic noise clip of a random kind at a random SNR, clipped to [-1, 1]."""
+    from voice_ft.data.augment import generated_noise, mix_at_snr
+
+    kind = kinds[int(rng.integers(len(kinds)))]
+    noise = generated_noise(len(wave), kind, seed=int(rng.integers(2**31)), num_clips=1)[0]
+    noisy = mix_at_snr(wave, noise, float(rng.uniform(*snr_db)))
+    return np.clip(np.asarray(noisy), -1.0, 1.0).astype(np.float32)
 
 
 def _read(example: TranscribedAudio) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Training sentences from a `Grammar`: balanced, seeded sampling and a split by expression.
+"""Training sentences from a `Grammar`: balanced, seeded sampling and a split by expression or by sentence.
 
 `from_grammar(path)` is what users call (also as `voice_ft.datasets.from_grammar`):
 
@@ -14,7 +14,12 @@
   with >= 3 expressions has at least one in every split with a non-zero fraction; with 2, one
   goes to train and one to test; with 1, it is only in train (both logged as warnings). A
   validation or test sentence that another expression also produced in an earlier split is
-  dropped, so no test sentence was seen in training.
+  dropped, so no test sentence was seen in training. This is the default (`split_by="expression"`):
+  it measures how a model copes with phrasings the grammar does not list.
+- **Or split by sentence** (`split_by="sentence"`): every expression is trained on, and each
+  expression's sentences are dealt to train / validation / test, so test sentences are new
+  combinations of the grammar's words and values (a sentence another split already holds is dropped
+  as above). This is what a deployed model meets: users say what the grammar lists.
 
 Sentences are `GrammarExample`s: `SlotExample`s (words, BIO tags over slot names, intent, grammar
 file and expression line) plus the expression text and each slot's canonical value.
@@ -34,6 +39,7 @@ from voice_ft.runtime.slot_alignment import OUTSIDE
 
 logger = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
+SPLIT_BY = ("expression", "sentence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +59,7 @@ def from_grammar(
     per_expression: int = 50,
     seed: int = 0,
     split: Sequence[float] = (0.8, 0.1, 0.1),
+    split_by: str = "expression",
 ):
     """Samples train/validation/test sentences from a grammar file (or a read `Grammar`).
 
@@ -61,7 +68,10 @@ def from_grammar(
             (`"smart_home"`, `"timers"`), or a read `Grammar`.
         per_expression: distinct sentences per expression (fewer when it has fewer sayings).
         seed: sampling, and which expressions go to which split.
-        split: fractions of each intent's expressions for train, validation and test.
+        split: fractions of each intent's expressions (`split_by="expression"`) or of each
+            expression's sentences (`split_by="sentence"`) for train, validation and test.
+        split_by: "expression" (test sentences come from expressions never trained on) or
+            "sentence" (every expression trained on; test sentences are new sayings of them).
 
     Returns:
         `(train, validation, test, intents, slot_tags)`: three shuffled lists of `GrammarExample`,
@@ -72,13 +82,19 @@ def from_grammar(
         grammar = read_grammar(grammar)
     if per_expression < 1:
         raise ValueError(f"per_expression must be >= 1, got {per_expression}")
-    assignment = split_expressions(grammar, split, seed)
-    index = {id(e): i for i, e in enumerate(grammar.expressions)}
+    if split_by not in SPLIT_BY:
+        raise ValueError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
+    if split_by == "expression":
+        assignment = split_expressions(grammar, split, seed)
+        index = {id(e): i for i, e in enumerate(grammar.expressions)}
+        sampled = {name: [e for expression in assignment[name] for e in
+                          sample_expression(grammar, expression, per_expression, seed=f"{seed}:{index[id(expression)]}")]
+                   for name in SPLITS}  # fmt: skip
+    else:
+        sampled = split_sentences(grammar, per_expression, split, seed)
     splits, seen = {}, set()
     for name in SPLITS:
-        examples = []
-        for expression in assignment[name]:
-            examples += sample_expression(grammar, expression, per_expression, seed=f"{seed}:{index[id(expression)]}")
+        examples = sampled[name]
         fresh = [e for e in examples if _key(e) not in seen]
         if len(fresh) < len(examples):
             logger.info("%s: dropped %d %s sentences also produced for an earlier split", grammar.path,
@@ -99,8 +115,7 @@ def _key(example: SlotExample) -> tuple[str, ...]:
 
 def split_expressions(grammar: Grammar, split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> dict[str, list[Expression]]:
     """Deals each intent's expressions to train/validation/test (see the module docstring)."""
-    if len(split) != 3 or any(f < 0 for f in split) or abs(sum(split) - 1.0) > 1e-6:
-        raise ValueError(f"split must be three non-negative fractions summing to 1, got {tuple(split)}")
+    _check_split(split)
     _, val_fraction, test_fraction = split
     rng = random.Random(f"{seed}:split")
     assignment = {name: [] for name in SPLITS}
@@ -109,13 +124,7 @@ def split_expressions(grammar: Grammar, split: Sequence[float] = (0.8, 0.1, 0.1)
         rng.shuffle(expressions)
         n = len(expressions)
         if n >= 3:
-            n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
-            n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
-            while n - n_val - n_test < 1:  # keep one for training; the larger is >= 2 here, so both stay >= 1
-                if n_val >= n_test:
-                    n_val -= 1
-                else:
-                    n_test -= 1
+            n_val, n_test = _held_out_counts(n, val_fraction, test_fraction)
         else:
             n_val, n_test = 0, (1 if n == 2 and test_fraction > 0 else 0)
             logger.warning("%s: intent %r has %d expression(s): %s (give it 3 or more for every split)", grammar.path,
@@ -124,6 +133,43 @@ def split_expressions(grammar: Grammar, split: Sequence[float] = (0.8, 0.1, 0.1)
         assignment["validation"] += expressions[n_test : n_test + n_val]
         assignment["train"] += expressions[n_test + n_val :]
     return assignment
+
+
+def split_sentences(grammar: Grammar, per_expression: int, split: Sequence[float] = (0.8, 0.1, 0.1),
+                    seed: int = 0) -> dict[str, list[GrammarExample]]:
+    """Each expression's `per_expression` sentences dealt to train/validation/test by `split`; an
+    expression with 3 or more keeps at least one for training and gives every split with a non-zero
+    fraction at least one, one with fewer is trained on only (`split_by="sentence"`)."""
+    _check_split(split)
+    _, val_fraction, test_fraction = split
+    dealt = {name: [] for name in SPLITS}
+    for i, expression in enumerate(grammar.expressions):
+        examples = sample_expression(grammar, expression, per_expression, seed=f"{seed}:{i}")
+        random.Random(f"{seed}:{i}:deal").shuffle(examples)  # all sayings of a small expression come in grammar order
+        n_val, n_test = _held_out_counts(len(examples), val_fraction, test_fraction)
+        dealt["test"] += examples[:n_test]
+        dealt["validation"] += examples[n_test : n_test + n_val]
+        dealt["train"] += examples[n_test + n_val :]
+    return dealt
+
+
+def _check_split(split: Sequence[float]) -> None:
+    if len(split) != 3 or any(f < 0 for f in split) or abs(sum(split) - 1.0) > 1e-6:
+        raise ValueError(f"split must be three non-negative fractions summing to 1, got {tuple(split)}")
+
+
+def _held_out_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """(validation, test) counts of `n` items (n >= 3): each >= 1 where its fraction is non-zero, one left to train."""
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    if n < 3:
+        return 0, 0
+    while n - n_val - n_test < 1:  # keep one for training; the larger is >= 2 here, so both stay >= 1
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n_val, n_test
 
 
 # === Sampling one expression ==============================================================

@@ -17,6 +17,9 @@ Chains two exported files and one small JSON:
 
    Keys are slot *names* (what the BIO tags carry), phrases are normalised like transcripts.
 
+Two adjacent spans of one slot whose words together are a grammar phrase are one value ("on" +
+"weekdays" -> "on weekdays" -> `weekdays`): the tagger sometimes opens a multi-word value twice.
+
 An utterance outside the grammar is reported, not forced into an intent: `not_understood` is
 True, `intent` None and `slots` empty when the NLU rejects it ("rejected"), when a slot phrase has
 no canonical value ("slot_not_in_grammar"), when a slot name comes twice ("repeated_slot": no
@@ -137,7 +140,8 @@ class SpeechToIntent:
             return {**result, "reason": "empty_transcript"}
         parsed = self.parser.parse(text)
         best = parsed.get("best_intent", parsed["intent"])
-        spans = [{**span, "canonical": self._canonical(span["slot"], span["value"])} for span in parsed["slots"]]
+        spans = [{**span, "canonical": self._canonical(span["slot"], span["value"])}
+                 for span in self._join_split_values(parsed["slots"], text)]  # fmt: skip
         result.update(confidence=float(parsed["confidence"]), best_intent=best, slot_spans=spans)
         names = [s["slot"] for s in spans]
         if parsed.get("not_understood"):
@@ -147,6 +151,24 @@ class SpeechToIntent:
         if len(set(names)) < len(names):
             return {**result, "reason": "repeated_slot"}
         return {**result, "intent": best, "slots": {s["slot"]: s["canonical"] for s in spans}, "not_understood": False}
+
+    def _join_split_values(self, spans: list[dict], text: str) -> list[dict]:
+        """Adjacent spans of one slot, only a space apart, become one span where the words they make
+        together are a grammar phrase: a tagger that opens the value again on its second word
+        (B-day B-day over "every weekday") would otherwise leave two halves with no canonical value."""
+        if self.values is None:
+            return list(spans)
+        joined: list[dict] = []
+        for span in spans:
+            last = joined[-1] if joined else None
+            if (last is not None and last["slot"] == span["slot"] and last["end"] <= span["start"]
+                    and not text[last["end"] : span["start"]].strip()):  # fmt: skip
+                phrase = f"{last['value']} {span['value']}"
+                if self._canonical(span["slot"], phrase) is not None:
+                    joined[-1] = {**last, "value": phrase, "end": span["end"]}
+                    continue
+            joined.append(dict(span))
+        return joined
 
     def _canonical(self, slot: str, phrase: str) -> str | None:
         if self.values is None:

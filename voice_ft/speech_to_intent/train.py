@@ -3,13 +3,15 @@
 `fit_speech_to_intent(grammar, recognizer_backbone, nlu_backbone, run_dir)`:
 
 1. samples the grammar (`voice_ft.data.grammar_sampling.from_grammar`: split by expression, so
-   test sentences come from expressions never trained on);
+   test sentences come from expressions never trained on, or by sentence, so every expression is
+   trained on and test sentences are new sayings of them: `split_by`);
 2. trains the joint intent + slot model on the sentences' words, normalised as the phone
    normalises transcripts (`normalize_example`), calibrates its "I didn't understand" threshold
    on the validation sentences and exports `nlu.tflite` (+ sidecar, vocabulary);
 3. renders the sentences with espeak-ng (voice-disjoint splits, `synthesize_text_splits`), or
    reads a manifest of that shape, and fine-tunes the Whisper recogniser on them with
-   `fit_speech_recognizer` (its own encoder/decoder/LoRA options), then exports it
+   `fit_speech_recognizer` (its own encoder/decoder/LoRA options; the training clips also come mixed
+   with noise, `noisy_copies`), then exports it
    (`speech_recognizer_*.tflite` + sidecar, verified against Keras on a few test clips);
 4. writes `grammar_values.json` (`grammar_values.write_grammar_values`);
 5. runs the TF-free `voice_ft.runtime.SpeechToIntent` over the test clips and scores it
@@ -112,9 +114,11 @@ def fit_speech_to_intent(
     run_dir: str | os.PathLike,
     per_expression: int = 20,
     seed: int = 0,
+    split_by: str = "expression",
     manifest: str | os.PathLike | None = None,
     audio_dir: str | os.PathLike | None = None,
     renditions: int = 1,
+    noisy_copies: int = 2,
     audio_frames: int | None = 300,
     train_encoder: str = "frozen",
     train_decoder: str = "full",
@@ -140,9 +144,12 @@ def fit_speech_to_intent(
         nlu_backbone: a BERT-style `voice_ft.Backbone` for the joint NLU model.
         run_dir: where the exported files, `grammar_values.json` and training logs go.
         per_expression: sentences sampled per grammar expression.
+        split_by: "expression" or "sentence": how `from_grammar` deals sentences to the splits.
         manifest: clips to use instead of rendering (columns path,text,split,label,slots).
         audio_dir: where rendered audio goes (reused when present); default `<run_dir>/audio`.
         renditions: voices speaking each training sentence.
+        noisy_copies: more copies of each training clip for the recogniser, mixed with white or
+            brown noise at 0-20 dB SNR (`voice_ft.asr.data.load_speech`): it then holds up in noise.
         audio_frames / train_encoder / train_decoder / lora_rank: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
         nlu_recipe / sequence_length / crf: the NLU model's.
@@ -167,7 +174,7 @@ def fit_speech_to_intent(
 
     run_dir = pathlib.Path(run_dir)
     grammar = grammar if isinstance(grammar, Grammar) else read_grammar(grammar)
-    sampled = from_grammar(grammar, per_expression=per_expression, seed=seed)
+    sampled = from_grammar(grammar, per_expression=per_expression, seed=seed, split_by=split_by)
     splits, (intents, slot_tags) = dict(zip(SPLITS, sampled[:3])), sampled[3:]
     for name in ("train", "test"):
         if not splits[name]:
@@ -202,7 +209,8 @@ def fit_speech_to_intent(
         raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
                          f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
     frames = models.recognizer.audio_frames
-    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs], frames)
+    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs], frames, seed=seed,
+                                noisy_copies=noisy_copies if name == "train" else 0)
               for name, pairs in by_split.items() if pairs}  # fmt: skip
     asr_recipe = asr_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-5, seed=seed)
     asr_result = fit_speech_recognizer(models.recognizer, speech["train"], speech.get("validation"), recipe=asr_recipe,
