@@ -141,7 +141,9 @@ def main(argv):
 
         classifier, intents = TextClassifier(FLAGS.intent_model), snips_intents()
         pairs = [(intents.get(" ".join(spoken_words(t))), h.text) for t, h in zip(texts, heard)]
-        right = [classifier(text)["best_label"] == intent for intent, text in pairs if intent is not None]
+        answers = [(intent, classifier(text)) for intent, text in pairs if intent is not None]
+        # the classifier's pick, rejected or not: "best_label" is there only when its sidecar has a threshold
+        right = [answer.get("best_label", answer["label"]) == intent for intent, answer in answers]
         result.update(spoken_intent_accuracy=float(np.mean(right)) if right else None, spoken_intent_clips=len(right))
 
     verify = clips[: FLAGS.verify_clips]
