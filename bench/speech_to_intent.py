@@ -1,12 +1,14 @@
 """Speech-to-intent from a grammar, end to end, on held-out voices: clean and in noise, Keras and exported.
 
     PYTHONPATH=. .venv/bin/python bench/speech_to_intent.py --out_dir=/tmp/s2i [--grammars=smart_home,timers]
+    PYTHONPATH=. .venv/bin/python bench/speech_to_intent.py --out_dir=/tmp/s2i --split_by=sentence --per_expression=40
 
 For each grammar domain (`data/grammars/`), `voice_ft.speech_to_intent.fit_speech_to_intent` samples its
-sentences (train/validation/test split by expression, so test sentences are new), trains the joint NLU on
-their text, renders them with espeak-ng (test voices never heard in training), fine-tunes the Whisper
-recogniser on the speech, and exports the TF-free pipeline (`voice_ft.runtime.SpeechToIntent`). Then,
-on the test clips:
+sentences (train/validation/test split by expression, so test sentences come from expressions never trained
+on, or with `--split_by=sentence` new sayings of every expression), trains the joint NLU on their text, renders
+them with espeak-ng (test voices never heard in training), fine-tunes the Whisper recogniser on the speech (plus
+`--noisy_copies` of each training clip in white or brown noise), and exports the TF-free pipeline
+(`voice_ft.runtime.SpeechToIntent`). Then, on the test clips:
 - the command acceptance rate (CAR: the intent and every slot value exactly right) of the fine-tuned
   Keras recogniser's greedy transcripts (same window, same `--max_tokens`), understood by the pipeline's
   NLU + grammar half (`SpeechToIntent.understand_text`: the NLU `.tflite`, verified against Keras on the

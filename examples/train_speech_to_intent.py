@@ -52,6 +52,7 @@ flags.DEFINE_integer("seed", 0, "Seed of sampling, rendering and training.")
 flags.DEFINE_bool("overwrite", False, "Replace a finished run.")
 flags.register_validator("per_expression", lambda v: v >= 1, message="--per_expression must be >= 1")
 flags.register_validator("renditions", lambda v: v >= 1, message="--renditions must be >= 1")
+flags.register_validator("noisy_copies", lambda v: v >= 0, message="--noisy_copies must be >= 0")
 flags.register_validator("audio_seconds", lambda v: 0.02 <= v <= 30, message="--audio_seconds must be in [0.02, 30]")
 flags.register_validator("lora_rank", lambda v: v >= 1, message="--lora_rank must be >= 1")
 for _name in ("asr_epochs", "nlu_epochs", "batch_size", "max_tokens"):

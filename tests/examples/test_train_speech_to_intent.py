@@ -79,6 +79,7 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
 
 @pytest.mark.parametrize("flag, message", [("--per_expression=0", "--per_expression must be >= 1"),
                                            ("--reject_rate=1.5", "--reject_rate must be in"),
+                                           ("--noisy_copies=-1", "--noisy_copies must be >= 0"),
                                            ("--train_encoder=half", "train_encoder")])  # fmt: skip
 def test_bad_flags_fail_before_training_naming_the_flag(tmp_path, flag, message):
     run_dir = tmp_path / "run"

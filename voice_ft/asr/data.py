@@ -148,7 +148,7 @@ def load_speech(
     examples = list(examples)
     if not examples:
         raise DataError("no examples to load")
-    if noisy_copies < 0 or not 0 < len(noise_kinds) or noise_snr_db[0] > noise_snr_db[1]:
+    if noisy_copies < 0 or not noise_kinds or noise_snr_db[0] > noise_snr_db[1]:
         raise ValueError(f"load_speech: need noisy_copies >= 0, noise kinds and a (low, high) SNR range, got "
                          f"{noisy_copies}, {tuple(noise_kinds)}, {tuple(noise_snr_db)}")  # fmt: skip
     clean = len(examples)

@@ -159,11 +159,12 @@ def _check_split(split: Sequence[float]) -> None:
 
 
 def _held_out_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
-    """(validation, test) counts of `n` items (n >= 3): each >= 1 where its fraction is non-zero, one left to train."""
-    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
-    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    """(validation, test) counts of `n` items: with n >= 3, each >= 1 where its fraction is non-zero and one
+    left to train; with fewer, none held out."""
     if n < 3:
         return 0, 0
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
     while n - n_val - n_test < 1:  # keep one for training; the larger is >= 2 here, so both stay >= 1
         if n_val >= n_test:
             n_val -= 1
