@@ -28,16 +28,14 @@ import csv
 import json
 import pathlib
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import machine, print_result  # noqa: E402
+from common import machine, median_call_ms, print_result  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FLAGS = flags.FLAGS
@@ -159,13 +157,7 @@ def main(argv):
         if quantization == "dynamic":
             short = [w for w in clips if len(w) <= 3 * 16000] or clips
             recognizer = SpeechRecognizer(exported.sidecar_path, num_threads=2, max_tokens=max_tokens)
-            recognizer(short[0])  # warm-up
-            times = []
-            for wave in short:
-                start = time.perf_counter()
-                recognizer(wave)
-                times.append(time.perf_counter() - start)
-            result["latency_ms_3s_2threads"] = 1000 * statistics.median(times)
+            result["latency_ms_3s_2threads"] = median_call_ms(recognizer, short)
             result["latency_clips"] = len(short)
     result["tflite_greedy_match"] = result["float32_greedy_match"]
     result["size_bytes"] = result["dynamic_size_bytes"]

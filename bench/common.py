@@ -57,6 +57,17 @@ def tflite_latency_ms(path: str, inputs: list[dict], num_threads: int, warmup: i
     return float(statistics.median(times))
 
 
+def median_call_ms(function, inputs: list) -> float:
+    """Median wall time of `function(x)` over `inputs`, in ms, after one warm-up call on the first."""
+    function(inputs[0])
+    times = []
+    for x in inputs:
+        start = time.perf_counter()
+        function(x)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def machine() -> dict:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()}
 

@@ -23,12 +23,11 @@ import pathlib
 import shutil
 import statistics
 import sys
-import time
 
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import machine, print_result  # noqa: E402
+from common import machine, median_call_ms, print_result  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", "/tmp/bench_recognizer_latency", "Where the clips and exports go (replaced).")
@@ -52,16 +51,6 @@ def command_clips(out_dir: pathlib.Path):
     with manifest.open(newline="") as f:
         waves = [read_audio(manifest.parent / row["path"], 16000) for row in csv.DictReader(f)]
     return [w for w in waves if len(w) <= FLAGS.audio_seconds * 16000]
-
-
-def median_ms(recognizer, waves) -> float:
-    recognizer(waves[0])  # warm-up
-    times = []
-    for wave in waves:
-        start = time.perf_counter()
-        recognizer(wave)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main(argv):
@@ -88,7 +77,7 @@ def main(argv):
         exported = export_speech_recognizer(backbone, out_dir / f"recognizer_{quantization}", quantization, frames,
                                             FLAGS.max_tokens, verify_on=None)  # fmt: skip
         variants[quantization] = {"size_bytes": exported.size_bytes, **{
-            f"latency_ms_{name}": median_ms(SpeechRecognizer(exported.sidecar_path, num_threads=threads,
+            f"latency_ms_{name}": median_call_ms(SpeechRecognizer(exported.sidecar_path, num_threads=threads,
                                                              max_tokens=FLAGS.max_tokens), waves)
             for name, threads in (("1thread", 1), ("2threads", 2))}}  # fmt: skip
     int8 = variants.get("dynamic", {})
