@@ -151,8 +151,6 @@ def load_speech(
     if noisy_copies < 0 or not noise_kinds or noise_snr_db[0] > noise_snr_db[1]:
         raise ValueError(f"load_speech: need noisy_copies >= 0, noise kinds and a (low, high) SNR range, got "
                          f"{noisy_copies}, {tuple(noise_kinds)}, {tuple(noise_snr_db)}")  # fmt: skip
-    clean = len(examples)
-    examples = examples * (1 + noisy_copies)  # the copies' clip i is examples[i % clean]
     limit = int(backbone.model.max_decoder_sequence_length) + 1  # inputs and labels overlap by one
     token_ids = []
     for e in examples:
@@ -161,16 +159,19 @@ def load_speech(
             raise DataError(f"transcript of {len(ids) - 3} tokens: the decoder holds {limit - 1} positions, "
                             f"prompt and end token included", e.source or e.path)  # fmt: skip
         token_ids.append(ids)
-    features = []
+    # features[k][chunk]: k = 0 the clean clips, k >= 1 the k-th noisy copy; each file is read once
+    features = [[] for _ in range(1 + noisy_copies)]
     rng = np.random.default_rng(seed)
     for start in range(0, len(examples), chunk):
         waves = [_read(e) for e in examples[start : start + chunk]]
-        if start + chunk > clean:  # this chunk holds noisy copies
-            waves = [w if start + i < clean else _with_noise(w, rng, noise_snr_db, noise_kinds)
-                     for i, w in enumerate(waves)]  # fmt: skip
-        features.append(log_mel_features(backbone, waves, frames=audio_frames))
-    return SpeechData(np.concatenate(features), token_ids, [e.transcript for e in examples],
-                      len(prompt_ids(backbone.tokenizer)), examples)  # fmt: skip
+        features[0].append(log_mel_features(backbone, waves, frames=audio_frames))
+        for copy in features[1:]:
+            noisy = [_with_noise(w, rng, noise_snr_db, noise_kinds) for w in waves]
+            copy.append(log_mel_features(backbone, noisy, frames=audio_frames))
+    times = 1 + noisy_copies
+    return SpeechData(np.concatenate([f for copy in features for f in copy]), token_ids * times,
+                      [e.transcript for e in examples] * times, len(prompt_ids(backbone.tokenizer)),
+                      examples * times)  # fmt: skip
 
 
 def _with_noise(wave: np.ndarray, rng: np.random.Generator, snr_db: tuple[float, float], kinds: Sequence[str]) -> np.ndarray:
