@@ -46,6 +46,7 @@ flags.DEFINE_enum("split_by", "expression", ["expression", "sentence"], "Test se
                   "trained on (expression), or new sayings of trained expressions (sentence): from_grammar's split_by.")
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
+flags.DEFINE_list("noise_snr_db", ["0", "20"], "Lowest and highest SNR (dB) of the noisy training copies.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")
 flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
 flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
@@ -94,7 +95,8 @@ def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
     start = time.time()
     result = fit_speech_to_intent(
         grammar, recognizer, voice_ft.load_backbone(FLAGS.nlu_backbone), out_dir, per_expression=FLAGS.per_expression,
-        seed=FLAGS.seed, split_by=FLAGS.split_by, renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, audio_frames=round(FLAGS.audio_seconds * 100),
+        seed=FLAGS.seed, split_by=FLAGS.split_by, renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies,
+        noise_snr_db=tuple(float(v) for v in FLAGS.noise_snr_db), audio_frames=round(FLAGS.audio_seconds * 100),
         asr_recipe=Recipe(epochs=FLAGS.asr_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.asr_learning_rate,
                           seed=FLAGS.seed),
         nlu_recipe=Recipe(epochs=FLAGS.nlu_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.nlu_learning_rate,

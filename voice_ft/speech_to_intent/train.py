@@ -119,6 +119,7 @@ def fit_speech_to_intent(
     audio_dir: str | os.PathLike | None = None,
     renditions: int = 1,
     noisy_copies: int = 2,
+    noise_snr_db: tuple[float, float] | None = None,
     audio_frames: int | None = 300,
     train_encoder: str = "frozen",
     train_decoder: str = "full",
@@ -150,6 +151,7 @@ def fit_speech_to_intent(
         renditions: voices speaking each training sentence.
         noisy_copies: more copies of each training clip for the recogniser, mixed with white or
             brown noise at 0-20 dB SNR (`voice_ft.asr.data.load_speech`): it then holds up in noise.
+        noise_snr_db: the (low, high) SNR range of those copies; None: `load_speech`'s 0-20 dB.
         audio_frames / train_encoder / train_decoder / lora_rank: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
         nlu_recipe / sequence_length / crf: the NLU model's.
@@ -209,8 +211,9 @@ def fit_speech_to_intent(
         raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
                          f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
     frames = models.recognizer.audio_frames
+    noise = {"noise_snr_db": tuple(noise_snr_db)} if noise_snr_db is not None else {}
     speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs], frames, seed=seed,
-                                noisy_copies=noisy_copies if name == "train" else 0)
+                                noisy_copies=noisy_copies if name == "train" else 0, **noise)
               for name, pairs in by_split.items() if pairs}  # fmt: skip
     asr_recipe = asr_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-5, seed=seed)
     asr_result = fit_speech_recognizer(models.recognizer, speech["train"], speech.get("validation"), recipe=asr_recipe,
