@@ -8,18 +8,27 @@ sentences (train/validation/test split by expression, so test sentences come fro
 on, or with `--split_by=sentence` new sayings of every expression), trains the joint NLU on their text, renders
 them with espeak-ng (test voices never heard in training), fine-tunes the Whisper recogniser on the speech (plus
 `--noisy_copies` of each training clip in white or brown noise), and exports the TF-free pipeline
-(`voice_ft.runtime.SpeechToIntent`). Then, on the test clips:
+(`voice_ft.runtime.SpeechToIntent`; `--recognizer_quantization` / `--nlu_quantization`, the recogniser
+writing only the grammar's tokens unless `--recognizer_vocabulary=full`). Then, on the test clips:
 - the command acceptance rate (CAR: the intent and every slot value exactly right) of the fine-tuned
-  Keras recogniser's greedy transcripts (same window, same `--max_tokens`), understood by the pipeline's
+  Keras recogniser's greedy transcripts (same window, same `--max_tokens`, the same output tokens as the
+  exported recogniser), understood by the pipeline's
   NLU + grammar half (`SpeechToIntent.understand_text`: the NLU `.tflite`, verified against Keras on the
   text test split when exported): clean and with pink noise mixed at each `--snr_db` (noise power
   against the speech's active samples, one seeded noise clip per test clip);
+- with the grammar's output vocabulary, also the Keras CAR with all of Whisper's tokens, clean
+  (`car_clean_full_vocabulary`: what the restriction changes);
 - the CAR of the whole exported pipeline (recogniser and NLU `.tflite`), clean;
-- the exported pipeline's intent accuracy, slot F1 (canonical values) and WER, clean.
+- the exported pipeline's intent accuracy, slot F1 (canonical values) and WER, clean;
+- out of grammar: `--out_of_grammar_per_intent` SNIPS test commands of each of its 7 intents (playlists,
+  weather, restaurants, films...: nothing either grammar covers), rendered in the test voices, through the
+  exported pipeline; `out_of_grammar_rejected` is the fraction it reports as not understood.
 
 Last line (JSON): one block per domain, and over all domains' test clips together (the pooled rates):
 `car_clean`, `car_snr24`, `car_snr18`, `car_snr12`, `car_snr6`, `tflite_car_clean`, `intent_accuracy`,
-`slot_f1`, `wer` (the last three of the exported pipeline), `num_commands`.
+`slot_f1`, `wer` (the last three of the exported pipeline), `num_commands`, `out_of_grammar_rejected` (the mean over
+the domains); per domain also `sizes_bytes`
+(recogniser, NLU), `pipeline_bytes` and `out_of_grammar_rejected`, and over the domains `pipeline_bytes_max`.
 Targets (issue 12): CAR >= 97% clean and >= 90% at 6 dB SNR; the exported pipeline within 1 point of Keras.
 """
 
@@ -35,6 +44,7 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import machine, print_result  # noqa: E402
+from speech_out_of_grammar import out_of_grammar_clips, rejection_figures  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", "/tmp/bench_speech_to_intent", "Where each domain's run goes (replaced).")
@@ -53,9 +63,14 @@ flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
 flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
 flags.DEFINE_float("nlu_learning_rate", 1e-4, "NLU peak learning rate.")
 flags.DEFINE_integer("batch_size", 16, "Batch size of both halves.")
+flags.DEFINE_enum("recognizer_quantization", "float32", ["float32", "dynamic"], "Exported recogniser variant.")
+flags.DEFINE_enum("nlu_quantization", "float32", ["float32", "float16", "dynamic", "int8"], "Exported NLU variant.")
+flags.DEFINE_enum("recognizer_vocabulary", "grammar", ["grammar", "full"], "Tokens the exported recogniser writes.")
 flags.DEFINE_integer("max_tokens", 32, "Most tokens decoded per clip.")
 flags.DEFINE_integer("max_eval", 0, "Score at most this many test clips per domain (0 = all).")
 flags.DEFINE_list("snr_db", ["24", "18", "12", "6"], "Signal-to-noise ratios (dB) of the noisy test copies.")
+flags.DEFINE_integer("out_of_grammar_per_intent", 8, "SNIPS test commands per SNIPS intent spoken as out-of-grammar "
+                     "input (0 = none).")
 flags.DEFINE_integer("seed", 0, "Seed of sampling, rendering, training and noise.")
 
 
@@ -70,15 +85,17 @@ def with_noise(wave: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return np.clip(wave + scale * noise, -1.0, 1.0).astype(np.float32)
 
 
-def keras_predictions(backbone, pipeline, waves, audio_frames: int) -> list[dict]:
-    """The fine-tuned Keras recogniser's greedy transcripts, understood by the pipeline's NLU + grammar half."""
+def keras_predictions(backbone, pipeline, waves, audio_frames: int, output_token_ids) -> list[dict]:
+    """The fine-tuned Keras recogniser's greedy transcripts (over the exported recogniser's output tokens),
+    understood by the pipeline's NLU + grammar half."""
     from voice_ft.asr.decoding import greedy_transcribe
 
-    transcripts = greedy_transcribe(backbone, waves, max_tokens=FLAGS.max_tokens, audio_frames=audio_frames, batch_size=16)
+    transcripts = greedy_transcribe(backbone, waves, max_tokens=FLAGS.max_tokens, audio_frames=audio_frames, batch_size=16,
+                                    allowed_token_ids=output_token_ids)  # fmt: skip
     return [pipeline.understand_text(text) for text in transcripts]
 
 
-def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
+def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -> dict:
     """Trains, exports and scores one domain; its figures and the (references, predictions) to pool."""
     import voice_ft
     from voice_ft.runtime.audio_io import read_audio
@@ -101,24 +118,33 @@ def run_domain(grammar: str, out_dir: pathlib.Path) -> dict:
                           seed=FLAGS.seed),
         nlu_recipe=Recipe(epochs=FLAGS.nlu_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.nlu_learning_rate,
                           seed=FLAGS.seed),
-        max_tokens=FLAGS.max_tokens, max_eval=FLAGS.max_eval or None, verbose=2)  # fmt: skip
+        recognizer_quantization=FLAGS.recognizer_quantization, nlu_quantization=FLAGS.nlu_quantization,
+        recognizer_vocabulary=FLAGS.recognizer_vocabulary, max_tokens=FLAGS.max_tokens, max_eval=FLAGS.max_eval or None,
+        verbose=2)  # fmt: skip
     train_seconds = time.time() - start
     references = result.references
     waves = [read_audio(path, 16000) for path in result.test_clips]
     pipeline = SpeechToIntent.from_dir(out_dir, max_tokens=FLAGS.max_tokens)
     frames = result.metrics["asr_export"]["audio_frames"]
-    keras_by_condition = {"clean": keras_predictions(recognizer, pipeline, waves, frames)}
+    output_tokens = pipeline.recognizer.output_token_ids
+    keras_by_condition = {"clean": keras_predictions(recognizer, pipeline, waves, frames, output_tokens)}
+    if output_tokens is not None:  # what the same recogniser hears with all of Whisper's tokens
+        keras_by_condition["clean_full_vocabulary"] = keras_predictions(recognizer, pipeline, waves, frames, None)
     for snr in FLAGS.snr_db:
         noisy = [with_noise(w, float(snr), seed=FLAGS.seed + i) for i, w in enumerate(waves)]
-        keras_by_condition[f"snr{snr}"] = keras_predictions(recognizer, pipeline, noisy, frames)
+        keras_by_condition[f"snr{snr}"] = keras_predictions(recognizer, pipeline, noisy, frames, output_tokens)
     figures = {f"car_{name}": speech_to_intent_report(references, p)["command_acceptance_rate"]
                for name, p in keras_by_condition.items()}  # fmt: skip
     exported = result.metrics["test"]
+    sizes = {"recognizer": result.metrics["asr_export"]["encoder_bytes"] + result.metrics["asr_export"]["decoder_bytes"],
+             "nlu": (out_dir / "nlu.tflite").stat().st_size}
     figures.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
                    slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references),
                    train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
-                   sizes_bytes={"recognizer": result.metrics["asr_export"]["encoder_bytes"] + result.metrics["asr_export"]["decoder_bytes"],
-                                "nlu": (out_dir / "nlu.tflite").stat().st_size})  # fmt: skip
+                   sizes_bytes=sizes, pipeline_bytes=sum(sizes.values()),
+                   output_tokens=result.metrics["asr_export"]["output_tokens"])  # fmt: skip
+    if outside:
+        figures.update(rejection_figures(pipeline, outside))
     write_failures(out_dir / "bench_failures.json", references, keras_by_condition, result.predictions)
     return {"figures": figures, "references": references, "keras": keras_by_condition, "tflite": result.predictions}
 
@@ -145,15 +171,20 @@ def main(argv):
     out_dir = pathlib.Path(FLAGS.out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    domains = {pathlib.Path(g).stem: run_domain(g, out_dir / pathlib.Path(g).stem) for g in FLAGS.grammars}
+    outside = out_of_grammar_clips(out_dir / "out_of_grammar", FLAGS.out_of_grammar_per_intent, FLAGS.seed)
+    domains = {pathlib.Path(g).stem: run_domain(g, out_dir / pathlib.Path(g).stem, outside) for g in FLAGS.grammars}
     references = [r for d in domains.values() for r in d["references"]]
     pooled = {f"car_{name}": speech_to_intent_report(references, [p for d in domains.values() for p in d["keras"][name]])
-              ["command_acceptance_rate"] for name in ["clean", *(f"snr{s}" for s in FLAGS.snr_db)]}  # fmt: skip
+              ["command_acceptance_rate"] for name in next(iter(domains.values()))["keras"]}  # fmt: skip
     exported = speech_to_intent_report(references, [p for d in domains.values() for p in d["tflite"]])
     pooled.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
-                  slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references))  # fmt: skip
+                  slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references),
+                  pipeline_bytes_max=max(d["figures"]["pipeline_bytes"] for d in domains.values()))  # fmt: skip
+    if outside:  # each domain's pipeline heard the same clips
+        pooled["out_of_grammar_rejected"] = float(np.mean([d["figures"]["out_of_grammar_rejected"] for d in domains.values()]))
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
-                  "split_by": FLAGS.split_by, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
+                  "split_by": FLAGS.split_by, "recognizer_quantization": FLAGS.recognizer_quantization,
+                  "nlu_quantization": FLAGS.nlu_quantization, "recognizer_vocabulary": FLAGS.recognizer_vocabulary, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
                   "machine": machine()})  # fmt: skip
 
 

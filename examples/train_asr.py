@@ -6,7 +6,8 @@
     python examples/train_asr.py --manifest=my_audio/manifest.csv --run_dir=runs/asr_mine
 
 The encoder is frozen by default (its outputs are computed once, the decoder trains on them);
---train_encoder=lora or full trains it too. metrics.json holds WER before and after on the test
+--train_encoder=top trains its last --encoder_top_layers layers (the outputs of the layers below are
+computed once), lora or full trains all of it. metrics.json holds WER before and after on the test
 split (the validation split when there is none); model/ is the fine-tuned backbone as a keras-hub
 preset (`voice_ft.load_backbone("runs/asr/model")`). --strategy trains on several devices
 (--batch_size clips per replica); only the chief (worker 0) evaluates and writes --run_dir (other
@@ -41,8 +42,10 @@ flags.DEFINE_string("audio_dir", None, "Where rendered audio goes (reused if pre
 flags.DEFINE_string("backbone", "whisper-tiny-en", "whisper-tiny-en, a Whisper preset folder, or tiny-whisper (tests).")
 flags.DEFINE_float("audio_seconds", None, "Encoder window in seconds (short-audio mode; 30 = Whisper's standard input); "
                    "default: chosen from the training clips' durations (99.5% of them + 0.5 s of silence, in 0.5 s steps).")
-flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "lora", "full"], "What of the encoder trains.")
-flags.DEFINE_enum("train_decoder", "full", ["full", "lora"], "What of the decoder trains.")
+flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "top", "lora", "full"], "What of the encoder trains.")
+flags.DEFINE_integer("encoder_top_layers", 1, "With --train_encoder=top, how many of the last encoder layers train.")
+flags.DEFINE_enum("train_decoder", "full", ["full", "layers", "lora"], "What of the decoder trains (layers: all but "
+                  "the token and position embeddings).")
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
 flags.DEFINE_integer("epochs", None, "Training epochs (instead of --steps); default: steps chosen from the data.")
 flags.DEFINE_integer("steps", None, "Optimizer steps; default: ~2,400 training clips presented (150 steps at batch 16), "
@@ -63,6 +66,7 @@ define_strategy_flag()
 flags.mark_flag_as_required("run_dir")
 flags.register_validator("audio_seconds", lambda v: v is None or v > 0, message="--audio_seconds must be > 0")
 flags.register_validator("max_tokens", lambda v: v is None or v >= 1, message="--max_tokens must be >= 1")
+flags.register_validator("encoder_top_layers", lambda v: v >= 1, message="--encoder_top_layers must be >= 1")
 RECIPE_FLAGS = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "learning_rate": "learning_rate",
                 "patience": "early_stopping_patience", "strategy": "strategy"}  # flag -> Recipe field
 
@@ -95,7 +99,8 @@ def load_backbone():
 def build_recognizer(backbone, frames):
     from voice_ft.asr.model import build_speech_recognizer
 
-    return build_speech_recognizer(backbone, frames, FLAGS.train_encoder, FLAGS.train_decoder, FLAGS.lora_rank)
+    return build_speech_recognizer(backbone, frames, FLAGS.train_encoder, FLAGS.train_decoder, FLAGS.lora_rank,
+                                   encoder_top_layers=FLAGS.encoder_top_layers)
 
 
 def alone(backbone, frames):
@@ -241,7 +246,8 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
         "before": before, "after": after, "train_seconds": trained.seconds, "cached_encoder": trained.cached_encoder,
         "trainable_parameters": trained.trainable_parameters, "audio_frames": recognizer.audio_frames,
         "audio_seconds": audio_seconds, "max_tokens": max_tokens, "reasons": reasons,
-        "train_encoder": FLAGS.train_encoder, "train_decoder": FLAGS.train_decoder, "beams": FLAGS.beams,
+        "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers if FLAGS.train_encoder == "top" else None,
+        "train_decoder": FLAGS.train_decoder, "beams": FLAGS.beams,
         "num_train": len(train), "num_validation": len(validation), "num_eval": len(evaluation),
         "recipe": recipe.to_dict(), "history": trained.history, "samples": samples,
     }

@@ -46,6 +46,10 @@ flags.DEFINE_bool("crf", False, "CRF slot layer in the NLU model.")
 flags.DEFINE_bool("calibrate", True, "Fit the NLU's 'I didn't understand' threshold on the validation sentences.")
 flags.DEFINE_float("reject_rate", 0.05, "Fraction of in-scope validation sentences the threshold rejects.")
 flags.DEFINE_enum("nlu_quantization", "float32", ["float32", "float16", "dynamic", "int8"], "NLU .tflite variant.")
+flags.DEFINE_enum("recognizer_quantization", "float32", ["float32", "dynamic"], "Recogniser .tflite variant "
+                  "(dynamic: int8 weights).")
+flags.DEFINE_enum("recognizer_vocabulary", "grammar", ["grammar", "full"], "Tokens the exported recogniser can write: "
+                  "the grammar's words (a decoder a fraction of the size) or all of Whisper's.")
 flags.DEFINE_integer("max_tokens", 32, "Most tokens the recogniser decodes per clip.")
 flags.DEFINE_integer("max_eval", 0, "Score at most this many test clips (0 = all).")
 flags.DEFINE_integer("seed", 0, "Seed of sampling, rendering and training.")
@@ -93,7 +97,7 @@ def main(argv):
     settings = {name: FLAGS[name].value for name in (
         "grammar", "recognizer_backbone", "nlu_backbone", "per_expression", "split_by", "manifest", "renditions", "noisy_copies", "audio_seconds",
         "train_encoder", "train_decoder", "lora_rank", "sequence_length", "crf", "calibrate", "reject_rate",
-        "nlu_quantization", "max_tokens", "max_eval", "seed")}  # fmt: skip
+        "nlu_quantization", "recognizer_quantization", "recognizer_vocabulary", "max_tokens", "max_eval", "seed")}  # fmt: skip
     record_run_config(run_dir, {"task": "speech_to_intent", **settings, "audio_frames": frames,
                                 "asr_recipe": asr_recipe.to_dict(), "nlu_recipe": nlu_recipe.to_dict(),
                                 "intents": list(grammar.intents)})  # fmt: skip
@@ -103,7 +107,9 @@ def main(argv):
         renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, audio_frames=frames, train_encoder=FLAGS.train_encoder,
         train_decoder=FLAGS.train_decoder, lora_rank=FLAGS.lora_rank, asr_recipe=asr_recipe, nlu_recipe=nlu_recipe,
         sequence_length=FLAGS.sequence_length, crf=FLAGS.crf, calibrate=FLAGS.calibrate,
-        reject_rate=FLAGS.reject_rate or None, nlu_quantization=FLAGS.nlu_quantization, max_tokens=FLAGS.max_tokens,
+        reject_rate=FLAGS.reject_rate or None, nlu_quantization=FLAGS.nlu_quantization,
+        recognizer_quantization=FLAGS.recognizer_quantization, recognizer_vocabulary=FLAGS.recognizer_vocabulary,
+        max_tokens=FLAGS.max_tokens,
         max_eval=FLAGS.max_eval or None, overwrite=FLAGS.overwrite, verbose=2,
     )  # fmt: skip
     samples = [{"reference": {"intent": r.intent, "slots": dict(r.slots), "transcript": r.transcript},

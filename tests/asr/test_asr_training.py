@@ -75,6 +75,11 @@ def test_trainable_weights_per_mode():
     with pytest.raises(ValueError, match="LoRA is already enabled"):
         build_speech_recognizer(backbone, FRAMES, train_encoder="full")
 
+    recognizer = build_speech_recognizer(tiny_whisper_backbone(), FRAMES, train_decoder="layers")
+    layers_only = {v.path for v in recognizer.trainable_weights}
+    embeddings = {f"decoder_token_and_position_embedding/{n}/embeddings" for n in ("token_embedding", "position_embedding")}
+    assert embeddings <= decoder_paths and layers_only == decoder_paths - embeddings
+
 
 def test_loss_is_mean_nll_of_transcript_tokens():
     backbone = tiny_whisper_backbone()
@@ -126,3 +131,40 @@ def test_frozen_encoder_trains_the_decoder_on_cached_outputs():
         fit_speech_recognizer(recognizer, split, recipe=voice_ft.Recipe(lora_rank=4))
     with pytest.raises(ValueError, match="audio_frames=100"):
         fit_speech_recognizer(recognizer, speech_data(backbone, frames=200), recipe=recipe)
+
+
+def test_top_encoder_split_computes_the_encoder():
+    backbone = tiny_whisper_backbone(num_layers=2)
+    recognizer = build_speech_recognizer(backbone, FRAMES, train_encoder="top", encoder_top_layers=1)
+    features = speech_data(backbone).features
+    hidden = recognizer.frozen_part(features)
+    assert hidden.shape == (len(features), FRAMES // 2, 32)
+    x = first_batch(recognizer, speech_data(backbone))[0]
+    whole = np.asarray(recognizer(x))
+    split = np.asarray(recognizer.trainable_part({**{k: v for k, v in x.items() if k != "encoder_features"},
+                                                  "encoder_hidden": hidden}))  # fmt: skip
+    np.testing.assert_allclose(split, whole, atol=1e-4)
+    # what trains: the last encoder layer, the encoder's final norm, the decoder; nothing below
+    trainable = {v.path for v in recognizer.encoder.trainable_weights}
+    assert trainable and all(p.startswith(("transformer_encoder_layer_1/", "encoder_layer_norm/")) for p in trainable)
+    assert recognizer.frozen_part.trainable_weights == []
+    with pytest.raises(ValueError, match="encoder_top_layers must be in"):
+        build_speech_recognizer(tiny_whisper_backbone(num_layers=2), FRAMES, train_encoder="top", encoder_top_layers=3)
+
+
+def test_top_encoder_layers_train_on_cached_lower_outputs():
+    backbone = tiny_whisper_backbone(num_layers=2)
+    recognizer = build_speech_recognizer(backbone, FRAMES, train_encoder="top", encoder_top_layers=1)
+    split = speech_data(backbone)
+    batch = first_batch(recognizer, split)
+    lower = [np.array(v) for v in recognizer.frozen_part.weights]
+    top_kernel = np.array(backbone.model.encoder_transformer_layers[1]._self_attention_layer._query_dense.kernel)
+    before = batch_loss(recognizer, batch)
+    recipe = voice_ft.Recipe(epochs=12, batch_size=4, learning_rate=1e-2, warmup_ratio=0.0)
+    result = fit_speech_recognizer(recognizer, split, recipe=recipe, verbose=0)
+    assert result.cached_encoder
+    assert batch_loss(recognizer, batch) < before - 2.0
+    for old, new in zip(lower, recognizer.frozen_part.weights):
+        np.testing.assert_array_equal(old, np.array(new))
+    assert not np.allclose(backbone.model.encoder_transformer_layers[1]._self_attention_layer._query_dense.kernel,
+                           top_kernel)  # fmt: skip

@@ -27,6 +27,7 @@ import keras_hub  # noqa: E402
 import voice_ft  # noqa: E402
 from voice_ft.asr import decoding  # noqa: E402
 from voice_ft.asr.export import export_speech_recognizer, keras_greedy_tokens  # noqa: E402
+from voice_ft.asr.output_vocabulary import domain_token_ids  # noqa: E402
 from voice_ft.backbones.loader import Backbone  # noqa: E402
 from voice_ft.backbones.whisper import whisper_tiny_en_preset  # noqa: E402
 from voice_ft.data.files import OutputExistsError  # noqa: E402
@@ -167,6 +168,46 @@ def test_float32_mismatch_is_refused_and_nothing_written(tiny, clips, tmp_path):
                                  reference_tokens=wrong)
     assert info.value.result.greedy_match == 0.0
     assert list(tmp_path.iterdir()) == []
+
+
+DOMAIN = ["turn on the kitchen lights", "set a timer for ten minutes", "Dim the bedroom lamp to 30%"]
+
+
+def test_domain_output_tokens_spell_every_sentence_in_every_case(tiny):
+    ids = set(domain_token_ids(tiny.tokenizer, DOMAIN))
+    for sentence in DOMAIN:
+        for text in (sentence, " " + sentence, " " + sentence.upper(), sentence.lower() + ".", " " + sentence.title() + "?"):
+            assert set(np.asarray(tiny.tokenizer(text)).reshape(-1).tolist()) <= ids, text
+    assert len(ids) < 300  # a few hundred of 51,864
+    with pytest.raises(ValueError, match="no words"):
+        domain_token_ids(tiny.tokenizer, ["  "])
+
+
+def test_domain_export_keeps_only_its_tokens_and_matches_keras_restricted_greedy(tiny, clips, exported, tmp_path):
+    domain = domain_token_ids(tiny.tokenizer, DOMAIN)
+    full = keras_greedy_tokens(tiny, clips, FRAMES, MAX_TOKENS)
+    assert any(set(ids) - set(domain) for ids in full), "the random model should write tokens outside the domain"
+    restricted = keras_greedy_tokens(tiny, clips, FRAMES, MAX_TOKENS, output_token_ids=domain)
+    assert all(set(ids) <= set(domain) for ids in restricted) and restricted != full
+    result = export_speech_recognizer(tiny, tmp_path / "domain", "float32", FRAMES, MAX_TOKENS, verify_on=clips,
+                                      output_token_ids=domain)
+    assert result.greedy_match == 1.0
+    meta = json.loads(result.sidecar_path.read_text())
+    kept = meta["generation"]["output_token_ids"]
+    assert set(kept) == set(domain) | set(decoding.prompt_ids(tiny.tokenizer)) | {tiny.tokenizer.eos_token_id}
+    assert meta["decoder"]["signatures"]["decode"]["outputs"]["logits"] == [1, len(kept)]
+    assert result.decoder_bytes < exported.decoder_bytes / 10  # the 51,864 x 32 table was most of it
+    asr = SpeechRecognizer(result.sidecar_path)
+    assert [asr(w)["tokens"] for w in clips] == restricted
+    meta["generation"]["output_token_ids"] = [t for t in kept if t != tiny.tokenizer.eos_token_id]
+    result.sidecar_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="lack the prompt/end ids"):
+        SpeechRecognizer(result.sidecar_path)
+
+
+def test_restricted_greedy_needs_the_end_token(tiny, clips):
+    with pytest.raises(ValueError, match="endoftext"):
+        decoding.greedy_transcribe(tiny, clips[:1], MAX_TOKENS, audio_frames=FRAMES, allowed_token_ids=[262, 263])
 
 
 def test_runtime_transcribes_without_tensorflow(exported, clips):

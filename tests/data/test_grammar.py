@@ -64,6 +64,13 @@ def test_alternatives_optionals_macros_and_multiword_slots_expand_with_bio_tags(
     assert len(second) == 2 * 3 * 2
 
 
+def test_words_are_every_word_a_saying_can_have_and_the_values_as_written(tmp_path):
+    grammar = g.read_grammar(write(tmp_path, COFFEE))
+    said = {word for i in range(len(grammar.expressions)) for tokens, _ in sayings(grammar, i) for word in tokens}
+    assert said == set(grammar.words) - {"12", "oz"}  # "12 oz" is said only as its spoken forms
+    assert grammar.words == sorted(grammar.words) and {"would", "roast", "twelve", "ounces", "please"} <= said
+
+
 def test_nested_optional_choice_and_canonical_values(tmp_path):
     path = write(tmp_path, """
         context:

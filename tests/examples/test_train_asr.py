@@ -70,3 +70,10 @@ def test_trainer_refuses_epochs_with_steps_before_rendering(tmp_path):
                          "--steps=10", check=False)  # fmt: skip
     assert failed.returncode != 0 and "Give --epochs or --steps, not both" in failed.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_trainer_refuses_no_top_encoder_layers_before_rendering(tmp_path):
+    failed = run_example("train_asr.py", "--text_data=data/snips", f"--run_dir={tmp_path / 'run'}", "--train_encoder=top",
+                         "--encoder_top_layers=0", check=False)  # fmt: skip
+    assert failed.returncode != 0 and "--encoder_top_layers must be >= 1" in failed.stderr
+    assert not (tmp_path / "run").exists()

@@ -64,6 +64,11 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
     assert test["wer"] >= 0 and test["command_acceptance_rate"] <= test["intent_accuracy"]
     assert metrics["asr_export"]["greedy_match"] == 1.0  # float32 recogniser verified against Keras
     assert metrics["asr_history"]["loss"][-1] < metrics["asr_history"]["loss"][0]
+    # the recogniser writes only the grammar's tokens (the default), so its decoder is a fraction of the size
+    assert config["recognizer_vocabulary"] == "grammar"
+    kept = json.loads((run_dir / "speech_recognizer.json").read_text())["generation"]["output_token_ids"]
+    assert metrics["asr_export"]["output_tokens"] == len(kept) < 300
+    assert metrics["asr_export"]["decoder_bytes"] < 51864 * 32 * 4 / 4  # the whole float32 table alone is 6.6 MB
     # the samples are what the TF-free runtime answers on the same files
     code = (f"import sys, json; from voice_ft.runtime import SpeechToIntent; s = SpeechToIntent.from_dir({str(run_dir)!r}); "
             "print(json.dumps(sorted(s.values['location'].items()))); "

@@ -101,8 +101,8 @@ def test_chains_both_exported_files_without_tensorflow(exported):
         assert s2i(np.stack([wave, wave]), 16000)["transcript"] == heard  # (channels, samples)
         print("KEYS", sorted(result))
     """)
-    assert ("KEYS ['best_intent', 'confidence', 'intent', 'not_understood', 'reason', 'seconds', 'slot_spans', "
-            "'slots', 'text', 'transcript']") in out
+    assert ("KEYS ['best_intent', 'confidence', 'grammar_edits', 'intent', 'not_understood', 'reason', 'seconds', "
+            "'slot_spans', 'slots', 'text', 'transcript']") in out
 
 
 def test_synonyms_map_to_the_grammars_canonical_value(exported):
@@ -149,6 +149,43 @@ def test_a_slot_value_outside_the_grammar_is_not_understood(exported):
     rejected = s2i.understand_text("what is the weather")
     assert rejected["reason"] == "rejected" and rejected["intent"] is None and rejected["slots"] == {}
     assert s2i.understand_text(" ... ")["reason"] == "empty_transcript"
+
+
+def test_a_transcript_far_from_every_saying_of_the_intent_is_not_understood(exported, tmp_path):
+    s2i = SpeechToIntent.from_dir(exported)  # at most 1 word edit from a saying, by default
+    s2i.parser = FixedParser(parsed("changeLights", ("state", "on")))
+    exact = s2i.understand_text(" Turn on the lights.")
+    assert exact["intent"] == "changeLights" and exact["grammar_edits"] == 0
+    assert s2i.understand_text("turn on the lights please")["grammar_edits"] == 1  # one word more: understood
+    assert s2i.understand_text("turn on the lights please")["intent"] == "changeLights"
+    for text in ("play on the lights in the hall", "please turn it on now"):  # grammar words, no grammar sentence
+        result = s2i.understand_text(text)
+        assert result["not_understood"] and result["reason"] == "not_in_grammar" and result["intent"] is None, text
+        assert result["best_intent"] == "changeLights" and result["grammar_edits"] > 1
+    s2i.parser = FixedParser(parsed("orderCoffee", ("state", "on")))  # a sentence of the other intent
+    assert s2i.understand_text("turn on the lights")["reason"] == "not_in_grammar"
+    strict = SpeechToIntent.from_dir(exported, max_grammar_edits=0)
+    strict.parser = FixedParser(parsed("changeLights", ("state", "on")))
+    assert strict.understand_text("turn on the lights please")["reason"] == "not_in_grammar"
+    unchecked = SpeechToIntent.from_dir(exported, max_grammar_edits=None)
+    unchecked.parser = FixedParser(parsed("changeLights", ("state", "on")))
+    assert unchecked.understand_text("please turn it on now")["intent"] == "changeLights"
+    with pytest.raises(ValueError, match="max_grammar_edits must be >= 0"):
+        SpeechToIntent.from_dir(exported, max_grammar_edits=-1)
+    # a grammar-values file without automata (written before they were) checks slot values only
+    folder = tmp_path / "old"
+    shutil.copytree(exported, folder)
+    values = json.loads((folder / "grammar_values.json").read_text())
+    assert set(values["automata"]) == {"orderCoffee", "changeLights"}
+    del values["automata"]
+    (folder / "grammar_values.json").write_text(json.dumps(values))
+    old = SpeechToIntent.from_dir(folder)
+    old.parser = FixedParser(parsed("changeLights", ("state", "on")))
+    assert old.understand_text("please turn it on now")["intent"] == "changeLights"
+    values["automata"] = {"changeLights": {"states": 2, "finals": [1], "edges": [[1, "on", 0]]}}
+    (folder / "grammar_values.json").write_text(json.dumps(values))
+    with pytest.raises(SidecarError, match="'automata' is malformed"):
+        SpeechToIntent.from_dir(folder)
 
 
 def test_the_nlu_sidecars_rejection_rule_makes_it_not_understood(exported, tmp_path):

@@ -41,3 +41,21 @@ def test_one_phrase_for_two_values_under_one_slot_name_is_refused(tmp_path):
                        '  slots:\n    hot: [{value: "high", spoken: ["max"]}]\n    cold: [{value: "low", spoken: ["max"]}]\n')
     with pytest.raises(ValueError, match="slot 'level' hears 'max' as both 'low' and 'high'"):
         grammar_values(grammar)
+
+
+@pytest.mark.parametrize("name", ["smart_home", "timers"])
+def test_every_sampled_sentence_is_a_saying_of_its_intents_automaton_and_others_are_not(name):
+    from voice_ft.data.grammar_sampling import from_grammar
+    from voice_ft.speech_to_intent.grammar_values import grammar_automata
+
+    automata = grammar_automata(name)
+    train, validation, test, intents, _ = from_grammar(name, per_expression=20, seed=1, split_by="sentence")
+    assert set(automata) == set(intents)
+    for example in train + validation + test:
+        words = normal_phrase(" ".join(example.tokens)).split()
+        assert automata[example.intent].distance(words) == 0, (example.intent, words)
+        if len(words) > 1:  # one word dropped is one edit away
+            assert automata[example.intent].distance(words[1:]) <= 1
+    for text in ("play the thermostat in the garden shed please now", "what is the weather like tomorrow in paris"):
+        assert all(a.distance(text.split()) >= 2 for a in automata.values()), text
+    assert all(a.distance([]) >= 1 for a in automata.values())  # no expression is empty

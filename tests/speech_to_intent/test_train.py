@@ -7,7 +7,7 @@ import pytest
 from voice_ft.data.grammar_sampling import GrammarExample
 from voice_ft.runtime.errors import DataError
 from voice_ft.speech_to_intent.metrics import Command
-from voice_ft.speech_to_intent.train import normalize_example, read_speech_manifest
+from voice_ft.speech_to_intent.train import fit_speech_to_intent, nlu_export_tolerance, normalize_example, read_speech_manifest
 
 
 def example(tokens, tags):
@@ -40,3 +40,17 @@ def test_bad_slot_cells_name_the_line(tmp_path, slots, message):
     manifest.write_text(f"path,label,split,text,slots\na.wav,x,train,hello,{{}}\nb.wav,x,test,hi,{slots}\n")
     with pytest.raises(DataError, match=f"manifest.csv:3: {message}"):
         read_speech_manifest(manifest)
+
+
+def test_an_int8_weight_nlu_may_differ_by_one_test_sentence_and_no_more():
+    assert nlu_export_tolerance("float32", 105) == nlu_export_tolerance("float16", 80) == 0.5
+    assert nlu_export_tolerance("dynamic", 105) == 1.0  # one sentence of 105 is 0.95 points
+    one_of_80 = nlu_export_tolerance("dynamic", 80)
+    assert 100 / 80 <= one_of_80 < 2 * 100 / 80
+    assert nlu_export_tolerance("int8", 80) == 100.0  # full integer: reported, not refused
+
+
+def test_an_unknown_recognizer_vocabulary_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match="recognizer_vocabulary must be one of"):
+        fit_speech_to_intent("smart_home", None, None, tmp_path / "run", recognizer_vocabulary="words")
+    assert not (tmp_path / "run").exists()

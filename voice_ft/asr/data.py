@@ -229,7 +229,8 @@ def make_asr_dataset(
         encoder_inputs: per example, what the model's encoder side takes: `data.features` for
             the whole recognizer, or cached encoder outputs for its decoder (frozen encoder).
         data: the split's `SpeechData` (token ids).
-        input_name: "encoder_features" (recognizer) or "encoder_sequence" (decoder).
+        input_name: "encoder_features" (recognizer), "encoder_sequence" (decoder) or "encoder_hidden" (top encoder
+            layers + decoder): the `cached_input` of the model trained.
         pad_id: the token id padding uses (any id: padding has weight 0); Whisper's end token.
 
     Each batch is cut to its longest transcript, so short commands do not pay for long ones.

@@ -217,6 +217,7 @@ def greedy_transcribe(
     use_cache: bool = True,
     audio_frames: int | None = None,
     batch_size: int | None = None,
+    allowed_token_ids=None,
 ) -> list[str] | list[Transcription]:
     """Transcribes 16 kHz waveforms greedily, one 30 s window each.
 
@@ -234,6 +235,9 @@ def greedy_transcribe(
             None is the standard 30 s input.
         batch_size: encode and decode this many waveforms at a time (None: all at once), so that
             a long list does not hold every encoder output and cache in memory together.
+        allowed_token_ids: None (every token), or the only ids that may be emitted (<|endoftext|>
+            must be one): what a recogniser exported with a domain's `output_token_ids` computes
+            (`voice_ft.asr.output_vocabulary`).
 
     Returns:
         One transcript per waveform: the decoded text (as faster-whisper gives it, with the
@@ -244,17 +248,33 @@ def greedy_transcribe(
     out = []
     for start in range(0, len(waveforms_16k), step):
         mels = log_mel_features(backbone, waveforms_16k[start : start + step], features, audio_frames)
-        out += _greedy(backbone, encode(backbone, mels), max_tokens, return_tokens, use_cache)
+        out += _greedy(backbone, encode(backbone, mels), max_tokens, return_tokens, use_cache, allowed_token_ids)
     return out
 
 
-def _greedy(backbone, encoder_output, max_tokens: int, return_tokens: bool, use_cache: bool = True):
+def outside_mask(vocabulary_size: int, allowed_token_ids, eot: int) -> np.ndarray | None:
+    """(vocabulary,) 0 at the allowed ids and -inf elsewhere; None when every token is allowed."""
+    if allowed_token_ids is None:
+        return None
+    allowed = np.unique(np.asarray(list(allowed_token_ids), dtype=np.int64))
+    if allowed.size == 0 or allowed.min() < 0 or allowed.max() >= vocabulary_size:
+        raise ValueError(f"allowed_token_ids must be non-empty ids in [0, {vocabulary_size}).")
+    if eot not in allowed:
+        raise ValueError(f"allowed_token_ids must include <|endoftext|> ({eot}), or no transcript could end.")
+    mask = np.full(vocabulary_size, -np.inf, dtype=np.float32)
+    mask[allowed] = 0.0
+    return mask
+
+
+def _greedy(backbone, encoder_output, max_tokens: int, return_tokens: bool, use_cache: bool = True,
+            allowed_token_ids=None):
     """Greedy decoding of encoder outputs (the loop of `greedy_transcribe`)."""
     tokenizer = backbone.tokenizer
     prompt = prompt_ids(tokenizer)
     max_tokens = min(max_tokens, backbone.model.max_decoder_sequence_length - len(prompt))
     suppress, suppress_begin = suppression(backbone)
     eot = tokenizer.eos_token_id
+    outside = outside_mask(int(backbone.model.vocabulary_size), allowed_token_ids, eot)
     batch = encoder_output.shape[0]
     tokens = np.tile(np.asarray(prompt, dtype="int32"), (batch, 1))
     done = np.zeros(batch, dtype=bool)
@@ -265,6 +285,8 @@ def _greedy(backbone, encoder_output, max_tokens: int, return_tokens: bool, use_
             logits, caches = cached_next_token_logits(backbone, encoder_output, tokens[:, index:], index, caches)
         else:
             logits = next_token_logits(backbone, encoder_output, tokens)
+        if outside is not None:
+            logits = logits + outside
         logits[:, suppress] = -np.inf
         if step == 0:
             logits[:, suppress_begin] = -np.inf

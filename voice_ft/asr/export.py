@@ -13,6 +13,10 @@ What is written for `export_speech_recognizer(backbone, "out/asr")`:
   ``decode(token_id[1, 1], cache[1, layers, 2, cache_length, heads, head_dim], cross_cache,
   index[]) -> logits[1, V], cache`` (one step at position `index`, as keras-hub's cached
   `TransformerDecoder` call: DYNAMIC_UPDATE_SLICE into the self-attention cache).
+  With `output_token_ids` (a closed domain's tokens, `voice_ft.asr.output_vocabulary`), only
+  those rows of the tied token embedding are kept: `token_id` is then a row of that list and
+  `logits` has one score per kept token. The runtime maps rows to token ids with the sidecar's
+  `generation.output_token_ids`; Keras's reference decodes with every other token at -inf.
 - `asr.json`: the recogniser sidecar (task "speech_recognition", audio settings, frames, prompt
   ids, suppression ids, end token, cache shapes, tokenizer files, verification), plus
   `asr_encoder.json` / `asr_decoder.json` (one sidecar per `.tflite`, naming `asr.json`), and
@@ -120,13 +124,34 @@ def encoder_archive(model, audio_frames: int) -> keras.export.ExportArchive:
     return archive
 
 
-def decoder_archive(model, audio_frames: int, cache_length: int) -> keras.export.ExportArchive:
+def kept_token_ids(tokenizer, output_token_ids) -> list[int] | None:
+    """The sorted ids a domain export keeps: `output_token_ids` plus the prompt and <|endoftext|>."""
+    if output_token_ids is None:
+        return None
+    always = {int(t) for t in decoding.prompt_ids(tokenizer)} | {int(tokenizer.eos_token_id)}
+    return sorted({int(t) for t in output_token_ids} | always)
+
+
+def kept_embedding_rows(model, output_token_ids) -> np.ndarray:
+    """(kept, hidden) rows of the decoder's token embedding, which the tied output projection reuses."""
+    embedding = model.token_embedding
+    if not getattr(embedding, "tie_weights", True) or getattr(embedding, "logit_soft_cap", None) is not None:
+        raise ValueError("output_token_ids needs the output projection tied to the token embedding (Whisper's), "
+                         "without a logit soft cap.")
+    ids = np.asarray(output_token_ids, dtype=np.int64)
+    if ids.ndim != 1 or not len(ids) or ids.min() < 0 or ids.max() >= model.vocabulary_size or len(set(ids)) != len(ids):
+        raise ValueError(f"output_token_ids must be distinct ids in [0, {model.vocabulary_size}), got {len(ids)} ids.")
+    return keras.ops.convert_to_numpy(embedding.embeddings)[ids]
+
+
+def decoder_archive(model, audio_frames: int, cache_length: int, output_token_ids=None) -> keras.export.ExportArchive:
     """ExportArchive with the `cross_kv` and `decode` endpoints (see the module docstring)."""
     _check_frames(model, audio_frames)
     if cache_length > model.max_decoder_sequence_length:
         raise ValueError(f"cache_length {cache_length} exceeds the decoder's {model.max_decoder_sequence_length} positions.")
     length = encoder_length(audio_frames)
     layers = model.decoder_transformer_layers
+    kept = None if output_token_ids is None else tf.constant(kept_embedding_rows(model, output_token_ids))
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -139,8 +164,19 @@ def decoder_archive(model, audio_frames: int, cache_length: int) -> keras.export
         ]
         return {"cross_cache": tf.stack(per_layer, axis=1)}
 
+    def embed(token_id, index):
+        if kept is None:
+            return model.decoder_embeddings(token_id, start_index=index)
+        tokens = tf.gather(kept, token_id)  # what TokenAndPositionEmbedding adds, on the kept rows
+        return tokens + model.decoder_embeddings.position_embedding(tokens, start_index=index)
+
+    def output_logits(x):
+        if kept is None:
+            return model.token_embedding(x, reverse=True)[:, 0, :]
+        return tf.matmul(x[:, 0, :], kept, transpose_b=True)
+
     def decode(token_id, cache, cross_cache, index):
-        x = model.decoder_embeddings(token_id, start_index=index)
+        x = embed(token_id, index)
         # Only the caches are read (update index None); encoder_sequence must merely be given.
         placeholder = tf.zeros((1, length, model.hidden_dim), x.dtype)
         updated = []
@@ -154,8 +190,7 @@ def decoder_archive(model, audio_frames: int, cache_length: int) -> keras.export
                 cross_attention_cache_update_index=None,
             )
             updated.append(self_cache)
-        x = model.decoder_layer_norm(x)
-        logits = model.token_embedding(x, reverse=True)[:, 0, :]
+        logits = output_logits(model.decoder_layer_norm(x))
         return {"logits": tf.cast(logits, tf.float32), "cache": tf.stack(updated, axis=1)}
 
     archive.add_endpoint("cross_kv", cross_kv, input_signature=[
@@ -183,22 +218,26 @@ def convert_encoder(model, audio_frames: int = FULL_FRAMES, quantization: str = 
 
 
 def convert_decoder_step(model, audio_frames: int = FULL_FRAMES, cache_length: int = 226,
-                         quantization: str = "float32") -> bytes:
+                         quantization: str = "float32", output_token_ids=None) -> bytes:
     """The decoder `.tflite` bytes with `cross_kv` and `decode` (builtin ops only)."""
-    return _convert(decoder_archive(model, audio_frames, cache_length), quantization, list(DECODER_SIGNATURES))
+    archive = decoder_archive(model, audio_frames, cache_length, output_token_ids)
+    return _convert(archive, quantization, list(DECODER_SIGNATURES))
 
 
 # --- the Keras reference -----------------------------------------------------------------------
 
 
 def keras_greedy_tokens(backbone, waveforms: Sequence[np.ndarray], audio_frames: int = FULL_FRAMES,
-                        max_tokens: int = 224, batch_size: int = 8) -> list[list[int]]:
+                        max_tokens: int = 224, batch_size: int = 8, output_token_ids=None) -> list[list[int]]:
     """Keras greedy token ids per waveform (`voice_ft.asr.decoding.greedy_transcribe`), with the
-    encoder input cut to `audio_frames`: the reference the exported files must reproduce."""
+    encoder input cut to `audio_frames` and only `output_token_ids` (`kept_token_ids`) emitted
+    when given: the reference the exported files must reproduce."""
     frames = None if audio_frames == FULL_FRAMES else audio_frames
+    output_token_ids = kept_token_ids(backbone.tokenizer, output_token_ids)
     waves = [np.asarray(w, np.float32).reshape(-1) for w in waveforms]
     return [t.tokens for t in decoding.greedy_transcribe(backbone, waves, max_tokens, return_tokens=True,
-                                                         audio_frames=frames, batch_size=batch_size)]  # fmt: skip
+                                                         audio_frames=frames, batch_size=batch_size,
+                                                         allowed_token_ids=output_token_ids)]  # fmt: skip
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -259,6 +298,7 @@ def export_speech_recognizer(
     tokenizer=None,
     num_threads: int = 2,
     reference_tokens: Sequence[Sequence[int]] | None = None,
+    output_token_ids: Sequence[int] | None = None,
 ) -> SpeechExportResult:
     """Exports a Whisper backbone as encoder + decoder-step `.tflite` files, verified greedily.
 
@@ -278,8 +318,12 @@ def export_speech_recognizer(
         tokenizer: the keras-hub Whisper tokenizer, when `backbone_or_model` carries none.
         num_threads: interpreter threads for verification.
         reference_tokens: Keras greedy ids for `verify_on` already computed with
-            `keras_greedy_tokens(backbone, verify_on, audio_frames, max_tokens)` (when exporting
-            several variants of one window); computed here otherwise.
+            `keras_greedy_tokens(backbone, verify_on, audio_frames, max_tokens, output_token_ids=...)`
+            (when exporting several variants of one window); computed here otherwise.
+        output_token_ids: None (the whole vocabulary), or the only tokens the recogniser writes
+            (a closed domain's, `voice_ft.asr.output_vocabulary.domain_token_ids`): the decoder
+            keeps just those embedding rows. The prompt and <|endoftext|> are always kept; the
+            checkpoint's suppressed ids among them stay suppressed.
 
     Raises:
         ExportVerificationError: a float32 export whose greedy ids differ from Keras's
@@ -294,6 +338,7 @@ def export_speech_recognizer(
     prompt = decoding.prompt_ids(tokenizer)
     max_tokens = min(int(max_tokens), model.max_decoder_sequence_length - len(prompt))
     cache_length = len(prompt) + max_tokens
+    output_token_ids = kept_token_ids(tokenizer, output_token_ids)
     folder, name = target_paths(path)
     encoder_path, decoder_path = folder / f"{name}_encoder.tflite", folder / f"{name}_decoder.tflite"
     sidecar = folder / f"{name}.json"
@@ -303,17 +348,18 @@ def export_speech_recognizer(
     refuse_overwrite(outputs, overwrite)
 
     encoder_bytes = convert_encoder(model, audio_frames, quantization)
-    decoder_bytes = convert_decoder_step(model, audio_frames, cache_length, quantization)
+    decoder_bytes = convert_decoder_step(model, audio_frames, cache_length, quantization, output_token_ids)
     suppress, suppress_begin = decoding.suppression(reference_backbone)
     metadata = _metadata(model, tokenizer, name, quantization, audio_frames, max_tokens, cache_length, prompt,
-                         suppress, suppress_begin)
+                         suppress, suppress_begin, output_token_ids)
     result = SpeechExportResult(sidecar, encoder_path, decoder_path, quantization, audio_frames, max_tokens,
                                 len(encoder_bytes), len(decoder_bytes))
     vocabulary, merges = tokenizer_files(tokenizer)
     expected = None
     if verify_on is not None and len(verify_on):
         expected = [list(map(int, ids)) for ids in reference_tokens] if reference_tokens is not None else (
-            keras_greedy_tokens(reference_backbone, verify_on, audio_frames, max_tokens))
+            keras_greedy_tokens(reference_backbone, verify_on, audio_frames, max_tokens,
+                                output_token_ids=output_token_ids))
         if len(expected) != len(verify_on):
             raise ValueError(f"{len(expected)} reference_tokens for {len(verify_on)} verify_on waveforms.")
 
@@ -348,8 +394,14 @@ def export_speech_recognizer(
 
 
 def _metadata(model, tokenizer, name, quantization, audio_frames, max_tokens, cache_length, prompt,
-              suppress, suppress_begin) -> dict:
+              suppress, suppress_begin, output_token_ids=None) -> dict:
     length = encoder_length(audio_frames)
+    generation = {"prompt_ids": [int(t) for t in prompt], "end_token_id": int(tokenizer.eos_token_id),
+                  "suppress_ids": [int(t) for t in suppress], "suppress_ids_begin": [int(t) for t in suppress_begin],
+                  "max_tokens": int(max_tokens), "decoding": "greedy"}
+    if output_token_ids is not None:  # decode's token_id and logits index this list
+        generation["output_token_ids"] = [int(t) for t in output_token_ids]
+    logits_width = int(model.vocabulary_size) if output_token_ids is None else len(output_token_ids)
     return {
         "task": TASK,
         "architecture": type(model).__name__,
@@ -369,10 +421,8 @@ def _metadata(model, tokenizer, name, quantization, audio_frames, max_tokens, ca
                                      "outputs": ["cross_cache"]},
                         "decode": {"inputs": {"token_id": [1, 1], "cache": list(kv_shape(model, cache_length)),
                                               "cross_cache": list(kv_shape(model, length)), "index": []},
-                                   "outputs": ["logits", "cache"]}}},
-        "generation": {"prompt_ids": [int(t) for t in prompt], "end_token_id": int(tokenizer.eos_token_id),
-                       "suppress_ids": [int(t) for t in suppress], "suppress_ids_begin": [int(t) for t in suppress_begin],
-                       "max_tokens": int(max_tokens), "decoding": "greedy"},
+                                   "outputs": {"logits": [1, logits_width], "cache": list(kv_shape(model, cache_length))}}}},
+        "generation": generation,
         "tokenizer": {"kind": "byte_level_bpe", "vocabulary": f"{name}.vocab.json", "merges": f"{name}.merges.txt",
                       "drop_ids_from": int(tokenizer.eos_token_id)},
         "versions": package_versions(),

@@ -11,8 +11,12 @@ Three functional models share those layers:
 - ``recognizer.encoder``: log-mel -> encoder output (batch, (audio_frames + 1) // 2, hidden),
   the backbone's own encoder graph;
 - ``recognizer.decoder``: ``{"encoder_sequence", "decoder_token_ids", "decoder_padding_mask"}``
-  -> logits. With a frozen encoder, `fit_speech_recognizer` computes encoder outputs once and
-  trains this one (the encoder is most of the compute).
+  -> logits.
+- ``recognizer.frozen_part`` / ``recognizer.trainable_part`` / ``recognizer.cached_input``: where
+  the weights that train begin. With a frozen encoder, `fit_speech_recognizer` computes the frozen
+  part's outputs once and trains only the rest on them (the encoder is most of the compute): the
+  encoder and the decoder ("encoder_sequence"); with the top encoder layers training, the encoder
+  up to them and those layers + the decoder ("encoder_hidden"). None for LoRA / full encoders.
 
 Short-audio mode (``audio_frames=500`` for 5 s): keras-hub's `WhisperBackbone` takes any number
 of mel frames up to its 3000: the two convolutions give ``(frames + 1) // 2`` positions, and its
@@ -25,11 +29,16 @@ fixes it.
 What trains (`train_encoder`, `train_decoder`):
 
 - encoder "frozen" (default): conv front end, transformer layers and final norm frozen;
+  "top": the last `encoder_top_layers` transformer layers and the final norm train, the rest is
+  frozen (the acoustic adaptation of the layers nearest the decoder, at a fraction of a full
+  encoder step: the frozen part's outputs are cached);
   "lora": rank-`lora_rank` adapters on the encoder self-attention query/value projections
   (their biases train too, as keras-hub's `enable_lora` does), the rest frozen; "full": all of it.
   The sinusoidal position table never trains (it is not a learned weight in Whisper).
 - decoder "full" (default): token and position embeddings (the output projection is tied to the
-  token embedding), layers and norm; "lora": adapters on the self- and cross-attention
+  token embedding), layers and norm; "layers": the layers and norm, the embeddings frozen (the
+  51,864 x 384 table that scores every token stays pretrained: a few thousand commands move only
+  their own tokens' rows otherwise); "lora": adapters on the self- and cross-attention
   query/value projections only.
 """
 
@@ -37,8 +46,8 @@ from __future__ import annotations
 
 import keras
 
-ENCODER_MODES = ("frozen", "lora", "full")
-DECODER_MODES = ("full", "lora")
+ENCODER_MODES = ("frozen", "top", "lora", "full")
+DECODER_MODES = ("full", "layers", "lora")
 DEFAULT_LORA_RANK = 8
 SHORT_AUDIO_FRAMES = 500  # 5 s at Whisper's 100 frames per second
 
@@ -49,6 +58,7 @@ def build_speech_recognizer(
     train_encoder: str = "frozen",
     train_decoder: str = "full",
     lora_rank: int = DEFAULT_LORA_RANK,
+    encoder_top_layers: int = 1,
 ) -> keras.Model:
     """A Keras model over the backbone's layers, trainable as asked; see the module docstring.
 
@@ -57,9 +67,10 @@ def build_speech_recognizer(
             `keras_hub.models.WhisperBackbone`.
         audio_frames: mel frames of the encoder input; None is Whisper's 30 s (3000), 500 is the
             5 s short-audio mode (`SHORT_AUDIO_FRAMES`).
-        train_encoder: "frozen", "lora" or "full".
-        train_decoder: "full" or "lora".
+        train_encoder: "frozen", "top", "lora" or "full".
+        train_decoder: "full", "layers" or "lora".
         lora_rank: rank of the LoRA adapters, where LoRA is chosen.
+        encoder_top_layers: with train_encoder="top", how many of the last encoder layers train.
 
     Returns:
         The recognizer; it also carries `.encoder`, `.decoder`, `.whisper` (the keras-hub
@@ -72,12 +83,16 @@ def build_speech_recognizer(
         raise ValueError(f"train_decoder must be one of {DECODER_MODES}, got {train_decoder!r}.")
     if "lora" in (train_encoder, train_decoder) and lora_rank < 1:
         raise ValueError(f"lora_rank must be >= 1, got {lora_rank}.")
+    num_layers = len(whisper.encoder_transformer_layers)
+    top = int(encoder_top_layers) if train_encoder == "top" else 0
+    if train_encoder == "top" and not 1 <= top <= num_layers:
+        raise ValueError(f"encoder_top_layers must be in [1, {num_layers}] (the encoder's layers), got {encoder_top_layers}.")
     full_frames = int(whisper.max_encoder_sequence_length)
     frames = full_frames if audio_frames is None else int(audio_frames)
     if not 2 <= frames <= full_frames:
         raise ValueError(f"audio_frames must be in [2, {full_frames}], got {audio_frames}.")
 
-    set_trainability(whisper, train_encoder, train_decoder, lora_rank)
+    set_trainability(whisper, train_encoder, train_decoder, lora_rank, top)
     encoder = keras.Model(whisper.input["encoder_features"], whisper.output["encoder_sequence_output"],
                           name="whisper_encoder")  # fmt: skip
     decoder = _decoder_model(whisper, encoder_length=(frames + 1) // 2)
@@ -92,7 +107,40 @@ def build_speech_recognizer(
     )
     recognizer.encoder, recognizer.decoder, recognizer.whisper = encoder, decoder, whisper
     recognizer.audio_frames, recognizer.train_encoder, recognizer.train_decoder = frames, train_encoder, train_decoder
+    recognizer.frozen_part = recognizer.trainable_part = recognizer.cached_input = None
+    if train_encoder == "frozen":
+        recognizer.frozen_part, recognizer.trainable_part, recognizer.cached_input = encoder, decoder, "encoder_sequence"
+    elif train_encoder == "top":
+        lower, upper = _split_encoder(whisper, frames, num_layers - top, decoder)
+        recognizer.frozen_part, recognizer.trainable_part, recognizer.cached_input = lower, upper, "encoder_hidden"
     return recognizer
+
+
+def _split_encoder(whisper, frames: int, frozen_layers: int, decoder: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(log-mel -> the output of the first `frozen_layers` encoder layers, that -> logits).
+
+    The lower model is wired from the backbone's layers as keras-hub 0.32's `WhisperBackbone` wires
+    its encoder (conv, GELU, pad, strided conv, GELU, + sinusoid positions, dropout, layers), so the
+    two together compute the backbone's encoder (checked by `test_top_encoder_split_computes_the_encoder`).
+    """
+    features = keras.Input((frames, whisper.num_mels), dtype="float32", name="encoder_features")
+    x = keras.activations.gelu(whisper.encoder_conv_layer_1(features), approximate=False)
+    x = keras.activations.gelu(whisper.encoder_conv_layer_2(whisper.encoder_padder(x)), approximate=False)
+    x = whisper.encoder_embeddings_dropout(whisper.encoder_embeddings_add((x, whisper.encoder_position_embedding(x))))
+    for layer in whisper.encoder_transformer_layers[:frozen_layers]:
+        x = layer(x)
+    lower = keras.Model(features, x, name="whisper_encoder_frozen_layers")
+    hidden = keras.Input(((frames + 1) // 2, whisper.hidden_dim), dtype="float32", name="encoder_hidden")
+    y = hidden
+    for layer in whisper.encoder_transformer_layers[frozen_layers:]:
+        y = layer(y)
+    token_ids = keras.Input((None,), dtype="int32", name="decoder_token_ids")
+    padding_mask = keras.Input((None,), dtype="int32", name="decoder_padding_mask")
+    logits = decoder({"encoder_sequence": whisper.encoder_layer_norm(y), "decoder_token_ids": token_ids,
+                      "decoder_padding_mask": padding_mask})  # fmt: skip
+    upper = keras.Model({"encoder_hidden": hidden, "decoder_token_ids": token_ids, "decoder_padding_mask": padding_mask},
+                        logits, name="whisper_top_encoder_layers_and_decoder")  # fmt: skip
+    return lower, upper
 
 
 def _decoder_model(whisper, encoder_length: int) -> keras.Model:
@@ -120,7 +168,8 @@ def decoder_layers(whisper) -> list:
     return [whisper.decoder_embeddings, *whisper.decoder_transformer_layers, whisper.decoder_layer_norm]
 
 
-def set_trainability(whisper, train_encoder: str, train_decoder: str, lora_rank: int = DEFAULT_LORA_RANK) -> None:
+def set_trainability(whisper, train_encoder: str, train_decoder: str, lora_rank: int = DEFAULT_LORA_RANK,
+                     encoder_top_layers: int = 0) -> None:
     """Sets which variables train; see the module docstring. Variable flags are what Keras reads."""
     lora_on = [layer for layer in whisper._flatten_layers(include_self=False) if getattr(layer, "lora_enabled", False)]
     wanted_lora = set()
@@ -135,6 +184,12 @@ def set_trainability(whisper, train_encoder: str, train_decoder: str, lora_rank:
     for layers, mode in ((encoder_layers(whisper), train_encoder), (decoder_layers(whisper), train_decoder)):
         for layer in layers:
             layer.trainable = mode == "full"
+        if mode == "layers":
+            for layer in [*whisper.decoder_transformer_layers, whisper.decoder_layer_norm]:
+                layer.trainable = True
+        if mode == "top":
+            for layer in [*whisper.encoder_transformer_layers[-encoder_top_layers:], whisper.encoder_layer_norm]:
+                layer.trainable = True
         if mode == "lora":
             for projection in _attention_projections(layers):
                 projection.trainable = True

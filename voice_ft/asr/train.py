@@ -5,7 +5,9 @@ directory. This module adds what it does not know:
 
 - the transcript-only loss (`voice_ft.training.losses.weighted_token_loss`, weights from `voice_ft.asr.data`);
 - with a frozen encoder, the encoder outputs are computed once and only the decoder model
-  trains on them (measured on tiny.en: the encoder is most of a training step);
+  trains on them (measured on tiny.en: the encoder is most of a training step); with only the
+  top encoder layers training, the outputs of the layers below them are cached the same way
+  (`recognizer.frozen_part` / `trainable_part`);
 - which weights train is the recognizer's choice (`build_speech_recognizer(train_encoder=...,
   train_decoder=...)`), not the recipe's: `Recipe.freeze_backbone` / `freeze_layers` /
   `lora_rank` act on a whole keras-hub backbone and are refused here.
@@ -29,17 +31,28 @@ def encoder_is_frozen(recognizer) -> bool:
     return not recognizer.encoder.trainable_weights
 
 
-def encode_features(recognizer, features: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """The encoder outputs (N, positions, hidden) of log-mel features, in batches."""
+def cacheable(recognizer) -> bool:
+    """True when the recognizer has a frozen part whose outputs can be computed once."""
+    frozen = getattr(recognizer, "frozen_part", None)
+    return frozen is not None and not frozen.trainable_weights
+
+
+def encode_features(recognizer, features: np.ndarray, batch_size: int = 16, model=None) -> np.ndarray:
+    """The outputs (N, positions, hidden) of `model` (default: the whole encoder) on log-mel features, in batches."""
+    model = model or recognizer.encoder
     return np.concatenate([
-        np.asarray(recognizer.encoder(features[i : i + batch_size], training=False))
+        np.asarray(model(features[i : i + batch_size], training=False))
         for i in range(0, len(features), batch_size)
     ])  # fmt: skip
 
 
 @dataclasses.dataclass
 class ASRTrainResult:
-    """The Keras history dict, training wall time (encoder caching included) and what was trained."""
+    """The Keras history dict, training wall time (encoder caching included) and what was trained.
+
+    `cached_encoder`: the frozen part's outputs (the whole encoder, or the layers below the
+    training ones) were computed once and the rest trained on them.
+    """
 
     history: dict
     seconds: float
@@ -84,12 +97,12 @@ def fit_speech_recognizer(
             raise ValueError(f"{name} features have {split.features.shape[1]} frames, the recognizer takes "
                              f"{recognizer.audio_frames}: load them with audio_frames={recognizer.audio_frames}.")  # fmt: skip
     start = time.perf_counter()
-    cached = encoder_is_frozen(recognizer)
-    model, input_name = (recognizer.decoder, "encoder_sequence") if cached else (recognizer, "encoder_features")
+    cached = cacheable(recognizer)
+    model, input_name = (recognizer.trainable_part, recognizer.cached_input) if cached else (recognizer, "encoder_features")
     strategy, batch_size = batching_for(model, recipe)  # Recipe.batch_size per replica, as voice_ft.fit batches
 
     def batches(split: SpeechData, shuffle: bool):
-        inputs = encode_features(recognizer, split.features, recipe.batch_size) if cached else split.features
+        inputs = encode_features(recognizer, split.features, recipe.batch_size, recognizer.frozen_part) if cached else split.features
         dataset = make_asr_dataset(inputs, split, batch_size, shuffle=shuffle, seed=recipe.seed, input_name=input_name)
         return distribute_batches(dataset, strategy)
 

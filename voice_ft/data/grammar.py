@@ -149,6 +149,27 @@ class Grammar:
                 found.setdefault(slot.name, set()).add(slot.type)
         return {name: tuple(sorted(types)) for name, types in sorted(found.items())}
 
+    @property
+    def words(self) -> list[str]:
+        """Every word a sentence of the grammar can say (expressions, macros, the used slot types' values
+        and spoken forms), sorted: a closed domain's vocabulary (`voice_ft.asr.output_vocabulary`)."""
+        found: set[str] = set()
+
+        def walk(node) -> None:
+            if isinstance(node, Word):
+                found.update(node.text.split())
+            for child in _children(node, self.macros):
+                walk(child)
+
+        for expression in self.expressions:
+            walk(expression.tree)
+        for types in self.slot_names.values():
+            for slot_type in types:
+                for value in self.slot_types[slot_type].values:
+                    for phrase in (value.value, *value.spoken):
+                        found.update(phrase.split())
+        return sorted(found)
+
 
 def canonical_value(grammar: Grammar, slot_type: str, phrase: str) -> str | None:
     """The grammar's value for a recognised `phrase` of `slot_type` (case and spacing ignored), or None.

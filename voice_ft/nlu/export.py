@@ -37,6 +37,7 @@ from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.slot_alignment import SlotDecoder
 
 METRICS = ("intent_accuracy", "slot_f1", "sentence_accuracy")
+MILDER = {"int8": "dynamic", "dynamic": "float16", "float16": "float32"}  # what a refused export is told to try
 
 
 @dataclasses.dataclass
@@ -203,5 +204,5 @@ def _verify(model, tflite, outputs, everything: EncodedNLU, decoder: SlotDecoder
         detail = ", ".join(details)
         raise ExportVerificationError(
             f"{result.quantization} TFLite falls below Keras beyond the tolerance of {tolerance} points: {detail}. "
-            "Try a milder quantization (e.g. 'dynamic').", result,
+            f"Try a milder quantization ({MILDER.get(result.quantization, 'float32')!r}).", result,
         )  # fmt: skip

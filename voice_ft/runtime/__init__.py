@@ -19,6 +19,7 @@ _LAZY = {
     "Generator": "voice_ft.runtime.generator",
     "SpeechRecognizer": "voice_ft.runtime.speech_recognizer",
     "SpeechToIntent": "voice_ft.runtime.speech_to_intent",
+    "GrammarAutomaton": "voice_ft.runtime.grammar_match",
 }
 
 __all__ = ["TFLiteModel", "TextClassifier", "WordPieceTokenizer", *_LAZY]

@@ -10,6 +10,11 @@ and the files it names beside it:
   position `index`, writing that position into the self-attention cache);
 - `<name>.vocab.json` / `<name>.merges.txt`: the byte-level BPE vocabulary, for detokenizing.
 
+A recogniser exported for a closed domain keeps only some tokens' embedding rows (the sidecar's
+`generation.output_token_ids`, `voice_ft.asr.output_vocabulary`): `decode` then takes and scores
+rows of that list, and this class maps the prompt, suppression and end ids to rows and the argmax
+row back to its token id, so `tokens` are Whisper ids either way.
+
 `__call__(waveform)` runs what `voice_ft.asr.decoding.greedy_transcribe` runs in Keras: the numpy
 log-mel of `whisper_features` padded to the exported frame count, the encoder, then greedy steps
 from the prompt (<|startoftranscript|><|notimestamps|> for English-only models), with the
@@ -124,6 +129,7 @@ class SpeechRecognizer:
         self.end_token_id = int(generation["end_token_id"])
         self.suppress_ids = np.asarray(generation["suppress_ids"], dtype=np.int64)
         self.suppress_ids_begin = np.asarray(generation["suppress_ids_begin"], dtype=np.int64)
+        self._set_output_rows(generation.get("output_token_ids"))
         self.cache_length = int(metadata["decoder"]["cache_length"])
         room = self.cache_length - len(self.prompt_ids)  # as Keras: cache = prompt + max_tokens
         self.max_tokens = room if max_tokens is None else min(int(max_tokens), room)
@@ -136,6 +142,29 @@ class SpeechRecognizer:
         self._cross_kv = self._decoder.get_signature_runner("cross_kv")
         self._decode = self._decoder.get_signature_runner("decode")
         self._cache_shape = tuple(metadata["decoder"]["cache_shape"])
+
+    def _set_output_rows(self, output_token_ids) -> None:
+        """Token id <-> decoder row maps: the identity, or the kept rows of a domain export."""
+        self.output_token_ids = None if output_token_ids is None else np.asarray(output_token_ids, dtype=np.int64)
+        if self.output_token_ids is None:
+            rows = {}
+        else:
+            rows = {int(t): i for i, t in enumerate(self.output_token_ids)}
+            missing = [t for t in [*self.prompt_ids, self.end_token_id] if t not in rows]
+            if missing:
+                raise ValueError(f"The recogniser's output_token_ids lack the prompt/end ids {missing}.")
+
+        def to_rows(ids) -> np.ndarray:
+            if self.output_token_ids is None:
+                return np.asarray(ids, dtype=np.int64)
+            return np.asarray([rows[int(t)] for t in ids if int(t) in rows], dtype=np.int64)
+
+        self._prompt_rows = [int(r) for r in to_rows(self.prompt_ids)]
+        self._end_row = int(to_rows([self.end_token_id])[0])
+        self._suppress_rows, self._suppress_rows_begin = to_rows(self.suppress_ids), to_rows(self.suppress_ids_begin)
+
+    def _token(self, row: int) -> int:
+        return row if self.output_token_ids is None else int(self.output_token_ids[row])
 
     # --- the three stages --------------------------------------------------------------------
 
@@ -153,26 +182,26 @@ class SpeechRecognizer:
         cross = self._cross_kv(encoder_output=np.ascontiguousarray(encoder_output, dtype=np.float32))["cross_cache"]
         cache = np.zeros(self._cache_shape, np.float32)
         logits = None
-        for index, token in enumerate(self.prompt_ids):
-            logits, cache = self._step(token, cache, cross, index)
+        for index, row in enumerate(self._prompt_rows):
+            logits, cache = self._step(row, cache, cross, index)
         tokens: list[int] = []
-        index = len(self.prompt_ids)
+        index = len(self._prompt_rows)
         while len(tokens) < limit:
-            logits[self.suppress_ids] = -np.inf
+            logits[self._suppress_rows] = -np.inf
             if not tokens:
-                logits[self.suppress_ids_begin] = -np.inf
-            token = int(np.argmax(logits))
-            if token == self.end_token_id:
+                logits[self._suppress_rows_begin] = -np.inf
+            row = int(np.argmax(logits))
+            if row == self._end_row:
                 break
-            tokens.append(token)
+            tokens.append(self._token(row))
             if len(tokens) == limit or index >= self.cache_length:
                 break
-            logits, cache = self._step(token, cache, cross, index)
+            logits, cache = self._step(row, cache, cross, index)
             index += 1
         return tokens
 
-    def _step(self, token: int, cache: np.ndarray, cross: np.ndarray, index: int):
-        out = self._decode(token_id=np.array([[token]], np.int32), cache=cache, cross_cache=cross,
+    def _step(self, row: int, cache: np.ndarray, cross: np.ndarray, index: int):
+        out = self._decode(token_id=np.array([[row]], np.int32), cache=cache, cross_cache=cross,
                            index=np.array(index, np.int32))
         return np.array(out["logits"][0], dtype=np.float32), out["cache"]
 

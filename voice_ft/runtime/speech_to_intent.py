@@ -16,6 +16,8 @@ Chains two exported files and one small JSON:
         "slots": {"temperature": {"eighteen degrees": "18", "18": "18", ...}, ...}}
 
    Keys are slot *names* (what the BIO tags carry), phrases are normalised like transcripts.
+   `"automata": {intent: {"states", "finals", "edges"}}` holds each intent's expressions as a word
+   automaton (`voice_ft.runtime.grammar_match`, written by `grammar_values.grammar_automata`).
 
 Two adjacent spans of one slot whose words together are a grammar phrase are one value ("on" +
 "weekdays" -> "on weekdays" -> `weekdays`): the tagger sometimes opens a multi-word value twice.
@@ -23,8 +25,10 @@ Two adjacent spans of one slot whose words together are a grammar phrase are one
 An utterance outside the grammar is reported, not forced into an intent: `not_understood` is
 True, `intent` None and `slots` empty when the NLU rejects it ("rejected"), when a slot phrase has
 no canonical value ("slot_not_in_grammar"), when a slot name comes twice ("repeated_slot": no
-expression has a slot twice), or when nothing was transcribed ("empty_transcript"); `reason`
-says which, and `best_intent` / `slot_spans` keep what the models did say, for logs. Without a
+expression has a slot twice), when the transcript is more than `max_grammar_edits` word edits from
+every saying of the intent the NLU chose ("not_in_grammar": checked where the grammar-values file
+has `automata`; the answer's `grammar_edits` is the distance), or when nothing was transcribed
+("empty_transcript"); `reason` says which, and `best_intent` / `slot_spans` keep what the models did say, for logs. Without a
 grammar-values file, slot values are the spoken phrases and only the NLU rejects.
 """
 
@@ -40,6 +44,7 @@ import numpy as np
 
 from voice_ft.runtime.audio_io import check_sample_rate, read_audio, resample, samples_from_array
 from voice_ft.runtime.errors import InputTypeError
+from voice_ft.runtime.grammar_match import GrammarAutomaton
 from voice_ft.runtime.nlu_parser import NLUParser
 from voice_ft.runtime.sidecar import SidecarError
 from voice_ft.runtime.speech_recognizer import SpeechRecognizer
@@ -49,6 +54,7 @@ GRAMMAR_VALUES_TASK = "grammar_values"
 GRAMMAR_VALUES_FILE = "grammar_values.json"
 NLU_FILE = "nlu.tflite"
 RECOGNIZER_PREFIX = "speech_recognizer"
+DEFAULT_MAX_GRAMMAR_EDITS = 1  # one dropped or swapped small word ("play music on office speakers")
 
 
 def normal_phrase(phrase: str) -> str:
@@ -59,6 +65,28 @@ def normal_phrase(phrase: str) -> str:
 def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """slot name -> {normalised phrase: canonical value} from a grammar-values JSON; errors name the file."""
     path = pathlib.Path(path)
+    slots = _grammar_values_content(path).get("slots")
+    if not isinstance(slots, dict) or not all(
+        isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()) for v in slots.values()
+    ):
+        raise SidecarError(f"Grammar-values file {path}: field 'slots' must map slot names to {{phrase: value}} objects.")
+    return {name: {normal_phrase(k): v for k, v in phrases.items()} for name, phrases in slots.items()}
+
+
+def read_grammar_automata(path: str | os.PathLike) -> dict[str, GrammarAutomaton] | None:
+    """intent -> `GrammarAutomaton` from a grammar-values JSON, or None when it has none (a file
+    written before they were); errors name the file."""
+    path = pathlib.Path(path)
+    automata = _grammar_values_content(path).get("automata")
+    if automata is None:
+        return None
+    try:
+        return {str(intent): GrammarAutomaton.from_dict(a) for intent, a in dict(automata).items()}
+    except (TypeError, KeyError, ValueError) as e:
+        raise SidecarError(f"Grammar-values file {path}: field 'automata' is malformed: {e}") from None
+
+
+def _grammar_values_content(path: pathlib.Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"Grammar-values file {path} not found; the speech-to-intent exporter writes it "
                                 "(voice_ft.speech_to_intent.grammar_values.write_grammar_values).")  # fmt: skip
@@ -69,12 +97,7 @@ def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     task = content.get("task") if isinstance(content, dict) else None
     if task != GRAMMAR_VALUES_TASK:
         raise SidecarError(f"{path} is not a grammar-values file (task={task!r}, expected {GRAMMAR_VALUES_TASK!r}).")
-    slots = content.get("slots")
-    if not isinstance(slots, dict) or not all(
-        isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()) for v in slots.values()
-    ):
-        raise SidecarError(f"Grammar-values file {path}: field 'slots' must map slot names to {{phrase: value}} objects.")
-    return {name: {normal_phrase(k): v for k, v in phrases.items()} for name, phrases in slots.items()}
+    return content
 
 
 def check_waveform(audio, sample_rate, model_rate: int) -> np.ndarray:
@@ -95,6 +118,8 @@ class SpeechToIntent:
         grammar_values: the grammar-values JSON; None keeps slot values as spoken.
         num_threads: CPU threads for each interpreter.
         max_tokens: the most tokens the recogniser generates per clip.
+        max_grammar_edits: the most word edits a transcript may be from a saying of the chosen intent's
+            expressions (`grammar_match`; 0: exactly a sentence of the grammar); None: no such check.
 
     Example:
         >>> s2i = SpeechToIntent.from_dir("runs/smart_home")
@@ -102,13 +127,20 @@ class SpeechToIntent:
         {'intent': 'setTemperature', 'slots': {'temperature': '21'}, 'transcript': ' Set the heating to twenty one.', ...}
     """
 
-    def __init__(self, recognizer, nlu, grammar_values=None, num_threads: int = 1, max_tokens: int | None = None):
+    def __init__(self, recognizer, nlu, grammar_values=None, num_threads: int = 1, max_tokens: int | None = None,
+                 max_grammar_edits: int | None = DEFAULT_MAX_GRAMMAR_EDITS):
         nlu = pathlib.Path(nlu)
         if not nlu.is_file():
             raise FileNotFoundError(f"NLU model {nlu} not found; export it with voice_ft.nlu.export.export_nlu_tflite.")
         self.recognizer = SpeechRecognizer(recognizer, num_threads=num_threads, max_tokens=max_tokens)
         self.parser = NLUParser(nlu, num_threads=num_threads)
         self.values = read_grammar_values(grammar_values) if grammar_values is not None else None
+        if max_grammar_edits is not None and max_grammar_edits < 0:
+            raise ValueError(f"max_grammar_edits must be >= 0 or None, got {max_grammar_edits}.")
+        self.max_grammar_edits = max_grammar_edits
+        self.automata = None
+        if grammar_values is not None and max_grammar_edits is not None:
+            self.automata = read_grammar_automata(grammar_values)
         if self.values is not None:
             names = sorted({tag[2:] for tag in self.parser.slot_tags if tag[:2] in ("B-", "I-")})
             missing = [n for n in names if n not in self.values]
@@ -135,7 +167,8 @@ class SpeechToIntent:
             raise InputTypeError(f"transcript must be text, got {type(transcript).__name__}")
         text = " ".join(normalize_words(transcript))
         result = {"intent": None, "slots": {}, "transcript": transcript, "text": text, "confidence": 0.0,
-                  "not_understood": True, "reason": None, "best_intent": None, "slot_spans": []}  # fmt: skip
+                  "not_understood": True, "reason": None, "best_intent": None, "slot_spans": [],
+                  "grammar_edits": None}  # fmt: skip
         if not text:
             return {**result, "reason": "empty_transcript"}
         parsed = self.parser.parse(text)
@@ -150,6 +183,11 @@ class SpeechToIntent:
             return {**result, "reason": "slot_not_in_grammar"}
         if len(set(names)) < len(names):
             return {**result, "reason": "repeated_slot"}
+        if self.automata is not None:
+            automaton = self.automata.get(best)
+            result["grammar_edits"] = automaton.distance(text.split()) if automaton is not None else None
+            if result["grammar_edits"] is None or result["grammar_edits"] > self.max_grammar_edits:
+                return {**result, "reason": "not_in_grammar"}
         return {**result, "intent": best, "slots": {s["slot"]: s["canonical"] for s in spans}, "not_understood": False}
 
     def _join_split_values(self, spans: list[dict], text: str) -> list[dict]:

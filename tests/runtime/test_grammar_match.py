@@ -1,0 +1,33 @@
+"""GrammarAutomaton: word edits from a transcript to the nearest saying of a grammar's automaton."""
+
+import pytest
+
+from voice_ft.runtime.grammar_match import GrammarAutomaton
+
+
+def lights() -> GrammarAutomaton:
+    """ "turn [on, off] (the) lights": 0 -turn-> 1 -on/off-> 2,3 -> 4 -the-> 5 -> 6 -lights-> 7."""
+    return GrammarAutomaton(8, [7], [
+        [0, "turn", 1], [1, "on", 2], [1, "off", 3], [2, None, 4], [3, None, 4],
+        [4, "the", 5], [4, None, 6], [5, None, 6], [6, "lights", 7],
+    ])  # fmt: skip
+
+
+@pytest.mark.parametrize("text, edits", [
+    ("turn on the lights", 0), ("turn off lights", 0),  # sayings (the optional word said or not)
+    ("turn on the lights please", 1), ("turn on a lights", 1), ("on the lights", 1),  # insertion, substitution, deletion
+    ("turn the lights", 1), ("please turn it on", 3), ("", 3),  # please and it dropped, lights added
+])  # fmt: skip
+def test_distance_counts_word_edits_to_the_nearest_saying(text, edits):
+    assert lights().distance(text.split()) == edits
+
+
+def test_round_trips_and_bad_automata_are_refused():
+    automaton = lights()
+    assert GrammarAutomaton.from_dict(automaton.to_dict()).distance("turn off the lights".split()) == 0
+    with pytest.raises(ValueError, match="must go forward"):
+        GrammarAutomaton(3, [2], [[0, "a", 1], [2, "b", 1]])
+    with pytest.raises(ValueError, match="out of range"):
+        GrammarAutomaton(2, [5], [[0, "a", 1]])
+    with pytest.raises(ValueError, match="must go forward"):
+        GrammarAutomaton(2, [1], [[0, 7, 1]])
