@@ -18,18 +18,25 @@ writing only the grammar's tokens unless `--recognizer_vocabulary=full`). Then, 
   against the speech's active samples, one seeded noise clip per test clip);
 - with the grammar's output vocabulary, also the Keras CAR with all of Whisper's tokens, clean
   (`car_clean_full_vocabulary`: what the restriction changes);
-- the CAR of the whole exported pipeline (recogniser and NLU `.tflite`), clean;
+- the CAR of the whole exported pipeline (recogniser and NLU `.tflite`, `SpeechToIntent` as it ships: a
+  clip not understood is decoded again inside the grammar), clean and at each `--snr_db`
+  (`tflite_car_clean`, `tflite_car_snr<db>`; `tflite_grammar_decoded`: clean clips taken from the second
+  decoding);
 - the exported pipeline's intent accuracy, slot F1 (canonical values) and WER, clean;
 - out of grammar: `--out_of_grammar_per_intent` SNIPS test commands of each of its 7 intents (playlists,
   weather, restaurants, films...: nothing either grammar covers), rendered in the test voices, through the
   exported pipeline; `out_of_grammar_rejected` is the fraction it reports as not understood.
 
 Last line (JSON): one block per domain, and over all domains' test clips together (the pooled rates):
-`car_clean`, `car_snr24`, `car_snr18`, `car_snr12`, `car_snr6`, `tflite_car_clean`, `intent_accuracy`,
+`car_clean`, `car_snr24`, `car_snr18`, `car_snr12`, `car_snr6`, `tflite_car_clean`, `tflite_car_snr24` ...
+`tflite_car_snr6`, `intent_accuracy`,
 `slot_f1`, `wer` (the last three of the exported pipeline), `num_commands`, `out_of_grammar_rejected` (the mean over
 the domains); per domain also `sizes_bytes`
-(recogniser, NLU), `pipeline_bytes` and `out_of_grammar_rejected`, and over the domains `pipeline_bytes_max`.
-Targets (issue 12): CAR >= 97% clean and >= 90% at 6 dB SNR; the exported pipeline within 1 point of Keras.
+(recogniser, NLU), `pipeline_bytes`, `out_of_grammar_rejected` and the whole exported pipeline's median time per
+test command of at most 3 s (`latency_ms_3s_1thread`, `latency_ms_3s_2threads`; `latency_commands` timed), and
+over the domains `pipeline_bytes_max` and `latency_ms_3s_2threads_max`.
+Targets (issue 12): CAR >= 97% clean and >= 90% at 6 dB SNR; the exported pipeline within 1 point of Keras; the
+int8-weight pipeline <= 150 ms per 3 s command on 2 threads and <= 60 MB.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from common import machine, print_result  # noqa: E402
+from common import machine, median_call_ms, print_result  # noqa: E402
 from speech_out_of_grammar import out_of_grammar_clips, rejection_figures  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -130,11 +137,16 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -
     keras_by_condition = {"clean": keras_predictions(recognizer, pipeline, waves, frames, output_tokens)}
     if output_tokens is not None:  # what the same recogniser hears with all of Whisper's tokens
         keras_by_condition["clean_full_vocabulary"] = keras_predictions(recognizer, pipeline, waves, frames, None)
+    tflite_by_condition = {}
     for snr in FLAGS.snr_db:
         noisy = [with_noise(w, float(snr), seed=FLAGS.seed + i) for i, w in enumerate(waves)]
         keras_by_condition[f"snr{snr}"] = keras_predictions(recognizer, pipeline, noisy, frames, output_tokens)
+        tflite_by_condition[f"snr{snr}"] = [pipeline(w) for w in noisy]
     figures = {f"car_{name}": speech_to_intent_report(references, p)["command_acceptance_rate"]
                for name, p in keras_by_condition.items()}  # fmt: skip
+    figures.update({f"tflite_car_{name}": speech_to_intent_report(references, p)["command_acceptance_rate"]
+                    for name, p in tflite_by_condition.items()})  # fmt: skip
+    figures["tflite_grammar_decoded"] = sum(p.get("decoding") == "grammar" for p in result.predictions)
     exported = result.metrics["test"]
     sizes = {"recognizer": result.metrics["asr_export"]["encoder_bytes"] + result.metrics["asr_export"]["decoder_bytes"],
              "nlu": (out_dir / "nlu.tflite").stat().st_size}
@@ -143,13 +155,28 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -
                    train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
                    sizes_bytes=sizes, pipeline_bytes=sum(sizes.values()),
                    output_tokens=result.metrics["asr_export"]["output_tokens"])  # fmt: skip
+    figures.update(pipeline_latency_figures(out_dir, waves))
     if outside:
         figures.update(rejection_figures(pipeline, outside))
-    write_failures(out_dir / "bench_failures.json", references, keras_by_condition, result.predictions)
-    return {"figures": figures, "references": references, "keras": keras_by_condition, "tflite": result.predictions}
+    write_failures(out_dir / "bench_failures.json", references, keras_by_condition, {"clean": result.predictions, **tflite_by_condition})
+    return {"figures": figures, "references": references, "keras": keras_by_condition,
+            "tflite_noisy": tflite_by_condition, "tflite": result.predictions}
 
 
-def write_failures(path: pathlib.Path, references, keras_by_condition: dict, tflite: list[dict]) -> None:
+def pipeline_latency_figures(out_dir: pathlib.Path, waves: list[np.ndarray]) -> dict:
+    """Median wall time of the whole exported pipeline (waveform in, intent and slots out) per test command of at
+    most 3 s, on 1 and 2 interpreter threads."""
+    from voice_ft.runtime.speech_to_intent import SpeechToIntent
+
+    short = [w for w in waves if len(w) <= 3 * 16000]
+    figures = {"latency_commands": len(short)}
+    for threads in (1, 2):
+        pipeline = SpeechToIntent.from_dir(out_dir, num_threads=threads, max_tokens=FLAGS.max_tokens)
+        figures[f"latency_ms_3s_{threads}thread{'s' if threads > 1 else ''}"] = median_call_ms(pipeline, short) if short else None
+    return figures
+
+
+def write_failures(path: pathlib.Path, references, keras_by_condition: dict, tflite_by_condition: dict) -> None:
     """Every test command a condition got wrong: what was said, what the recogniser heard, what came out."""
     import json
 
@@ -157,11 +184,13 @@ def write_failures(path: pathlib.Path, references, keras_by_condition: dict, tfl
 
     def failures(predictions):
         return [{"said": r.transcript, "intent": r.intent, "slots": dict(r.slots), "heard": p["transcript"],
-                 "got_intent": p["intent"], "got_slots": p["slots"], "reason": p.get("reason")}
+                 "got_intent": p["intent"], "got_slots": p["slots"], "reason": p.get("reason"),
+                 "free_transcript": p.get("free_transcript"), "grammar_log_prob": p.get("grammar_log_prob")}
                 for r, p in zip(references, predictions) if not accepted(r, p)]  # fmt: skip
 
     by_condition = {f"keras_{name}": failures(p) for name, p in keras_by_condition.items()}
-    path.write_text(json.dumps({**by_condition, "tflite_clean": failures(tflite)}, indent=1), encoding="utf-8")
+    by_condition.update({f"tflite_{name}": failures(p) for name, p in tflite_by_condition.items()})
+    path.write_text(json.dumps(by_condition, indent=1), encoding="utf-8")
 
 
 def main(argv):
@@ -176,10 +205,13 @@ def main(argv):
     references = [r for d in domains.values() for r in d["references"]]
     pooled = {f"car_{name}": speech_to_intent_report(references, [p for d in domains.values() for p in d["keras"][name]])
               ["command_acceptance_rate"] for name in next(iter(domains.values()))["keras"]}  # fmt: skip
+    pooled.update({f"tflite_car_{name}": speech_to_intent_report(references, [p for d in domains.values() for p in d["tflite_noisy"][name]])
+                   ["command_acceptance_rate"] for name in next(iter(domains.values()))["tflite_noisy"]})  # fmt: skip
     exported = speech_to_intent_report(references, [p for d in domains.values() for p in d["tflite"]])
     pooled.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
                   slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references),
-                  pipeline_bytes_max=max(d["figures"]["pipeline_bytes"] for d in domains.values()))  # fmt: skip
+                  pipeline_bytes_max=max(d["figures"]["pipeline_bytes"] for d in domains.values()),
+                  latency_ms_3s_2threads_max=max(d["figures"]["latency_ms_3s_2threads"] or 0.0 for d in domains.values()))  # fmt: skip
     if outside:  # each domain's pipeline heard the same clips
         pooled["out_of_grammar_rejected"] = float(np.mean([d["figures"]["out_of_grammar_rejected"] for d in domains.values()]))
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},

@@ -2,7 +2,7 @@
 
 import pytest
 
-from voice_ft.runtime.grammar_match import GrammarAutomaton
+from voice_ft.runtime.grammar_match import GrammarAutomaton, GrammarPrefixes
 
 
 def lights() -> GrammarAutomaton:
@@ -31,3 +31,17 @@ def test_round_trips_and_bad_automata_are_refused():
         GrammarAutomaton(2, [5], [[0, "a", 1]])
     with pytest.raises(ValueError, match="must go forward"):
         GrammarAutomaton(2, [1], [[0, 7, 1]])
+
+
+def test_prefixes_allow_the_beginnings_of_sayings_and_accept_whole_ones():
+    bedroom = GrammarAutomaton(3, [2], [[0, "bedroom", 1], [1, "lights", 2]])
+    prefixes = GrammarPrefixes([lights(), bedroom])
+    for text in ("", " Turn", " turn o", " turn off", " turn off,", " Turn on the", " turn on lig", " bed", " bedroom"):
+        assert prefixes.allows(text), text
+    for text in (" turn the", " turn on a", " turn onn", " lights", " bedroom lights on", " turn on the lights please"):
+        assert not prefixes.allows(text), text
+    assert prefixes.is_saying(" Turn on the lights.") and prefixes.is_saying("bedroom lights")
+    assert not prefixes.is_saying(" turn on the") and not prefixes.is_saying(" turn on the lig")
+    assert prefixes.allows(" turn on the lights.")  # a whole saying is also a beginning: the end token may follow
+    with pytest.raises(ValueError, match="at least one automaton"):
+        GrammarPrefixes([])

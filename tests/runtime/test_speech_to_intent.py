@@ -101,8 +101,8 @@ def test_chains_both_exported_files_without_tensorflow(exported):
         assert s2i(np.stack([wave, wave]), 16000)["transcript"] == heard  # (channels, samples)
         print("KEYS", sorted(result))
     """)
-    assert ("KEYS ['best_intent', 'confidence', 'grammar_edits', 'intent', 'not_understood', 'reason', 'seconds', "
-            "'slot_spans', 'slots', 'text', 'transcript']") in out
+    assert ("KEYS ['best_intent', 'confidence', 'decoding', 'free_transcript', 'grammar_edits', 'grammar_log_prob', "
+            "'intent', 'not_understood', 'reason', 'seconds', 'slot_spans', 'slots', 'text', 'transcript']") in out
 
 
 def test_synonyms_map_to_the_grammars_canonical_value(exported):
@@ -186,6 +186,76 @@ def test_a_transcript_far_from_every_saying_of_the_intent_is_not_understood(expo
     (folder / "grammar_values.json").write_text(json.dumps(values))
     with pytest.raises(SidecarError, match="'automata' is malformed"):
         SpeechToIntent.from_dir(folder)
+
+
+class SecondHearing:
+    """Stands in for `SpeechRecognizer`: hears `free` first and, decoding inside a language, `inside` with
+    mean log-probability `log_prob` per token, after checking that the language holds it."""
+
+    sample_rate = 16000
+
+    def __init__(self, free, inside, log_prob):
+        self.texts, self.log_prob, self.constrained_calls = [free, inside], log_prob, 0
+
+    def features(self, wave):
+        return wave
+
+    def encode(self, features):
+        return features
+
+    def greedy_tokens(self, encoded):
+        return [0]
+
+    def scored_tokens(self, encoded, allows, is_whole):
+        self.constrained_calls += 1
+        inside = self.texts[1]
+        assert all(allows(inside[:i]) for i in range(len(inside) + 1)) and is_whole(inside)
+        return [1, 1], 3 * self.log_prob  # two tokens and the end
+
+    def detokenize(self, tokens):
+        return self.texts[tokens[0]]
+
+
+def test_a_clip_not_understood_is_decoded_again_inside_the_grammar(exported):
+    s2i = SpeechToIntent.from_dir(exported)
+    s2i.parser = FixedParser(parsed("changeLights", ("state", "on")))
+    s2i.recognizer = SecondHearing(" Turn it on now.", " Turn on the lights.", log_prob=-0.2)
+    result = s2i(clip())
+    assert result["decoding"] == "grammar" and result["intent"] == "changeLights" and result["slots"] == {"state": "on"}
+    assert result["transcript"] == " Turn on the lights." and result["free_transcript"] == " Turn it on now."
+    assert result["grammar_log_prob"] == pytest.approx(-0.2) and result["grammar_edits"] == 0
+    s2i.recognizer = SecondHearing(" Turn it on now.", " Turn on the lights.", log_prob=-0.9)  # forced into the grammar
+    result = s2i(clip())
+    assert result["not_understood"] and result["reason"] == "not_in_grammar" and result["decoding"] == "free"
+    assert result["transcript"] == " Turn it on now." and result["grammar_log_prob"] == pytest.approx(-0.9)
+    s2i.recognizer = SecondHearing(" Turn on the lights.", " Lights off.", log_prob=-0.1)  # understood: decoded once
+    assert s2i(clip())["decoding"] == "free" and s2i.recognizer.constrained_calls == 0
+    once = SpeechToIntent.from_dir(exported, min_grammar_log_prob=None)
+    once.parser, once.recognizer = s2i.parser, SecondHearing(" Turn it on now.", " Turn on the lights.", log_prob=-0.1)
+    assert once(clip())["reason"] == "not_in_grammar" and once.recognizer.constrained_calls == 0
+    with pytest.raises(ValueError, match="min_grammar_log_prob is a log-probability"):
+        SpeechToIntent.from_dir(exported, min_grammar_log_prob=0.5)
+
+
+def test_decoding_inside_the_grammar_keeps_every_step_a_beginning_of_a_saying(exported):
+    from voice_ft.runtime.grammar_match import GrammarPrefixes
+    from voice_ft.runtime.speech_recognizer import SpeechRecognizer
+    from voice_ft.runtime.speech_to_intent import read_grammar_automata
+
+    recognizer = SpeechRecognizer(exported / "speech_recognizer")
+    prefixes = GrammarPrefixes(read_grammar_automata(exported / "grammar_values.json").values())
+    encoded = recognizer.encode(recognizer.features(clip()))
+    free, free_score = recognizer.scored_tokens(encoded)
+    assert free == recognizer.greedy_tokens(encoded) and free_score <= 0.0
+    tokens, score = recognizer.scored_tokens(encoded, allows=prefixes.allows, is_whole=prefixes.is_saying,
+                                             candidates=10**6)  # every row: an untrained model's choices are anywhere
+    assert tokens and score <= 0.0
+    for i in range(len(tokens) + 1):  # every step's text is the beginning of a saying of the grammar
+        assert prefixes.allows(recognizer.detokenize(tokens[:i])), recognizer.detokenize(tokens[:i])
+    if len(tokens) < recognizer.max_tokens:  # it ended: on a whole saying
+        assert prefixes.is_saying(recognizer.detokenize(tokens))
+    nothing, never = recognizer.scored_tokens(encoded, allows=lambda text: False, is_whole=lambda text: False)
+    assert nothing is None and never == -np.inf
 
 
 def test_the_nlu_sidecars_rejection_rule_makes_it_not_understood(exported, tmp_path):

@@ -16,11 +16,19 @@ fewest word substitutions, insertions and deletions that turn `words` into a say
 state order). 0 means the transcript is a sentence of the grammar; `SpeechToIntent` accepts up to
 `max_grammar_edits` (default 1: a recogniser that drops or swaps one small word, "play music on
 office speakers", is still understood).
+
+`GrammarPrefixes` asks the other question, word by word as a decoder writes: is this text the
+beginning of a saying of any intent (`allows`, the last word may be unfinished: "set a tim"), and
+is it a whole saying (`is_saying`)? `SpeechRecognizer.scored_tokens` decodes under it, which is
+how `SpeechToIntent` hears a command again inside the grammar when the free transcript was not
+understood ("timer forty seconds" -> "timer thirty seconds").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+from voice_ft.runtime.words import normalize_words
 
 INFINITE = 1 << 30
 
@@ -55,6 +63,44 @@ class GrammarAutomaton:
     def to_dict(self) -> dict:
         return {"states": self.states, "finals": self.finals, "edges": [list(e) for e in self.edges]}
 
+    # --- reading a prefix exactly, for decoding inside the grammar ---------------------------
+
+    def _adjacency(self) -> list[list[tuple[str | None, int]]]:
+        if not hasattr(self, "_out"):
+            self._out = [[] for _ in range(self.states)]
+            for u, w, v in self.edges:
+                self._out[u].append((w, v))
+        return self._out
+
+    def _closure(self, states: Iterable[int]) -> frozenset[int]:
+        """`states` and every state reached from them over null edges."""
+        out, seen, todo = self._adjacency(), set(states), list(states)
+        while todo:
+            for w, v in out[todo.pop()]:
+                if w is None and v not in seen:
+                    seen.add(v)
+                    todo.append(v)
+        return frozenset(seen)
+
+    def start(self) -> frozenset[int]:
+        """The states before any word."""
+        return self._closure([0])
+
+    def advance(self, states: frozenset[int], word: str) -> frozenset[int]:
+        """The states after reading `word` exactly from `states` (empty: no saying goes on with it)."""
+        out = self._adjacency()
+        return self._closure([v for u in states for w, v in out[u] if w == word])
+
+    def continues_with(self, states: frozenset[int], partial: str) -> bool:
+        """Whether a word that starts with `partial` can be read from `states`."""
+        out = self._adjacency()
+        return any(w is not None and w.startswith(partial) for u in states for w, _ in out[u])
+
+    def accepts(self, states: frozenset[int]) -> bool:
+        return any(f in states for f in self.finals)
+
+    # --- distance -------------------------------------------------------------------------------
+
     def _relax_skips(self, cost: list[int]) -> list[int]:
         """In place: reaching a state over an edge without reading a word (null: free; a word: one insertion)."""
         for u, w, v in self.edges:
@@ -77,3 +123,41 @@ class GrammarAutomaton:
                         after[v] = through
             cost = self._relax_skips(after)
         return min(cost[f] for f in self.finals)
+
+
+class GrammarPrefixes:
+    """Whether a text begins, or is, a saying of any of `automata` (exactly, after `normalize_words`).
+
+    The states reached by each sequence of whole words are kept, so a decoder that asks about the same
+    transcript with one token more each step reads each word once.
+    """
+
+    def __init__(self, automata: Iterable[GrammarAutomaton]):
+        self.automata = list(automata)
+        if not self.automata:
+            raise ValueError("GrammarPrefixes needs at least one automaton.")
+        self._memo: dict[tuple[str, ...], list[frozenset[int]]] = {(): [a.start() for a in self.automata]}
+
+    MEMO_LIMIT = 20_000  # word sequences remembered before the memo starts again (a long-lived app)
+
+    def _states(self, words: tuple[str, ...]) -> list[frozenset[int]]:
+        if words not in self._memo:
+            if len(self._memo) > self.MEMO_LIMIT:
+                self._memo = {(): self._memo[()]}
+            before = self._states(words[:-1])
+            self._memo[words] = [a.advance(s, words[-1]) if s else s for a, s in zip(self.automata, before)]
+        return self._memo[words]
+
+    def allows(self, text: str) -> bool:
+        """Whether `text` can be continued into a saying: its whole words read, and its last word, if the
+        text ends inside one, the beginning of a word that can come next."""
+        words = tuple(normalize_words(text))
+        unfinished = bool(words) and text.rstrip() == text and (text[-1:].isalnum() or text[-1:] == "'")
+        if not unfinished:
+            return any(self._states(words))
+        partial = words[-1]
+        return any(s and a.continues_with(s, partial) for a, s in zip(self.automata, self._states(words[:-1])))
+
+    def is_saying(self, text: str) -> bool:
+        """Whether `text` is a whole saying of some automaton."""
+        return any(s and a.accepts(s) for a, s in zip(self.automata, self._states(tuple(normalize_words(text)))))

@@ -46,6 +46,9 @@ from voice_ft.runtime.whisper_features import log_mel
 TASK = "speech_recognition"
 
 
+CONSTRAINED_CANDIDATES = 64  # tokens tried per step when decoding inside a language (`scored_tokens`)
+
+
 def resolve_sidecar(path: str | os.PathLike) -> pathlib.Path:
     """The recogniser sidecar for `path`: the `.json` itself, a prefix `<dir>/<name>`, one of the
     two `.tflite` files, or a folder holding exactly one recogniser sidecar."""
@@ -178,6 +181,17 @@ class SpeechRecognizer:
 
     def greedy_tokens(self, encoder_output: np.ndarray, max_tokens: int | None = None) -> list[int]:
         """Greedy token ids after the prompt (<|endoftext|> excluded), with Whisper's suppression."""
+        return self.scored_tokens(encoder_output, max_tokens)[0]
+
+    def scored_tokens(self, encoder_output: np.ndarray, max_tokens: int | None = None, allows=None, is_whole=None,
+                      candidates: int = CONSTRAINED_CANDIDATES) -> tuple[list[int] | None, float]:
+        """Token ids after the prompt and their log-probability (the chosen tokens' and <|endoftext|>'s).
+
+        Without `allows`, greedy. With `allows(text)` / `is_whole(text)` (e.g. `GrammarPrefixes.allows` /
+        `.is_saying`), each step takes the likeliest of the `candidates` best tokens whose text so far
+        `allows` accepts, and <|endoftext|> only where `is_whole` accepts the text: greedy decoding inside a
+        language. None for the tokens where no candidate is allowed (the speech is not in that language).
+        """
         limit = self.max_tokens if max_tokens is None else min(max_tokens, self.max_tokens)
         cross = self._cross_kv(encoder_output=np.ascontiguousarray(encoder_output, dtype=np.float32))["cross_cache"]
         cache = np.zeros(self._cache_shape, np.float32)
@@ -185,12 +199,18 @@ class SpeechRecognizer:
         for index, row in enumerate(self._prompt_rows):
             logits, cache = self._step(row, cache, cross, index)
         tokens: list[int] = []
+        score = 0.0
         index = len(self._prompt_rows)
         while len(tokens) < limit:
             logits[self._suppress_rows] = -np.inf
             if not tokens:
                 logits[self._suppress_rows_begin] = -np.inf
-            row = int(np.argmax(logits))
+            shifted = logits - logits.max()
+            log_probs = shifted - np.log(np.exp(shifted).sum())
+            row = int(np.argmax(logits)) if allows is None else self._allowed_row(log_probs, tokens, allows, is_whole, candidates)
+            if row is None:
+                return None, -np.inf
+            score += float(log_probs[row])
             if row == self._end_row:
                 break
             tokens.append(self._token(row))
@@ -198,7 +218,18 @@ class SpeechRecognizer:
                 break
             logits, cache = self._step(row, cache, cross, index)
             index += 1
-        return tokens
+        return tokens, score
+
+    def _allowed_row(self, log_probs: np.ndarray, tokens: list[int], allows, is_whole, candidates: int) -> int | None:
+        """The likeliest of the `candidates` best rows that keeps the text inside the language."""
+        best = np.argsort(-log_probs)[:candidates]
+        for row in (int(r) for r in best if np.isfinite(log_probs[r])):
+            if row == self._end_row:
+                if is_whole(self.detokenize(tokens)):
+                    return row
+            elif allows(self.detokenize([*tokens, self._token(row)])):
+                return row
+        return None
 
     def _step(self, row: int, cache: np.ndarray, cross: np.ndarray, index: int):
         out = self._decode(token_id=np.array([[row]], np.int32), cache=cache, cross_cache=cross,

@@ -44,7 +44,7 @@ import numpy as np
 
 from voice_ft.runtime.audio_io import check_sample_rate, read_audio, resample, samples_from_array
 from voice_ft.runtime.errors import InputTypeError
-from voice_ft.runtime.grammar_match import GrammarAutomaton
+from voice_ft.runtime.grammar_match import GrammarAutomaton, GrammarPrefixes
 from voice_ft.runtime.nlu_parser import NLUParser
 from voice_ft.runtime.sidecar import SidecarError
 from voice_ft.runtime.speech_recognizer import SpeechRecognizer
@@ -55,6 +55,10 @@ GRAMMAR_VALUES_FILE = "grammar_values.json"
 NLU_FILE = "nlu.tflite"
 RECOGNIZER_PREFIX = "speech_recognizer"
 DEFAULT_MAX_GRAMMAR_EDITS = 1  # one dropped or swapped small word ("play music on office speakers")
+# The least mean log-probability per token (nats) of a transcript decoded inside the grammar for it to be
+# taken: misheard commands decoded again scored -0.45 to -0.20, out-of-grammar speech -0.52 and below
+# (bench/README.md, "Decoding again inside the grammar").
+DEFAULT_MIN_GRAMMAR_LOG_PROB = -0.5
 
 
 def normal_phrase(phrase: str) -> str:
@@ -120,6 +124,9 @@ class SpeechToIntent:
         max_tokens: the most tokens the recogniser generates per clip.
         max_grammar_edits: the most word edits a transcript may be from a saying of the chosen intent's
             expressions (`grammar_match`; 0: exactly a sentence of the grammar); None: no such check.
+        min_grammar_log_prob: a clip not understood is decoded again inside the grammar, and that
+            transcript is taken if its mean log-probability per token is at least this (see `__call__`);
+            None: decode once.
 
     Example:
         >>> s2i = SpeechToIntent.from_dir("runs/smart_home")
@@ -128,7 +135,8 @@ class SpeechToIntent:
     """
 
     def __init__(self, recognizer, nlu, grammar_values=None, num_threads: int = 1, max_tokens: int | None = None,
-                 max_grammar_edits: int | None = DEFAULT_MAX_GRAMMAR_EDITS):
+                 max_grammar_edits: int | None = DEFAULT_MAX_GRAMMAR_EDITS,
+                 min_grammar_log_prob: float | None = DEFAULT_MIN_GRAMMAR_LOG_PROB):
         nlu = pathlib.Path(nlu)
         if not nlu.is_file():
             raise FileNotFoundError(f"NLU model {nlu} not found; export it with voice_ft.nlu.export.export_nlu_tflite.")
@@ -137,10 +145,13 @@ class SpeechToIntent:
         self.values = read_grammar_values(grammar_values) if grammar_values is not None else None
         if max_grammar_edits is not None and max_grammar_edits < 0:
             raise ValueError(f"max_grammar_edits must be >= 0 or None, got {max_grammar_edits}.")
+        if min_grammar_log_prob is not None and not min_grammar_log_prob <= 0:
+            raise ValueError(f"min_grammar_log_prob is a log-probability: <= 0 or None, got {min_grammar_log_prob}.")
         self.max_grammar_edits = max_grammar_edits
-        self.automata = None
-        if grammar_values is not None and max_grammar_edits is not None:
-            self.automata = read_grammar_automata(grammar_values)
+        self.min_grammar_log_prob = min_grammar_log_prob
+        automata = read_grammar_automata(grammar_values) if grammar_values is not None else None
+        self.automata = automata if max_grammar_edits is not None else None
+        self._prefixes = GrammarPrefixes(automata.values()) if automata and min_grammar_log_prob is not None else None
         if self.values is not None:
             names = sorted({tag[2:] for tag in self.parser.slot_tags if tag[:2] in ("B-", "I-")})
             missing = [n for n in names if n not in self.values]
@@ -214,10 +225,31 @@ class SpeechToIntent:
         return self.values.get(slot, {}).get(normal_phrase(phrase))
 
     def __call__(self, waveform, sample_rate: int = 16000) -> dict[str, Any]:
-        """Transcribes one clip (float [-1, 1] or integer PCM, mono or (samples, channels), or a file path) and understands it."""
+        """Transcribes one clip (float [-1, 1] or integer PCM, mono or (samples, channels), or a file path) and understands it.
+
+        A clip whose free transcript is not understood is decoded again inside the grammar (where the
+        grammar-values file has automata and `min_grammar_log_prob` is not None: each step the likeliest
+        token that keeps the text a beginning of a saying, `GrammarPrefixes`); that transcript is taken
+        when it is understood and its mean log-probability per token is at least `min_grammar_log_prob`
+        (a word misheard costs little; speech the grammar does not hold, forced into it, costs much).
+        `decoding` says which was taken ("free" / "grammar"), `free_transcript` keeps the first, and
+        `grammar_log_prob` is the second's mean log-probability (None where there was no second decoding).
+        """
         start = time.perf_counter()
         samples = check_waveform(waveform, sample_rate, self.recognizer.sample_rate)
-        heard = self.recognizer(samples, self.recognizer.sample_rate)
-        result = self.understand_text(heard["text"])
+        recognizer = self.recognizer
+        encoded = recognizer.encode(recognizer.features(samples))
+        free_text = recognizer.detokenize(recognizer.greedy_tokens(encoded))
+        result = {**self.understand_text(free_text), "decoding": "free", "free_transcript": free_text,
+                  "grammar_log_prob": None}  # fmt: skip
+        if result["not_understood"] and self._prefixes is not None:
+            inside, score = recognizer.scored_tokens(encoded, allows=self._prefixes.allows, is_whole=self._prefixes.is_saying)
+            if inside is not None:
+                mean = score / (len(inside) + 1)  # the <|endoftext|> step counts
+                result["grammar_log_prob"] = mean
+                if mean >= self.min_grammar_log_prob:
+                    again = self.understand_text(recognizer.detokenize(inside))
+                    if not again["not_understood"]:
+                        result = {**again, "decoding": "grammar", "free_transcript": free_text, "grammar_log_prob": mean}
         result["seconds"] = time.perf_counter() - start
         return result
