@@ -7,21 +7,26 @@ rather than force it into an intent. This bench renders `--per_intent` SNIPS tes
 intents (playlists, music, weather, restaurants, books, films: nothing the bundled smart_home and timers grammars
 cover) with espeak-ng in the voices of the test split, and runs each run directory's exported pipeline
 (`voice_ft.runtime.SpeechToIntent.from_dir`, TF-free) on them, once per `--max_grammar_edits` value (how many
-word edits a transcript may be from a saying of the grammar; `none` switches that check off), and on the run's
-own test clips (in-grammar commands said by held-out voices, from its `audio/manifest.csv`), which is what the
-check may cost. `bench/speech_to_intent.py` scores its own runs the same way with the default (1).
+word edits a transcript may be from a saying of the grammar; `none` switches that check off) with the default
+`min_grammar_log_prob`, and once per `--min_grammar_log_prob` value (how likely a second decoding inside the
+grammar must be for a clip not understood to be taken from it; `none`: no second decoding) with the default
+edits; and on the run's own test clips (in-grammar commands said by held-out voices, from its
+`audio/manifest.csv`), which is what each setting gains or costs there. `bench/speech_to_intent.py` scores its own
+runs with the defaults.
 
 Last line (JSON): per run directory and `--max_grammar_edits` value, `out_of_grammar_rejected` (the fraction
 reported as not understood), `out_of_grammar_clips`, `rejection_reasons` (how many of each `reason`), up to 10
-`out_of_grammar_accepted` (what was heard and the intent it was forced into) and `test_not_understood` (the
-fraction of the run's test clips reported as not understood); `out_of_grammar_rejected` is also the mean over the
-directories at the first value.
+`out_of_grammar_accepted` (what was heard and the intent it was forced into), `test_not_understood` (the
+fraction of the run's test clips reported as not understood) and `test_car` (their command acceptance rate: the
+intent and every canonical slot value right); `out_of_grammar_rejected` is also the mean over the directories at
+the defaults.
 """
 
 from __future__ import annotations
 
 import collections
 import csv
+import json
 import pathlib
 import sys
 
@@ -59,36 +64,51 @@ def rejection_figures(pipeline, clips: list[np.ndarray]) -> dict:
     }  # fmt: skip
 
 
-def test_clips(run_dir: pathlib.Path) -> list[np.ndarray]:
-    """The run's rendered test clips (its `audio/manifest.csv`), 16 kHz; none when it has no such manifest."""
+def test_clips(run_dir: pathlib.Path) -> list[tuple[np.ndarray, str, dict]]:
+    """The run's rendered test clips (its `audio/manifest.csv`) as (16 kHz wave, intent, canonical slots); none
+    when it has no such manifest."""
     from voice_ft.runtime.audio_io import read_audio
 
     manifest = run_dir / "audio" / "manifest.csv"
     if not manifest.is_file():
         return []
     with manifest.open(newline="") as f:
-        return [read_audio(manifest.parent / r["path"], 16000) for r in csv.DictReader(f) if r["split"] == "test"]
+        return [(read_audio(manifest.parent / r["path"], 16000), r["label"], json.loads(r["slots"] or "{}"))
+                for r in csv.DictReader(f) if r["split"] == "test"]  # fmt: skip
+
+
+def parse_setting(value: str, cast) -> int | float | None:
+    return None if value.lower() == "none" else cast(value)
 
 
 def main(argv):
     del argv
-    from voice_ft.runtime.speech_to_intent import SpeechToIntent
+    from voice_ft.runtime.speech_to_intent import DEFAULT_MAX_GRAMMAR_EDITS, DEFAULT_MIN_GRAMMAR_LOG_PROB, SpeechToIntent
 
     if not FLAGS.run_dirs:
         raise app.UsageError("--run_dirs: give one or more fit_speech_to_intent run directories")
-    settings = [None if v.lower() == "none" else int(v) for v in FLAGS.max_grammar_edits]
+    defaults = (DEFAULT_MAX_GRAMMAR_EDITS, DEFAULT_MIN_GRAMMAR_LOG_PROB)
+    settings = [defaults]
+    settings += [(parse_setting(v, int), defaults[1]) for v in FLAGS.max_grammar_edits]
+    settings += [(defaults[0], parse_setting(v, float)) for v in FLAGS.min_grammar_log_prob]
+    settings = list(dict.fromkeys(settings))  # the defaults once, first
     clips = out_of_grammar_clips(pathlib.Path(FLAGS.out_dir), FLAGS.per_intent, FLAGS.seed)
     runs = {}
     for run_dir in map(pathlib.Path, FLAGS.run_dirs):
         own = test_clips(run_dir)
-        for edits in settings:
-            pipeline = SpeechToIntent.from_dir(run_dir, max_tokens=FLAGS.max_tokens, max_grammar_edits=edits)
+        for edits, log_prob in settings:
+            pipeline = SpeechToIntent.from_dir(run_dir, max_tokens=FLAGS.max_tokens, max_grammar_edits=edits,
+                                               min_grammar_log_prob=log_prob)  # fmt: skip
             figures = rejection_figures(pipeline, clips)
             if own:
-                figures["test_not_understood"] = float(np.mean([pipeline(w, 16000)["not_understood"] for w in own]))
+                answers = [pipeline(w, 16000) for w, _, _ in own]
+                figures["test_not_understood"] = float(np.mean([a["not_understood"] for a in answers]))
+                figures["test_car"] = float(np.mean([a["intent"] == intent and a["slots"] == slots
+                                                     for a, (_, intent, slots) in zip(answers, own)]))  # fmt: skip
                 figures["test_clips"] = len(own)
-            runs[f"{run_dir}:max_grammar_edits={edits}"] = figures
-    first = [runs[f"{d}:max_grammar_edits={settings[0]}"]["out_of_grammar_rejected"] for d in FLAGS.run_dirs]
+            runs[f"{run_dir}:max_grammar_edits={edits}:min_grammar_log_prob={log_prob}"] = figures
+    first = [runs[f"{d}:max_grammar_edits={defaults[0]}:min_grammar_log_prob={defaults[1]}"]["out_of_grammar_rejected"]
+             for d in FLAGS.run_dirs]  # fmt: skip
     print_result({"out_of_grammar_rejected": float(np.mean(first)), "runs": runs, "machine": machine()})
 
 
@@ -99,6 +119,9 @@ if __name__ == "__main__":
     flags.DEFINE_integer("max_tokens", 32, "Most tokens the recogniser decodes per clip.")
     flags.DEFINE_list("max_grammar_edits", ["1", "0", "none"], "Word edits a transcript may be from the grammar "
                       "(SpeechToIntent's max_grammar_edits), one pass each; none = no such check.")
+    flags.DEFINE_list("min_grammar_log_prob", ["none", "-0.3", "-1.0"], "Least mean log-probability per token of the "
+                      "second decoding inside the grammar (SpeechToIntent's min_grammar_log_prob), one pass each; "
+                      "none = no second decoding.")
     flags.DEFINE_integer("seed", 0, "Seed of the sampling and the voices.")
     FLAGS = flags.FLAGS
     app.run(main)

@@ -65,6 +65,8 @@ flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_list("noise_snr_db", ["0", "20"], "Lowest and highest SNR (dB) of the noisy training copies.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")
+flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "top", "lora", "full"], "What of the Whisper encoder trains.")
+flags.DEFINE_integer("encoder_top_layers", 1, "With --train_encoder=top, how many of the last encoder layers train.")
 flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
 flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
 flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
@@ -121,6 +123,7 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -
         grammar, recognizer, voice_ft.load_backbone(FLAGS.nlu_backbone), out_dir, per_expression=FLAGS.per_expression,
         seed=FLAGS.seed, split_by=FLAGS.split_by, renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies,
         noise_snr_db=tuple(float(v) for v in FLAGS.noise_snr_db), audio_frames=round(FLAGS.audio_seconds * 100),
+        train_encoder=FLAGS.train_encoder, encoder_top_layers=FLAGS.encoder_top_layers,
         asr_recipe=Recipe(epochs=FLAGS.asr_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.asr_learning_rate,
                           seed=FLAGS.seed),
         nlu_recipe=Recipe(epochs=FLAGS.nlu_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.nlu_learning_rate,
@@ -215,7 +218,7 @@ def main(argv):
     if outside:  # each domain's pipeline heard the same clips
         pooled["out_of_grammar_rejected"] = float(np.mean([d["figures"]["out_of_grammar_rejected"] for d in domains.values()]))
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
-                  "split_by": FLAGS.split_by, "recognizer_quantization": FLAGS.recognizer_quantization,
+                  "split_by": FLAGS.split_by, "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "recognizer_quantization": FLAGS.recognizer_quantization,
                   "nlu_quantization": FLAGS.nlu_quantization, "recognizer_vocabulary": FLAGS.recognizer_vocabulary, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
                   "machine": machine()})  # fmt: skip
 

@@ -33,8 +33,10 @@ flags.DEFINE_string("audio_dir", None, "Where rendered audio goes (reused if pre
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds (short-audio mode); 30 = Whisper's standard.")
-flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "lora", "full"], "What of the Whisper encoder trains.")
-flags.DEFINE_enum("train_decoder", "full", ["full", "lora"], "What of the Whisper decoder trains.")
+flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "top", "lora", "full"], "What of the Whisper encoder trains.")
+flags.DEFINE_integer("encoder_top_layers", 1, "With --train_encoder=top, how many of the last encoder layers train.")
+flags.DEFINE_enum("train_decoder", "full", ["full", "layers", "lora"], "What of the Whisper decoder trains (layers: "
+                  "all but its token and position embeddings).")
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
 flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
 flags.DEFINE_float("asr_learning_rate", 1e-5, "Recogniser peak learning rate.")
@@ -66,6 +68,7 @@ for _name in ("asr_learning_rate", "nlu_learning_rate"):
 flags.register_validator("sequence_length", lambda v: v >= 4, message="--sequence_length must be >= 4")
 flags.register_validator("reject_rate", lambda v: 0.0 <= v < 1.0, message="--reject_rate must be in [0, 1)")
 flags.register_validator("max_eval", lambda v: v >= 0, message="--max_eval must be >= 0")
+flags.register_validator("encoder_top_layers", lambda v: v >= 1, message="--encoder_top_layers must be >= 1")
 flags.mark_flags_as_required(["grammar", "run_dir"])
 
 
@@ -96,7 +99,7 @@ def main(argv):
     frames = None if FLAGS.audio_seconds >= 30 else round(FLAGS.audio_seconds * 100)
     settings = {name: FLAGS[name].value for name in (
         "grammar", "recognizer_backbone", "nlu_backbone", "per_expression", "split_by", "manifest", "renditions", "noisy_copies", "audio_seconds",
-        "train_encoder", "train_decoder", "lora_rank", "sequence_length", "crf", "calibrate", "reject_rate",
+        "train_encoder", "encoder_top_layers", "train_decoder", "lora_rank", "sequence_length", "crf", "calibrate", "reject_rate",
         "nlu_quantization", "recognizer_quantization", "recognizer_vocabulary", "max_tokens", "max_eval", "seed")}  # fmt: skip
     record_run_config(run_dir, {"task": "speech_to_intent", **settings, "audio_frames": frames,
                                 "asr_recipe": asr_recipe.to_dict(), "nlu_recipe": nlu_recipe.to_dict(),
@@ -105,7 +108,8 @@ def main(argv):
         grammar, load_recognizer_backbone(), voice_ft.load_backbone(FLAGS.nlu_backbone), run_dir,
         per_expression=FLAGS.per_expression, seed=FLAGS.seed, split_by=FLAGS.split_by, manifest=FLAGS.manifest, audio_dir=FLAGS.audio_dir,
         renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, audio_frames=frames, train_encoder=FLAGS.train_encoder,
-        train_decoder=FLAGS.train_decoder, lora_rank=FLAGS.lora_rank, asr_recipe=asr_recipe, nlu_recipe=nlu_recipe,
+        train_decoder=FLAGS.train_decoder, lora_rank=FLAGS.lora_rank, encoder_top_layers=FLAGS.encoder_top_layers,
+        asr_recipe=asr_recipe, nlu_recipe=nlu_recipe,
         sequence_length=FLAGS.sequence_length, crf=FLAGS.crf, calibrate=FLAGS.calibrate,
         reject_rate=FLAGS.reject_rate or None, nlu_quantization=FLAGS.nlu_quantization,
         recognizer_quantization=FLAGS.recognizer_quantization, recognizer_vocabulary=FLAGS.recognizer_vocabulary,
@@ -113,7 +117,7 @@ def main(argv):
         max_eval=FLAGS.max_eval or None, overwrite=FLAGS.overwrite, verbose=2,
     )  # fmt: skip
     samples = [{"reference": {"intent": r.intent, "slots": dict(r.slots), "transcript": r.transcript},
-                "predicted": {k: p[k] for k in ("intent", "slots", "transcript", "not_understood", "reason")}}
+                "predicted": {k: p[k] for k in ("intent", "slots", "transcript", "not_understood", "reason", "decoding")}}
                for r, p in zip(result.references, result.predictions)][:20]  # fmt: skip
     reports.write_json(run_dir / "metrics.json", {**result.metrics, "samples": samples})
     test = result.metrics["test"]

@@ -36,7 +36,7 @@ def args(tmp_path, tiny_preset, run_dir):
     return [f"--grammar={tmp_path / 'lights.yml'}", f"--run_dir={run_dir}", "--recognizer_backbone=tiny-whisper",
             f"--nlu_backbone={tiny_preset}", "--per_expression=4", "--renditions=1", "--asr_epochs=2",
             "--nlu_epochs=2", "--batch_size=8", "--asr_learning_rate=1e-3", "--nlu_learning_rate=1e-3",
-            "--max_tokens=8", "--audio_seconds=3", "--split_by=sentence", "--noisy_copies=1"]  # fmt: skip
+            "--max_tokens=8", "--audio_seconds=3", "--split_by=sentence", "--noisy_copies=1", "--train_encoder=top"]  # fmt: skip
 
 
 @pytest.mark.skipif(espeak_binary() is None, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
@@ -85,7 +85,8 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
 @pytest.mark.parametrize("flag, message", [("--per_expression=0", "--per_expression must be >= 1"),
                                            ("--reject_rate=1.5", "--reject_rate must be in"),
                                            ("--noisy_copies=-1", "--noisy_copies must be >= 0"),
-                                           ("--train_encoder=half", "train_encoder")])  # fmt: skip
+                                           ("--train_encoder=half", "train_encoder"),
+                                           ("--encoder_top_layers=0", "--encoder_top_layers must be >= 1")])  # fmt: skip
 def test_bad_flags_fail_before_training_naming_the_flag(tmp_path, flag, message):
     run_dir = tmp_path / "run"
     done = run_example("train_speech_to_intent.py", "--grammar=smart_home", f"--run_dir={run_dir}", flag, check=False,

@@ -152,7 +152,8 @@ def test_a_slot_value_outside_the_grammar_is_not_understood(exported):
 
 
 def test_a_transcript_far_from_every_saying_of_the_intent_is_not_understood(exported, tmp_path):
-    s2i = SpeechToIntent.from_dir(exported)  # at most 1 word edit from a saying, by default
+    assert SpeechToIntent.from_dir(exported).max_grammar_edits == 0  # by default: a saying of the grammar exactly
+    s2i = SpeechToIntent.from_dir(exported, max_grammar_edits=1)
     s2i.parser = FixedParser(parsed("changeLights", ("state", "on")))
     exact = s2i.understand_text(" Turn on the lights.")
     assert exact["intent"] == "changeLights" and exact["grammar_edits"] == 0
@@ -164,7 +165,7 @@ def test_a_transcript_far_from_every_saying_of_the_intent_is_not_understood(expo
         assert result["best_intent"] == "changeLights" and result["grammar_edits"] > 1
     s2i.parser = FixedParser(parsed("orderCoffee", ("state", "on")))  # a sentence of the other intent
     assert s2i.understand_text("turn on the lights")["reason"] == "not_in_grammar"
-    strict = SpeechToIntent.from_dir(exported, max_grammar_edits=0)
+    strict = SpeechToIntent.from_dir(exported)
     strict.parser = FixedParser(parsed("changeLights", ("state", "on")))
     assert strict.understand_text("turn on the lights please")["reason"] == "not_in_grammar"
     unchecked = SpeechToIntent.from_dir(exported, max_grammar_edits=None)

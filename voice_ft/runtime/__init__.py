@@ -20,6 +20,7 @@ _LAZY = {
     "SpeechRecognizer": "voice_ft.runtime.speech_recognizer",
     "SpeechToIntent": "voice_ft.runtime.speech_to_intent",
     "GrammarAutomaton": "voice_ft.runtime.grammar_match",
+    "GrammarPrefixes": "voice_ft.runtime.grammar_match",
 }
 
 __all__ = ["TFLiteModel", "TextClassifier", "WordPieceTokenizer", *_LAZY]

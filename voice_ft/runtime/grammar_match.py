@@ -14,8 +14,9 @@ an optional part skipped, the end of an alternative). `GrammarAutomaton.distance
 fewest word substitutions, insertions and deletions that turn `words` into a saying of the automaton
 (the Levenshtein distance to a regular language: one pass over the words, each relaxing the edges in
 state order). 0 means the transcript is a sentence of the grammar; `SpeechToIntent` accepts up to
-`max_grammar_edits` (default 1: a recogniser that drops or swaps one small word, "play music on
-office speakers", is still understood).
+`max_grammar_edits` (default 0, since a clip whose transcript is not a saying is decoded again inside
+the grammar; 1 lets a recogniser that drops or swaps one small word, "play music on office speakers",
+through without that).
 
 `GrammarPrefixes` asks the other question, word by word as a decoder writes: is this text the
 beginning of a saying of any intent (`allows`, the last word may be unfinished: "set a tim"), and

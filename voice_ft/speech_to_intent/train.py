@@ -17,8 +17,9 @@
    `voice_ft.asr.output_vocabulary`): the decoder keeps a few hundred of Whisper's 51,864 embedding
    rows, which makes it a fraction of the size and each decoding step cheaper;
 4. writes `grammar_values.json` (`grammar_values.write_grammar_values`): the slot phrases' canonical
-   values and each intent's word automaton, with which the phone refuses a transcript more than one
-   word edit from every saying of the intent (`SpeechToIntent(max_grammar_edits=1)`);
+   values and each intent's word automaton, with which the phone takes only transcripts that are
+   sayings of the grammar (`SpeechToIntent`: a clip whose free transcript is not one is decoded again
+   inside the grammar, and refused where that is unlikely);
 5. runs the TF-free `voice_ft.runtime.SpeechToIntent` over the test clips and scores it
    (`metrics.speech_to_intent_report`: command acceptance rate, intent accuracy, slot F1, WER).
 """
@@ -50,13 +51,15 @@ class SpeechToIntentModels:
 
 def build_speech_to_intent(recognizer_backbone, nlu_backbone, intents, slot_tags, audio_frames: int | None = 300,
                            train_encoder: str = "frozen", train_decoder: str = "full", lora_rank: int = 8,
-                           sequence_length: int = 32, crf: bool = False) -> SpeechToIntentModels:  # fmt: skip
+                           sequence_length: int = 32, crf: bool = False,
+                           encoder_top_layers: int = 1) -> SpeechToIntentModels:  # fmt: skip
     """Builds both models: the recogniser as `build_speech_recognizer` takes its options, the NLU as
     `build_joint_nlu_model` (`intents` / `slot_tags` from `from_grammar`)."""
     from voice_ft.asr.model import build_speech_recognizer
     from voice_ft.nlu.model import build_joint_nlu_model
 
-    recognizer = build_speech_recognizer(recognizer_backbone, audio_frames, train_encoder, train_decoder, lora_rank)
+    recognizer = build_speech_recognizer(recognizer_backbone, audio_frames, train_encoder, train_decoder, lora_rank,
+                                         encoder_top_layers=encoder_top_layers)  # fmt: skip
     nlu = build_joint_nlu_model(nlu_backbone, intents, slot_tags, crf=crf, sequence_length=sequence_length)
     return SpeechToIntentModels(recognizer, nlu, recognizer_backbone)
 
@@ -144,6 +147,7 @@ def fit_speech_to_intent(
     train_encoder: str = "frozen",
     train_decoder: str = "full",
     lora_rank: int = 8,
+    encoder_top_layers: int = 1,
     asr_recipe=None,
     nlu_recipe=None,
     sequence_length: int = 32,
@@ -174,7 +178,7 @@ def fit_speech_to_intent(
         noisy_copies: more copies of each training clip for the recogniser, mixed with white or
             brown noise at 0-20 dB SNR (`voice_ft.asr.data.load_speech`): it then holds up in noise.
         noise_snr_db: the (low, high) SNR range of those copies; None: `load_speech`'s 0-20 dB.
-        audio_frames / train_encoder / train_decoder / lora_rank: the recogniser's
+        audio_frames / train_encoder / train_decoder / lora_rank / encoder_top_layers: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
         nlu_recipe / sequence_length / crf: the NLU model's.
         calibrate / reject_rate: fit the NLU's rejection threshold so that `reject_rate` of the
@@ -210,7 +214,7 @@ def fit_speech_to_intent(
         if not splits[name]:
             raise ValueError(f"{grammar.path}: the grammar gives no {name} sentences (give each intent >= 2 expressions).")
     models = build_speech_to_intent(recognizer_backbone, nlu_backbone, intents, slot_tags, audio_frames, train_encoder,
-                                    train_decoder, lora_rank, sequence_length, crf)  # fmt: skip
+                                    train_decoder, lora_rank, sequence_length, crf, encoder_top_layers)  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # --- the NLU half, on text -------------------------------------------------------------
