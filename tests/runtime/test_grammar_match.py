@@ -45,3 +45,21 @@ def test_prefixes_allow_the_beginnings_of_sayings_and_accept_whole_ones():
     assert prefixes.allows(" turn on the lights.")  # a whole saying is also a beginning: the end token may follow
     with pytest.raises(ValueError, match="at least one automaton"):
         GrammarPrefixes([])
+
+
+def test_parse_reads_a_saying_with_its_slot_tags_and_nothing_else():
+    # "set (the) $room:room light": 0 -set-> 1 -the-> 2 / skipped -> 3 -> 4, room "hall" | "living room" -> 8 -light-> 9
+    room = GrammarAutomaton(10, [9], [
+        [0, "set", 1], [1, "the", 2], [1, None, 3], [2, None, 3], [3, None, 4],
+        [4, "hall", 5, "B-room"], [4, "living", 6, "B-room"], [6, "room", 7, "I-room"], [5, None, 8], [7, None, 8],
+        [8, "light", 9],
+    ], tagged=True)  # fmt: skip
+    assert room.parse("set the living room light".split()) == ["O", "O", "B-room", "I-room", "O"]
+    assert room.parse("set hall light".split()) == ["O", "B-room", "O"]
+    for text in ("set the light", "set the hall", "set the the hall light", "", "set the kitchen light"):
+        assert room.parse(text.split()) is None, text
+    again = GrammarAutomaton.from_dict(room.to_dict())
+    assert again.tagged and again.parse("set hall light".split()) == ["O", "B-room", "O"]
+    assert not lights().tagged and lights().parse("turn on lights".split()) == ["O", "O", "O"]
+    with pytest.raises(ValueError, match="must be"):
+        GrammarAutomaton(2, [1], [[0, "a"]])

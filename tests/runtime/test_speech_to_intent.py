@@ -102,7 +102,8 @@ def test_chains_both_exported_files_without_tensorflow(exported):
         print("KEYS", sorted(result))
     """)
     assert ("KEYS ['best_intent', 'confidence', 'decoding', 'free_transcript', 'grammar_edits', 'grammar_log_prob', "
-            "'intent', 'not_understood', 'reason', 'seconds', 'slot_spans', 'slots', 'text', 'transcript']") in out
+            "'intent', 'not_understood', 'reason', 'seconds', 'slot_spans', 'slots', 'text', 'transcript', "
+            "'understood_by']") in out
 
 
 def test_synonyms_map_to_the_grammars_canonical_value(exported):
@@ -163,8 +164,9 @@ def test_a_transcript_far_from_every_saying_of_the_intent_is_not_understood(expo
         result = s2i.understand_text(text)
         assert result["not_understood"] and result["reason"] == "not_in_grammar" and result["intent"] is None, text
         assert result["best_intent"] == "changeLights" and result["grammar_edits"] > 1
-    s2i.parser = FixedParser(parsed("orderCoffee", ("state", "on")))  # a sentence of the other intent
-    assert s2i.understand_text("turn on the lights")["reason"] == "not_in_grammar"
+    s2i.parser = FixedParser(parsed("orderCoffee", ("state", "on")))  # a saying of the other intent: the NLU's
+    answer = s2i.understand_text("turn on the lights")  # reading is refused, the grammar's is taken
+    assert answer["understood_by"] == "grammar" and answer["intent"] == "changeLights"
     strict = SpeechToIntent.from_dir(exported)
     strict.parser = FixedParser(parsed("changeLights", ("state", "on")))
     assert strict.understand_text("turn on the lights please")["reason"] == "not_in_grammar"
@@ -259,6 +261,34 @@ def test_decoding_inside_the_grammar_keeps_every_step_a_beginning_of_a_saying(ex
     assert nothing is None and never == -np.inf
 
 
+def test_a_saying_the_nlu_misreads_is_read_by_the_grammar(exported, tmp_path):
+    s2i = SpeechToIntent.from_dir(exported)
+    s2i.parser = FixedParser(parsed("changeLights", rejected=True))  # the NLU refuses a saying of the grammar
+    result = s2i.understand_text(" Get me a twelve ounce coffee, please.")
+    assert result["understood_by"] == "grammar" and result["intent"] == "orderCoffee" and not result["not_understood"]
+    assert result["slots"] == {"size": "12 oz"} and result["reason"] is None and result["best_intent"] == "changeLights"
+    s2i.parser = FixedParser(parsed("orderCoffee", ("size", "lights")))  # a wrong span: no canonical value
+    assert s2i.understand_text("turn off the lights")["slots"] == {"state": "off"}
+    s2i.parser = FixedParser(parsed("changeLights", ("state", "on")))
+    right = s2i.understand_text("turn on the lights")
+    assert right["understood_by"] == "nlu" and right["slots"] == {"state": "on"}
+    for text in ("turn on the lights now", "get me a large coffee please", "coffee"):  # not sayings: refused as before
+        s2i.parser = FixedParser(parsed("orderCoffee", rejected=True))
+        refused = s2i.understand_text(text)
+        assert refused["not_understood"] and refused["reason"] == "rejected" and refused["understood_by"] is None, text
+    # automata written without tags (before they had them) do not read
+    folder = tmp_path / "untagged"
+    shutil.copytree(exported, folder)
+    values = json.loads((folder / "grammar_values.json").read_text())
+    for automaton in values["automata"].values():
+        automaton.pop("tagged")
+        automaton["edges"] = [edge[:3] for edge in automaton["edges"]]
+    (folder / "grammar_values.json").write_text(json.dumps(values))
+    old = SpeechToIntent.from_dir(folder)
+    old.parser = FixedParser(parsed("changeLights", rejected=True))
+    assert old.understand_text("get me a twelve ounce coffee please")["reason"] == "rejected"
+
+
 def test_the_nlu_sidecars_rejection_rule_makes_it_not_understood(exported, tmp_path):
     folder = tmp_path / "copy"
     shutil.copytree(exported, folder)
@@ -267,7 +297,8 @@ def test_the_nlu_sidecars_rejection_rule_makes_it_not_understood(exported, tmp_p
     for threshold in (1.0, 0.0):  # 1.0: every utterance is below it; 0.0: none is
         sidecar["rejection"] = {"method": "threshold", "threshold": threshold}
         (folder / "nlu.json").write_text(json.dumps(sidecar))
-        answers[threshold] = SpeechToIntent.from_dir(folder).understand_text("turn on the lights")
+        # no grammar check or reading: what the NLU's rule alone does
+        answers[threshold] = SpeechToIntent.from_dir(folder, max_grammar_edits=None).understand_text("turn on the lights")
     assert answers[1.0]["not_understood"] and answers[1.0]["reason"] == "rejected" and answers[1.0]["intent"] is None
     assert answers[1.0]["best_intent"] in ("orderCoffee", "changeLights")
     assert answers[0.0]["reason"] != "rejected" and answers[0.0]["best_intent"] == answers[1.0]["best_intent"]

@@ -45,6 +45,7 @@ def test_one_phrase_for_two_values_under_one_slot_name_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name", ["smart_home", "timers"])
 def test_every_sampled_sentence_is_a_saying_of_its_intents_automaton_and_others_are_not(name):
+    """Each sentence `from_grammar` samples is read exactly by its intent's automaton, with the sampler's tags."""
     from voice_ft.data.grammar_sampling import from_grammar
     from voice_ft.speech_to_intent.grammar_values import grammar_automata
 
@@ -54,6 +55,7 @@ def test_every_sampled_sentence_is_a_saying_of_its_intents_automaton_and_others_
     for example in train + validation + test:
         words = normal_phrase(" ".join(example.tokens)).split()
         assert automata[example.intent].distance(words) == 0, (example.intent, words)
+        assert automata[example.intent].parse(words) == list(example.tags), words  # the grammar reads its own tags
         if len(words) > 1:  # one word dropped is one edit away
             assert automata[example.intent].distance(words[1:]) <= 1
     for text in ("play the thermostat in the garden shed please now", "what is the weather like tomorrow in paris"):

@@ -7,13 +7,15 @@ cannot see it. The grammar can. Each intent's expressions are compiled, on the t
 (`voice_ft.speech_to_intent.grammar_values.grammar_automata`), into one word automaton (states
 numbered so that every edge goes forward, as a grammar has no loops):
 
-    {"states": 57, "finals": [12, 56], "edges": [[0, "turn", 1], [1, null, 4], ...]}
+    {"states": 57, "finals": [12, 56], "tagged": true, "edges": [[0, "turn", 1], [1, null, 4], [4, "bedroom", 5, "B-location"], ...]}
 
 An edge carries a normalised word (`voice_ft.runtime.words.normalize_words`) or null (nothing said:
-an optional part skipped, the end of an alternative). `GrammarAutomaton.distance(words)` is the
+an optional part skipped, the end of an alternative), and a word of a slot value its BIO tag
+(`"tagged"`: the automaton was written with tags; files written before have none). `GrammarAutomaton.distance(words)` is the
 fewest word substitutions, insertions and deletions that turn `words` into a saying of the automaton
 (the Levenshtein distance to a regular language: one pass over the words, each relaxing the edges in
-state order). 0 means the transcript is a sentence of the grammar; `SpeechToIntent` accepts up to
+state order). `GrammarAutomaton.parse(words)` reads an exact saying and gives its words' BIO tags: the
+grammar's own reading of a transcript, which `SpeechToIntent` falls back on when the NLU misreads one. 0 means the transcript is a sentence of the grammar; `SpeechToIntent` accepts up to
 `max_grammar_edits` (default 0, since a clip whose transcript is not a saying is decoded again inside
 the grammar; 1 lets a recogniser that drops or swaps one small word, "play music on office speakers",
 through without that).
@@ -37,18 +39,30 @@ INFINITE = 1 << 30
 class GrammarAutomaton:
     """One intent's expressions as a forward word automaton (start state 0); see the module docstring."""
 
-    def __init__(self, states: int, finals: Sequence[int], edges: Sequence[Sequence]):
+    def __init__(self, states: int, finals: Sequence[int], edges: Sequence[Sequence], tagged: bool = False):
         """Args:
             states: the number of states.
             finals: the states a saying may end in.
-            edges: `(from, word or None, to)` with `from < to`.
+            edges: `(from, word or None, to)` with `from < to`, or `(from, word, to, tag)` with the BIO tag
+                of a slot value's word.
+            tagged: whether slot values' edges carry their tags (then an edge without one is an O word).
 
         Raises:
             ValueError: a state out of range, an edge going backwards, a word that is not a string.
         """
         self.states = int(states)
         self.finals = sorted({int(f) for f in finals})
-        self.edges = sorted(((int(u), w, int(v)) for u, w, v in edges), key=lambda e: (e[0], e[2]))
+        self.tagged = bool(tagged)
+        self.tags = {}
+        plain = []
+        for edge in edges:
+            if len(edge) not in (3, 4):
+                raise ValueError(f"grammar automaton: edge {list(edge)} must be [from, word, to] or [from, word, to, tag].")
+            u, w, v = int(edge[0]), edge[1], int(edge[2])
+            plain.append((u, w, v))
+            if len(edge) == 4 and edge[3] is not None:
+                self.tags[(u, w, v)] = str(edge[3])
+        self.edges = sorted(plain, key=lambda e: (e[0], e[2]))
         if self.states < 1 or not self.finals or not all(0 <= f < self.states for f in self.finals):
             raise ValueError(f"grammar automaton: {self.states} states, finals {self.finals[:5]}: out of range.")
         for u, w, v in self.edges:
@@ -59,10 +73,52 @@ class GrammarAutomaton:
     @classmethod
     def from_dict(cls, content: dict) -> GrammarAutomaton:
         """From the JSON form `{"states", "finals", "edges"}`."""
-        return cls(content["states"], content["finals"], content["edges"])
+        return cls(content["states"], content["finals"], content["edges"], bool(content.get("tagged", False)))
 
     def to_dict(self) -> dict:
-        return {"states": self.states, "finals": self.finals, "edges": [list(e) for e in self.edges]}
+        edges = [[*e, self.tags[e]] if e in self.tags else list(e) for e in self.edges]
+        return {"states": self.states, "finals": self.finals, "tagged": self.tagged, "edges": edges}
+
+    def parse(self, words: Sequence[str]) -> list[str] | None:
+        """The BIO tags ("O" outside slot values) of `words` along a path that reads them exactly, or None
+        when they are not a saying. Where several paths do, the one through the lowest states."""
+        out = self._adjacency()
+        layers: list[dict[int, tuple]] = []  # per words read: state -> (previous state, tag or None for a null step)
+        reached: dict[int, tuple] = {0: (None, None)}
+        for i in range(len(words) + 1):
+            layer = dict(reached)
+            for u in sorted(layer):  # null edges go forward: states in order reach all their closure
+                pending = [u]
+                while pending:
+                    x = pending.pop()
+                    for w, v in out[x]:
+                        if w is None and v not in layer:
+                            layer[v] = (x, "null")
+                            pending.append(v)
+            layers.append(layer)
+            if i == len(words):
+                break
+            reached = {}
+            for u in sorted(layer):
+                for w, v in out[u]:
+                    if w == words[i] and v not in reached:
+                        reached[v] = (u, self.tags.get((u, w, v), "O"))
+            if not reached:
+                return None
+        ends = [f for f in self.finals if f in layers[-1]]
+        if not ends:
+            return None
+        tags, state = [], ends[0]
+        for i in range(len(words), -1, -1):
+            previous, tag = layers[i][state]
+            while tag == "null":
+                state = previous
+                previous, tag = layers[i][state]
+            if i == 0:
+                break
+            tags.append(tag)
+            state = previous
+        return tags[::-1]
 
     # --- reading a prefix exactly, for decoding inside the grammar ---------------------------
 

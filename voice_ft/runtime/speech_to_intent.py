@@ -30,6 +30,11 @@ every saying of the intent the NLU chose ("not_in_grammar": checked where the gr
 has `automata`; the answer's `grammar_edits` is the distance), or when nothing was transcribed
 ("empty_transcript"); `reason` says which, and `best_intent` / `slot_spans` keep what the models did say, for logs. Without a
 grammar-values file, slot values are the spoken phrases and only the NLU rejects.
+
+A transcript the NLU does not understand that is a saying of the grammar (of one intent, or of the
+NLU's best intent among several) is read by the grammar itself: its automaton's path gives the intent
+and the slot values' tags (`GrammarAutomaton.parse`), as an on-device grammar engine reads it.
+`understood_by` says which read the answer ("nlu" / "grammar").
 """
 
 from __future__ import annotations
@@ -182,7 +187,7 @@ class SpeechToIntent:
         text = " ".join(normalize_words(transcript))
         result = {"intent": None, "slots": {}, "transcript": transcript, "text": text, "confidence": 0.0,
                   "not_understood": True, "reason": None, "best_intent": None, "slot_spans": [],
-                  "grammar_edits": None}  # fmt: skip
+                  "grammar_edits": None, "understood_by": None}  # fmt: skip
         if not text:
             return {**result, "reason": "empty_transcript"}
         parsed = self.parser.parse(text)
@@ -190,6 +195,15 @@ class SpeechToIntent:
         spans = [{**span, "canonical": self._canonical(span["slot"], span["value"])}
                  for span in self._join_split_values(parsed["slots"], text)]  # fmt: skip
         result.update(confidence=float(parsed["confidence"]), best_intent=best, slot_spans=spans)
+        by_nlu = self._nlu_answer(result, parsed, best, spans, text)
+        if by_nlu["not_understood"] and self.automata is not None:
+            by_grammar = self._grammar_answer(by_nlu, text)
+            if by_grammar is not None:
+                return by_grammar
+        return by_nlu
+
+    def _nlu_answer(self, result: dict, parsed: dict, best: str, spans: list[dict], text: str) -> dict[str, Any]:
+        """The NLU's reading, checked against the grammar: understood, or not with its reason."""
         names = [s["slot"] for s in spans]
         if parsed.get("not_understood"):
             return {**result, "reason": "rejected"}
@@ -202,7 +216,35 @@ class SpeechToIntent:
             result["grammar_edits"] = automaton.distance(text.split()) if automaton is not None else None
             if result["grammar_edits"] is None or result["grammar_edits"] > self.max_grammar_edits:
                 return {**result, "reason": "not_in_grammar"}
-        return {**result, "intent": best, "slots": {s["slot"]: s["canonical"] for s in spans}, "not_understood": False}
+        return {**result, "intent": best, "slots": {s["slot"]: s["canonical"] for s in spans}, "not_understood": False,
+                "understood_by": "nlu"}  # fmt: skip
+
+    def _grammar_answer(self, result: dict, text: str) -> dict[str, Any] | None:
+        """The grammar's own reading of a transcript the NLU did not understand, where it is a saying of
+        exactly one intent (the NLU's best intent, where it is a saying of several) whose automaton has
+        tags; None otherwise. Slot values are the tagged phrases' canonical values."""
+        words = text.split()
+        readings = {intent: tags for intent, a in self.automata.items() if a.tagged and (tags := a.parse(words)) is not None}
+        if len(readings) > 1:
+            readings = {i: t for i, t in readings.items() if i == result["best_intent"]}
+        if len(readings) != 1:
+            return None
+        (intent, tags), = readings.items()
+        slots: dict[str, str] = {}
+        for word, tag in zip(words, tags):
+            if tag.startswith("B-"):
+                if tag[2:] in slots:
+                    return None  # no expression holds a slot twice; a grammar that did is not read here
+                slots[tag[2:]] = word
+            elif tag.startswith("I-"):
+                if tag[2:] not in slots:
+                    return None
+                slots[tag[2:]] += f" {word}"
+        canonical = {name: self._canonical(name, phrase) for name, phrase in slots.items()}
+        if any(v is None for v in canonical.values()):
+            return None
+        return {**result, "intent": intent, "slots": canonical, "not_understood": False, "reason": None,
+                "grammar_edits": 0, "understood_by": "grammar"}  # fmt: skip
 
     def _join_split_values(self, spans: list[dict], text: str) -> list[dict]:
         """Adjacent spans of one slot, only a space apart, become one span where the words they make

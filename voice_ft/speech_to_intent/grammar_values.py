@@ -47,24 +47,25 @@ def grammar_automata(grammar: Grammar | str | os.PathLike) -> dict[str, GrammarA
     """intent -> one word automaton over all its expressions (`voice_ft.runtime.grammar_match`).
 
     Words are normalised as transcripts are; a slot is any phrase of its type (the value as written and
-    its spoken forms, as `grammar_values` maps them), a macro any of its phrases. States are created
-    in order, so every edge goes forward.
+    its spoken forms, as `grammar_values` maps them) whose words carry the slot's BIO tags (`B-name
+    I-name`, as `from_grammar` tags sentences), a macro any of its phrases. States are created in order,
+    so every edge goes forward.
     """
     if not isinstance(grammar, Grammar):
         grammar = read_grammar(grammar)
     automata = {}
     for intent in grammar.intents:
-        edges: list[tuple[int, str | None, int]] = []
+        edges: list[tuple] = []
         count = [1]  # state 0: the start of every expression
 
         def new_state() -> int:
             count[0] += 1
             return count[0] - 1
 
-        def words(text: str, state: int) -> int:
-            for word in normalize_words(text):
+        def words(text: str, state: int, slot: str | None = None) -> int:
+            for i, word in enumerate(normalize_words(text)):
                 nxt = new_state()
-                edges.append((state, word, nxt))
+                edges.append((state, word, nxt) if slot is None else (state, word, nxt, f"{'I' if i else 'B'}-{slot}"))
                 state = nxt
             return state
 
@@ -87,13 +88,13 @@ def grammar_automata(grammar: Grammar | str | os.PathLike) -> dict[str, GrammarA
                 return either([lambda s: build(node.body, s), lambda s: s], state)
             if isinstance(node, Slot):
                 phrases = sorted({p for v in grammar.slot_types[node.type].values for p in (v.value, *v.spoken)})
-                return either([lambda s, p=p: words(p, s) for p in phrases], state)
+                return either([lambda s, p=p: words(p, s, node.name) for p in phrases], state)
             if isinstance(node, MacroRef):
                 return either([lambda s, p=p: build(p, s) for p in grammar.macros[node.name]], state)
             raise TypeError(f"unknown grammar node {type(node).__name__}")
 
         finals = [build(e.tree, 0) for e in grammar.expressions_of(intent)]
-        automata[intent] = GrammarAutomaton(count[0], finals, edges)
+        automata[intent] = GrammarAutomaton(count[0], finals, edges, tagged=True)
     return automata
 
 
