@@ -19,7 +19,8 @@
 4. writes `grammar_values.json` (`grammar_values.write_grammar_values`): the slot phrases' canonical
    values and each intent's word automaton, with which the phone takes only transcripts that are
    sayings of the grammar (`SpeechToIntent`: a clip whose free transcript is not one is decoded again
-   inside the grammar, and refused where that is unlikely);
+   inside the grammar, and refused where that is unlikely; a saying the NLU misreads is read by the
+   grammar's slot-tagged automaton);
 5. runs the TF-free `voice_ft.runtime.SpeechToIntent` over the test clips and scores it
    (`metrics.speech_to_intent_report`: command acceptance rate, intent accuracy, slot F1, WER).
 """
