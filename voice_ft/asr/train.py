@@ -26,11 +26,6 @@ from voice_ft.training.losses import weighted_token_loss
 DEFAULT_RECIPE = dict(epochs=3, batch_size=16, learning_rate=1e-5, warmup_ratio=0.1)
 
 
-def encoder_is_frozen(recognizer) -> bool:
-    """True when no encoder weight trains."""
-    return not recognizer.encoder.trainable_weights
-
-
 def cacheable(recognizer) -> bool:
     """True when the recognizer has a frozen part whose outputs can be computed once."""
     frozen = getattr(recognizer, "frozen_part", None)
@@ -39,7 +34,7 @@ def cacheable(recognizer) -> bool:
 
 def encode_features(recognizer, features: np.ndarray, batch_size: int = 16, model=None) -> np.ndarray:
     """The outputs (N, positions, hidden) of `model` (default: the whole encoder) on log-mel features, in batches."""
-    model = model or recognizer.encoder
+    model = recognizer.encoder if model is None else model
     return np.concatenate([
         np.asarray(model(features[i : i + batch_size], training=False))
         for i in range(0, len(features), batch_size)

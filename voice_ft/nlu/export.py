@@ -27,7 +27,7 @@ from absl import logging
 
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import convert_to_tflite
-from voice_ft.export.quantization import check_quantization
+from voice_ft.export.quantization import check_quantization, milder_quantization
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_failures, rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
@@ -37,7 +37,6 @@ from voice_ft.runtime.interpreter import TFLiteModel
 from voice_ft.runtime.slot_alignment import SlotDecoder
 
 METRICS = ("intent_accuracy", "slot_f1", "sentence_accuracy")
-MILDER = {"int8": "dynamic", "dynamic": "float16", "float16": "float32"}  # what a refused export is told to try
 
 
 @dataclasses.dataclass
@@ -204,5 +203,5 @@ def _verify(model, tflite, outputs, everything: EncodedNLU, decoder: SlotDecoder
         detail = ", ".join(details)
         raise ExportVerificationError(
             f"{result.quantization} TFLite falls below Keras beyond the tolerance of {tolerance} points: {detail}. "
-            f"Try a milder quantization ({MILDER.get(result.quantization, 'float32')!r}).", result,
+            f"Try a milder quantization ({milder_quantization(result.quantization)!r}).", result,
         )  # fmt: skip

@@ -181,7 +181,7 @@ class SpeechRecognizer:
 
     def greedy_tokens(self, encoder_output: np.ndarray, max_tokens: int | None = None) -> list[int]:
         """Greedy token ids after the prompt (<|endoftext|> excluded), with Whisper's suppression."""
-        return self.scored_tokens(encoder_output, max_tokens)[0]
+        return self._decode_loop(encoder_output, max_tokens, score=False)[0]
 
     def scored_tokens(self, encoder_output: np.ndarray, max_tokens: int | None = None, allows=None, is_whole=None,
                       candidates: int = CONSTRAINED_CANDIDATES) -> tuple[list[int] | None, float]:
@@ -192,6 +192,11 @@ class SpeechRecognizer:
         `allows` accepts, and <|endoftext|> only where `is_whole` accepts the text: greedy decoding inside a
         language. None for the tokens where no candidate is allowed (the speech is not in that language).
         """
+        return self._decode_loop(encoder_output, max_tokens, allows, is_whole, candidates, score=True)
+
+    def _decode_loop(self, encoder_output, max_tokens, allows=None, is_whole=None, candidates: int = CONSTRAINED_CANDIDATES,
+                score: bool = True) -> tuple[list[int] | None, float]:
+        """The decoding loop of `greedy_tokens` / `scored_tokens`; the log-softmax only where it is used."""
         limit = self.max_tokens if max_tokens is None else min(max_tokens, self.max_tokens)
         cross = self._cross_kv(encoder_output=np.ascontiguousarray(encoder_output, dtype=np.float32))["cross_cache"]
         cache = np.zeros(self._cache_shape, np.float32)
@@ -199,18 +204,21 @@ class SpeechRecognizer:
         for index, row in enumerate(self._prompt_rows):
             logits, cache = self._step(row, cache, cross, index)
         tokens: list[int] = []
-        score = 0.0
+        total = 0.0
         index = len(self._prompt_rows)
         while len(tokens) < limit:
             logits[self._suppress_rows] = -np.inf
             if not tokens:
                 logits[self._suppress_rows_begin] = -np.inf
-            shifted = logits - logits.max()
-            log_probs = shifted - np.log(np.exp(shifted).sum())
-            row = int(np.argmax(logits)) if allows is None else self._allowed_row(log_probs, tokens, allows, is_whole, candidates)
-            if row is None:
-                return None, -np.inf
-            score += float(log_probs[row])
+            if allows is None:
+                row = int(np.argmax(logits))
+            else:
+                row = self._allowed_row(logits, tokens, allows, is_whole, candidates)
+                if row is None:
+                    return None, -np.inf
+            if score:  # log-softmax of the chosen row
+                top = float(logits.max())
+                total += float(logits[row]) - top - float(np.log(np.exp(logits - top).sum()))
             if row == self._end_row:
                 break
             tokens.append(self._token(row))
@@ -218,12 +226,13 @@ class SpeechRecognizer:
                 break
             logits, cache = self._step(row, cache, cross, index)
             index += 1
-        return tokens, score
+        return tokens, total
 
-    def _allowed_row(self, log_probs: np.ndarray, tokens: list[int], allows, is_whole, candidates: int) -> int | None:
+    def _allowed_row(self, logits: np.ndarray, tokens: list[int], allows, is_whole, candidates: int) -> int | None:
         """The likeliest of the `candidates` best rows that keeps the text inside the language."""
-        best = np.argsort(-log_probs)[:candidates]
-        for row in (int(r) for r in best if np.isfinite(log_probs[r])):
+        best = np.argpartition(-logits, candidates - 1)[:candidates] if candidates < len(logits) else np.arange(len(logits))
+        best = best[np.argsort(-logits[best], kind="stable")]
+        for row in (int(r) for r in best if np.isfinite(logits[r])):
             if row == self._end_row:
                 if is_whole(self.detokenize(tokens)):
                     return row

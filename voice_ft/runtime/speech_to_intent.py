@@ -77,7 +77,18 @@ def normal_phrase(phrase: str) -> str:
 def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """slot name -> {normalised phrase: canonical value} from a grammar-values JSON; errors name the file."""
     path = pathlib.Path(path)
-    slots = _grammar_values_content(path).get("slots")
+    return _slot_values(_grammar_values_content(path), path)
+
+
+def read_grammar_automata(path: str | os.PathLike) -> dict[str, GrammarAutomaton] | None:
+    """intent -> `GrammarAutomaton` from a grammar-values JSON, or None when it has none (a file
+    written before they were); errors name the file."""
+    path = pathlib.Path(path)
+    return _automata(_grammar_values_content(path), path)
+
+
+def _slot_values(content: dict, path: pathlib.Path) -> dict[str, dict[str, str]]:
+    slots = content.get("slots")
     if not isinstance(slots, dict) or not all(
         isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items()) for v in slots.values()
     ):
@@ -85,11 +96,8 @@ def read_grammar_values(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     return {name: {normal_phrase(k): v for k, v in phrases.items()} for name, phrases in slots.items()}
 
 
-def read_grammar_automata(path: str | os.PathLike) -> dict[str, GrammarAutomaton] | None:
-    """intent -> `GrammarAutomaton` from a grammar-values JSON, or None when it has none (a file
-    written before they were); errors name the file."""
-    path = pathlib.Path(path)
-    automata = _grammar_values_content(path).get("automata")
+def _automata(content: dict, path: pathlib.Path) -> dict[str, GrammarAutomaton] | None:
+    automata = content.get("automata")
     if automata is None:
         return None
     try:
@@ -150,14 +158,16 @@ class SpeechToIntent:
             raise FileNotFoundError(f"NLU model {nlu} not found; export it with voice_ft.nlu.export.export_nlu_tflite.")
         self.recognizer = SpeechRecognizer(recognizer, num_threads=num_threads, max_tokens=max_tokens)
         self.parser = NLUParser(nlu, num_threads=num_threads)
-        self.values = read_grammar_values(grammar_values) if grammar_values is not None else None
+        self.values = automata = None
+        if grammar_values is not None:  # one read of the file for both of its fields
+            content = _grammar_values_content(pathlib.Path(grammar_values))
+            self.values, automata = _slot_values(content, grammar_values), _automata(content, grammar_values)
         if max_grammar_edits is not None and max_grammar_edits < 0:
             raise ValueError(f"max_grammar_edits must be >= 0 or None, got {max_grammar_edits}.")
         if min_grammar_log_prob is not None and not min_grammar_log_prob <= 0:
             raise ValueError(f"min_grammar_log_prob is a log-probability: <= 0 or None, got {min_grammar_log_prob}.")
         self.max_grammar_edits = max_grammar_edits
         self.min_grammar_log_prob = min_grammar_log_prob
-        automata = read_grammar_automata(grammar_values) if grammar_values is not None else None
         self.automata = automata if max_grammar_edits is not None else None
         self._prefixes = GrammarPrefixes(automata.values()) if automata and min_grammar_log_prob is not None else None
         if self.values is not None:

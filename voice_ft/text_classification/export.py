@@ -31,7 +31,7 @@ from voice_ft.evaluation import metrics
 from voice_ft.evaluation.calibration import Calibration
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import convert_to_tflite
-from voice_ft.export.quantization import check_quantization
+from voice_ft.export.quantization import check_quantization, milder_quantization
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.rejection_check import rejection_figures
 from voice_ft.export.sidecar import sidecar_path, write_sidecar
@@ -236,6 +236,7 @@ def _verify(model, tflite: TFLiteModel, outputs: dict, dataset, result: ExportRe
         if drop > tolerance:
             raise ExportVerificationError(
                 f"{result.quantization} TFLite {what} {tflite_value:.4f} is {drop:.2f} points below Keras "
-                f"({keras_value:.4f}); tolerance is {tolerance} points. Try a milder quantization.",
+                f"({keras_value:.4f}); tolerance is {tolerance} points. "
+                f"Try a milder quantization ({milder_quantization(result.quantization)!r}).",
                 result,
             )
