@@ -55,6 +55,11 @@ flags.DEFINE_integer("batch_size", 16, "Batch size (per replica under --strategy
 flags.DEFINE_integer("patience", None, "Stop after this many validations without a lower validation loss, keeping the "
                      "best weights (0 = off); default: chosen (3).")
 flags.DEFINE_integer("beams", 1, "Beam width for the WER evaluation (1 = greedy).")
+flags.DEFINE_string("domain_text", "auto", "Text of the domain for a token n-gram language model fused into decoding "
+                    "(shallow fusion): auto (with --text_data its train.jsonl, every sentence of it; with --manifest the "
+                    "training transcripts), none, or a .jsonl (its 'text' field) or .txt file (a sentence a line).")
+flags.DEFINE_integer("lm_order", 4, "Order of the domain language model (4 = three tokens of context).")
+flags.DEFINE_float("lm_weight", 0.3, "Weight of the domain language model's log-probability in decoding (0 = off).")
 flags.DEFINE_integer("max_tokens", None, "Most tokens decoded per clip in evaluation; default: the longest training "
                      "transcript + 25%, a multiple of 8, within the decoder's positions.")
 flags.DEFINE_integer("max_eval", 0, "Evaluate on at most this many clips (0 = all).")
@@ -67,6 +72,8 @@ flags.mark_flag_as_required("run_dir")
 flags.register_validator("audio_seconds", lambda v: v is None or v > 0, message="--audio_seconds must be > 0")
 flags.register_validator("max_tokens", lambda v: v is None or v >= 1, message="--max_tokens must be >= 1")
 flags.register_validator("encoder_top_layers", lambda v: v >= 1, message="--encoder_top_layers must be >= 1")
+flags.register_validator("lm_order", lambda v: v >= 1, message="--lm_order must be >= 1")
+flags.register_validator("lm_weight", lambda v: v >= 0, message="--lm_weight must be >= 0")
 RECIPE_FLAGS = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "learning_rate": "learning_rate",
                 "patience": "early_stopping_patience", "strategy": "strategy"}  # flag -> Recipe field
 
@@ -121,12 +128,29 @@ def alone(backbone, frames):
     return local
 
 
-def evaluate(backbone, data, max_tokens: int) -> dict:
-    """WER of greedy/beam transcripts of `data` (features already computed), at most `max_tokens` each."""
+def domain_sentences(train) -> tuple[list[str], str]:
+    """(sentences, where they came from) for --domain_text; ([], "none") when it is off."""
+    from voice_ft.asr.language_model import read_domain_sentences
+
+    if FLAGS.domain_text == "none" or FLAGS.lm_weight == 0:
+        return [], "none"
+    if FLAGS.domain_text != "auto":
+        return read_domain_sentences(FLAGS.domain_text), FLAGS.domain_text
+    if FLAGS.text_data:
+        path = pathlib.Path(FLAGS.text_data) / "train.jsonl"
+        return read_domain_sentences(path), str(path)
+    return list(train.transcripts), "the training transcripts"
+
+
+def evaluate(backbone, data, max_tokens: int, language_model=None, beams: int | None = None) -> dict:
+    """WER of greedy/beam transcripts of `data` (features already computed), at most `max_tokens` each,
+    with `language_model` fused at --lm_weight when one is given."""
     from voice_ft.asr.decoding import transcribe_features
     from voice_ft.asr.metrics import wer_report
 
-    hypotheses = transcribe_features(backbone, data.features, beams=FLAGS.beams, max_tokens=max_tokens)
+    hypotheses = transcribe_features(backbone, data.features, beams=FLAGS.beams if beams is None else beams,
+                                     max_tokens=max_tokens, language_model=language_model,
+                                     lm_weight=FLAGS.lm_weight)  # fmt: skip
     report = wer_report(data.transcripts, hypotheses)
     report.pop("per_utterance")
     return {**report, "hypotheses": hypotheses}
@@ -202,6 +226,7 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
     """Evaluates, fine-tunes and evaluates again; the chief alone evaluates and writes into `run_dir`."""
     from voice_ft.asr.data import load_speech, select_split
     from voice_ft.asr.decoding import GENERATION_CONFIG
+    from voice_ft.asr.language_model import fit_token_language_model
     from voice_ft.asr.train import fit_speech_recognizer
     from voice_ft.training.distribution import distribution_scope
 
@@ -219,16 +244,23 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
     train, validation = (load_speech(backbone, splits[s], frames) for s in ("train", "validation"))
     evaluation = load_speech(backbone, held_out, frames)
     max_tokens, reasons["max_tokens"] = decoding_window(backbone, train, evaluation)
+    sentences, text_source = domain_sentences(train)  # a bad file fails now, before training
+    language_model = fit_token_language_model(backbone, sentences, order=FLAGS.lm_order) if sentences else None
+    if language_model is not None:
+        print(f"Domain language model: order {FLAGS.lm_order} over {len(sentences)} sentences of {text_source}, "
+              f"fused at weight {FLAGS.lm_weight:g} (--domain_text=none turns it off)", flush=True)
 
     if chief:
-        before = evaluate(alone(backbone, frames), evaluation, max_tokens)
+        before = evaluate(alone(backbone, frames), evaluation, max_tokens, beams=1)
         print(f"WER before fine-tuning on {len(evaluation)} {eval_split} clips: {before['wer']:.4f}")
     trained = fit_speech_recognizer(recognizer, train, validation, recipe=recipe, run_dir=run_dir / "training", verbose=2)
     if not chief:
         return  # the chief evaluates and writes
     backbone = alone(backbone, frames)
-    after = evaluate(backbone, evaluation, max_tokens)
-    print(f"WER after fine-tuning: {after['wer']:.4f} ({trained.seconds:.0f} s of training)")
+    after = evaluate(backbone, evaluation, max_tokens, language_model)
+    plain = after if language_model is None and FLAGS.beams == 1 else evaluate(backbone, evaluation, max_tokens, beams=1)
+    print(f"WER after fine-tuning: {after['wer']:.4f} ({decoding_name(language_model)}; greedy alone: {plain['wer']:.4f}) "
+          f"({trained.seconds:.0f} s of training)")
 
     if FLAGS.save_model:
         model_dir = run_dir / "model"
@@ -239,10 +271,18 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
         backbone.audio_converter.save_to_preset(str(model_dir))
         if backbone.path is not None and (backbone.path / GENERATION_CONFIG).exists():
             shutil.copy(backbone.path / GENERATION_CONFIG, model_dir / GENERATION_CONFIG)
-    samples = [{"reference": r, "before": b, "after": a}
-               for r, b, a in zip(evaluation.transcripts, before.pop("hypotheses"), after.pop("hypotheses"))][:20]  # fmt: skip
+    if language_model is not None:
+        language_model.save(run_dir / "language_model.json")
+    greedy_hypotheses = plain["hypotheses"]
+    samples = [{"reference": r, "before": b, "after": a, "after_greedy": g}
+               for r, b, a, g in zip(evaluation.transcripts, before.pop("hypotheses"), after.pop("hypotheses"),
+                                     greedy_hypotheses)][:20]  # fmt: skip
+    plain.pop("hypotheses", None)
     metrics = {
         "eval_split": eval_split, "wer_before": before["wer"], "wer_after": after["wer"],
+        "wer_after_greedy": plain["wer"], "decoding": decoding_name(language_model),
+        "domain_text": text_source, "lm_order": FLAGS.lm_order if language_model else None,
+        "lm_weight": FLAGS.lm_weight if language_model else None,
         "before": before, "after": after, "train_seconds": trained.seconds, "cached_encoder": trained.cached_encoder,
         "trainable_parameters": trained.trainable_parameters, "audio_frames": recognizer.audio_frames,
         "audio_seconds": audio_seconds, "max_tokens": max_tokens, "reasons": reasons,
@@ -252,7 +292,14 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
         "recipe": recipe.to_dict(), "history": trained.history, "samples": samples,
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
-    print(json.dumps({k: metrics[k] for k in ("wer_before", "wer_after", "train_seconds", "num_train", "num_eval")}))
+    print(json.dumps({k: metrics[k] for k in ("wer_before", "wer_after", "wer_after_greedy", "train_seconds",
+                                              "num_train", "num_eval")}))  # fmt: skip
+
+
+def decoding_name(language_model) -> str:
+    """How the WER after fine-tuning was decoded, e.g. "beam 4 + domain LM (weight 0.3)"."""
+    search = "greedy" if FLAGS.beams == 1 else f"beam {FLAGS.beams}"
+    return search if language_model is None else f"{search} + domain LM (weight {FLAGS.lm_weight:g})"
 
 
 if __name__ == "__main__":

@@ -84,3 +84,34 @@ def test_bad_options(backbone, waves):
         decoding.transcribe(backbone, waves, vocabulary="kitchen")
     with pytest.raises(ValueError, match="frames"):
         decoding.log_mel_features(backbone, waves, frames=0)
+
+
+def _language_model(backbone, sentences, order=3):
+    from voice_ft.asr.language_model import fit_token_language_model
+
+    return fit_token_language_model(backbone, sentences, order=order)
+
+
+def test_language_model_fusion_pulls_decoding_towards_the_domain_text(backbone, waves):
+    greedy = decoding.greedy_transcribe(backbone, waves[:1], max_tokens=8, return_tokens=True, audio_frames=FRAMES)[0]
+    sentence = "turn on the kitchen lights"
+    model = _language_model(backbone, [sentence] * 3)
+    assert normalize_words(greedy.text) != sentence.split()  # the random model says something else
+    off = decoding.transcribe(backbone, waves[:1], audio_frames=FRAMES, language_model=model, lm_weight=0.0,
+                              max_tokens=8, return_tokens=True)[0]  # fmt: skip
+    assert off.tokens == greedy.tokens  # weight 0: the recogniser alone
+    fused = decoding.transcribe(backbone, waves[:1], audio_frames=FRAMES, beams=2, language_model=model,
+                                lm_weight=20.0, max_tokens=8)[0]  # fmt: skip
+    assert normalize_words(fused) == sentence.split()  # and it ends where the text's sentences end
+
+
+def test_language_model_options_are_checked(backbone, waves):
+    model = _language_model(backbone, ["turn on the lights"])
+    with pytest.raises(ValueError, match="lm_weight"):
+        decoding.transcribe(backbone, waves, language_model=model, lm_weight=-1.0)
+    with pytest.raises(TypeError, match="TokenNgramModel"):
+        decoding.transcribe(backbone, waves, language_model=["turn on the lights"])
+    small = _language_model(backbone, ["lights"])
+    small.vocab_size = 10
+    with pytest.raises(ValueError, match="vocabulary"):
+        decoding.transcribe(backbone, waves[:1], audio_frames=FRAMES, language_model=small, max_tokens=4)

@@ -316,6 +316,8 @@ def decode_text(tokenizer, ids: list[int]) -> str:
 
 VOCABULARY_MODES = ("bias", "constrain")
 DEFAULT_VOCABULARY_BIAS = 3.0
+DEFAULT_LM_WEIGHT = 0.5
+DEFAULT_LM_LENGTH_BONUS = 0.0
 
 
 def transcribe(
@@ -329,6 +331,9 @@ def transcribe(
     max_tokens: int = 224,
     return_tokens: bool = False,
     batch_size: int = 16,
+    language_model=None,
+    lm_weight: float = DEFAULT_LM_WEIGHT,
+    lm_length_bonus: float = DEFAULT_LM_LENGTH_BONUS,
 ) -> list[str] | list[Transcription]:
     """Transcribes 16 kHz waveforms: greedy or beam search, optionally with a domain vocabulary.
 
@@ -345,12 +350,17 @@ def transcribe(
         max_tokens: the most tokens generated per waveform.
         return_tokens: return `Transcription`s instead of strings.
         batch_size: waveforms encoded and decoded together.
+        language_model: None or a `TokenNgramModel` of the domain's text, fused into beam search
+            (shallow fusion): each token's score is the recogniser's log-probability plus
+            ``lm_weight`` times the model's, plus ``lm_length_bonus`` for every token but the end
+            (the model favours short transcripts; the bonus offsets it).
     """
     features = log_mel_features(backbone, waveforms_16k, frames=audio_frames) if len(waveforms_16k) else None
     if features is None:
         return []
     return transcribe_features(backbone, features, beams, vocabulary, vocabulary_mode, vocabulary_bias,
-                               max_tokens, return_tokens, batch_size)  # fmt: skip
+                               max_tokens, return_tokens, batch_size, language_model, lm_weight,
+                               lm_length_bonus)  # fmt: skip
 
 
 def transcribe_features(
@@ -363,6 +373,9 @@ def transcribe_features(
     max_tokens: int = 224,
     return_tokens: bool = False,
     batch_size: int = 16,
+    language_model=None,
+    lm_weight: float = DEFAULT_LM_WEIGHT,
+    lm_length_bonus: float = DEFAULT_LM_LENGTH_BONUS,
 ) -> list[str] | list[Transcription]:
     """`transcribe` on log-mel features (batch, frames, mels) computed already (e.g. by `voice_ft.asr.data`)."""
     if beams < 1:
@@ -370,13 +383,15 @@ def transcribe_features(
     if vocabulary_mode not in VOCABULARY_MODES:
         raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
     trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
+    fusion = _fusion(language_model, lm_weight, lm_length_bonus)
     results: list[Transcription] = []
     for start in range(0, len(features), batch_size):
         encoder_output = encode(backbone, np.asarray(features[start : start + batch_size], dtype=np.float32))
-        if beams == 1 and trie is None:
+        if beams == 1 and trie is None and fusion is None:
             results += _greedy(backbone, encoder_output, max_tokens, return_tokens=True)
         else:
-            results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias)
+            results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias,
+                                    fusion)
     return results if return_tokens else [r.text for r in results]
 
 
@@ -391,6 +406,9 @@ def beam_transcribe(
     max_tokens: int = 224,
     return_tokens: bool = False,
     batch_size: int = 16,
+    language_model=None,
+    lm_weight: float = DEFAULT_LM_WEIGHT,
+    lm_length_bonus: float = DEFAULT_LM_LENGTH_BONUS,
 ) -> list[str] | list[Transcription]:
     """Beam search, always through the beam decoder (with ``beams=1`` it equals `greedy_transcribe`).
 
@@ -406,11 +424,13 @@ def beam_transcribe(
     if vocabulary_mode not in VOCABULARY_MODES:
         raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
     trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
+    fusion = _fusion(language_model, lm_weight, lm_length_bonus)
     features = log_mel_features(backbone, waveforms_16k, frames=audio_frames)
     results = []
     for start in range(0, len(features), batch_size):
         encoder_output = encode(backbone, features[start : start + batch_size])
-        results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias)
+        results += _beam_search(backbone, encoder_output, beams, max_tokens, trie, vocabulary_mode, vocabulary_bias,
+                                fusion)
     return results if return_tokens else [r.text for r in results]
 
 
@@ -422,6 +442,17 @@ def _as_trie(tokenizer, vocabulary, mode: str):
     if isinstance(vocabulary, str):
         raise TypeError("vocabulary must be a list of phrases, not one string.")
     return PhraseTrie.from_phrases(tokenizer, vocabulary, punctuation=PUNCTUATION if mode == "constrain" else ())
+
+
+def _fusion(language_model, weight: float, length_bonus: float):
+    """(model, weight, bonus) for `_beam_search`, or None without a model."""
+    if language_model is None:
+        return None
+    if not hasattr(language_model, "log_probs"):
+        raise TypeError(f"language_model must be a TokenNgramModel, got {type(language_model).__name__}.")
+    if weight < 0:
+        raise ValueError(f"lm_weight must be >= 0, got {weight}.")
+    return language_model, float(weight), float(length_bonus)
 
 
 def _apply_vocabulary(logits: np.ndarray, states: list, trie, mode: str, bias: float, eot: int) -> None:
@@ -444,7 +475,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mode: str, bias: float):
+def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mode: str, bias: float, fusion=None):
     """Beam search over a batch of encoder outputs with key/value caches; see `beam_transcribe`."""
     import keras
 
@@ -473,6 +504,8 @@ def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mo
         if trie is not None:
             _apply_vocabulary(logits, states, trie, mode, bias, eot)
         log_probs = _log_softmax(logits)
+        if fusion is not None:
+            _add_language_model(log_probs, tokens[:, len(prompt) :], fusion, eot, done, beams)
         source = np.arange(rows)
         chosen = np.full(rows, eot, dtype="int32")
         new_scores = scores.copy()
@@ -520,6 +553,20 @@ def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mo
         _, ids = max(finished[b], key=lambda f: f[0])
         results.append(Transcription(text=decode_text(tokenizer, ids), tokens=ids))
     return results
+
+
+def _add_language_model(log_probs: np.ndarray, generated: np.ndarray, fusion, eot: int, done, beams: int) -> None:
+    """In place: shallow fusion, ``+ weight * log p_lm(token | generated) + bonus`` (not on the end token)."""
+    model, weight, bonus = fusion
+    if model.vocab_size != log_probs.shape[1]:
+        raise ValueError(f"the language model's vocabulary has {model.vocab_size} tokens, the recogniser's "
+                         f"{log_probs.shape[1]}: fit it on this backbone (fit_token_language_model).")  # fmt: skip
+    for row in range(log_probs.shape[0]):
+        if done[row // beams]:
+            continue
+        log_probs[row] += weight * model.log_probs(generated[row])
+    if bonus:
+        log_probs[:, :eot] += bonus
 
 
 def _next_state(trie, state, token: int, mode: str):
