@@ -54,7 +54,8 @@ flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate (AdamW, warm-up + 
 flags.DEFINE_integer("batch_size", 16, "Batch size (per replica under --strategy).")
 flags.DEFINE_integer("patience", None, "Stop after this many validations without a lower validation loss, keeping the "
                      "best weights (0 = off); default: chosen (3).")
-flags.DEFINE_integer("beams", 1, "Beam width for the WER evaluation (1 = greedy).")
+flags.DEFINE_integer("beams", 4, "Beam width for the WER after fine-tuning (1 = greedy; the WER before and "
+                     "wer_after_greedy are greedy).")
 flags.DEFINE_string("domain_text", "auto", "Text of the domain for a token n-gram language model fused into decoding "
                     "(shallow fusion): auto (with --text_data its train.jsonl, every sentence of it; with --manifest the "
                     "training transcripts), none, or a .jsonl (its 'text' field) or .txt file (a sentence a line).")
@@ -73,6 +74,7 @@ flags.register_validator("audio_seconds", lambda v: v is None or v > 0, message=
 flags.register_validator("max_tokens", lambda v: v is None or v >= 1, message="--max_tokens must be >= 1")
 flags.register_validator("encoder_top_layers", lambda v: v >= 1, message="--encoder_top_layers must be >= 1")
 flags.register_validator("lm_order", lambda v: v >= 1, message="--lm_order must be >= 1")
+flags.register_validator("beams", lambda v: v >= 1, message="--beams must be >= 1")
 flags.register_validator("lm_weight", lambda v: v >= 0, message="--lm_weight must be >= 0")
 RECIPE_FLAGS = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "learning_rate": "learning_rate",
                 "patience": "early_stopping_patience", "strategy": "strategy"}  # flag -> Recipe field
@@ -162,6 +164,10 @@ def main(argv):
     from voice_ft.training.distribution import start_strategy, writer_dir
 
     overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before any audio is rendered
+    if FLAGS.domain_text not in ("auto", "none"):
+        from voice_ft.asr.language_model import read_domain_sentences
+
+        read_domain_sentences(FLAGS.domain_text)  # a missing or bad text file fails now too
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = (prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite, results=("metrics.json",)) if chief

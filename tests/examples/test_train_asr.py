@@ -60,6 +60,13 @@ def test_trainer_renders_trains_and_reports_wer(tmp_path):
     assert metrics["history"]["loss"][-1] < metrics["history"]["loss"][0]
     assert {s["reference"] for s in metrics["samples"]} == {"forecast please", "play my song"}
     assert (run_dir / "model" / "metadata.json").is_file()
+    # the domain language model: every sentence of the text data's train.jsonl, fused into beam search
+    assert f"Domain language model: order 4 over 4 sentences of {tmp_path / 'text' / 'train.jsonl'}" in done.stdout
+    assert metrics["decoding"] == "beam 4 + domain LM (weight 0.3)" and metrics["wer_after_greedy"] >= 0
+    assert all("after_greedy" in s for s in metrics["samples"])
+    from voice_ft.runtime.token_language_model import TokenNgramModel
+
+    assert TokenNgramModel.load(run_dir / "language_model.json").order == 4
 
     again = run_example("train_asr.py", *args, check=False, timeout=120)
     assert again.returncode != 0 and "Refusing to overwrite" in again.stderr
@@ -69,6 +76,15 @@ def test_trainer_refuses_epochs_with_steps_before_rendering(tmp_path):
     failed = run_example("train_asr.py", "--text_data=data/snips", f"--run_dir={tmp_path / 'run'}", "--epochs=2",
                          "--steps=10", check=False)  # fmt: skip
     assert failed.returncode != 0 and "Give --epochs or --steps, not both" in failed.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_trainer_refuses_a_bad_domain_text_before_rendering(tmp_path):
+    bad = tmp_path / "domain.jsonl"
+    bad.write_text('{"text": "turn on the lights"}\n{"words": "no text"}\n')
+    failed = run_example("train_asr.py", "--text_data=data/snips", f"--run_dir={tmp_path / 'run'}",
+                         f"--domain_text={bad}", check=False)  # fmt: skip
+    assert failed.returncode != 0 and f"{bad}:2: no text field 'text'" in failed.stderr
     assert not (tmp_path / "run").exists()
 
 
