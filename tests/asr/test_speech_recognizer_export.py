@@ -210,6 +210,52 @@ def test_restricted_greedy_needs_the_end_token(tiny, clips):
         decoding.greedy_transcribe(tiny, clips[:1], MAX_TOKENS, audio_frames=FRAMES, allowed_token_ids=[262, 263])
 
 
+def _domain_model(tiny):
+    from voice_ft.asr.language_model import fit_token_language_model
+
+    return fit_token_language_model(tiny, ["turn on the kitchen lights", "set a timer for ten minutes",
+                                           "turn off the lights"], order=3)  # fmt: skip
+
+
+@pytest.mark.parametrize("beams, lm_weight", [(3, 0.0), (1, 2.0), (3, 2.0)])
+def test_runtime_beam_search_and_fusion_match_keras(tiny, clips, exported, beams, lm_weight):
+    model = _domain_model(tiny) if lm_weight else None
+    keras_results = decoding.beam_transcribe(tiny, clips, beams=beams, audio_frames=FRAMES, max_tokens=MAX_TOKENS,
+                                             language_model=model, lm_weight=lm_weight, return_tokens=True)  # fmt: skip
+    greedy = keras_greedy_tokens(tiny, clips, FRAMES, MAX_TOKENS)
+    assert [r.tokens for r in keras_results] != greedy  # the search or the model changes some transcripts
+    asr = SpeechRecognizer(exported.sidecar_path, beams=beams, language_model=model, lm_weight=lm_weight)
+    assert [asr(wave)["tokens"] for wave in clips] == [r.tokens for r in keras_results]
+
+
+def test_export_ships_the_language_model_and_the_runtime_uses_it(tiny, clips, tmp_path):
+    model = _domain_model(tiny)
+    result = export_speech_recognizer(tiny, tmp_path / "lm", "float32", FRAMES, MAX_TOKENS, verify_on=clips[:2],
+                                      language_model=model, lm_weight=2.0)  # fmt: skip
+    sidecar = json.loads(result.sidecar_path.read_text())
+    assert sidecar["language_model"] == {"file": "lm.lm.json", "weight": 2.0, "order": 3, "kind": "token_ngram_kneser_ney"}
+    assert result.greedy_match == 1.0  # verification is greedy, without the model
+    fused = SpeechRecognizer(result.sidecar_path)
+    assert fused.language_model is not None and fused.lm_weight == 2.0
+    keras_fused = decoding.beam_transcribe(tiny, clips, beams=1, audio_frames=FRAMES, max_tokens=MAX_TOKENS,
+                                           language_model=model, lm_weight=2.0, return_tokens=True)  # fmt: skip
+    assert [fused(w)["tokens"] for w in clips] == [r.tokens for r in keras_fused]
+    plain = SpeechRecognizer(result.sidecar_path, language_model=None)
+    assert [plain(w)["tokens"] for w in clips] == keras_greedy_tokens(tiny, clips, FRAMES, MAX_TOKENS)
+    with pytest.raises(ValueError, match="beams"):
+        SpeechRecognizer(result.sidecar_path, beams=0)
+    other = tiny_language_model_of_size(10)
+    with pytest.raises(ValueError, match="vocabulary"):
+        export_speech_recognizer(tiny, tmp_path / "bad", "float32", FRAMES, MAX_TOKENS, language_model=other)
+    assert not (tmp_path / "bad.json").exists()
+
+
+def tiny_language_model_of_size(vocab_size: int):
+    from voice_ft.runtime.token_language_model import TokenNgramModel
+
+    return TokenNgramModel.fit([[1, 2, 3]], vocab_size=vocab_size, order=2)
+
+
 def test_runtime_transcribes_without_tensorflow(exported, clips):
     wave_path = exported.sidecar_path.parent / "clip.npy"
     np.save(wave_path, clips[0])

@@ -316,8 +316,7 @@ def decode_text(tokenizer, ids: list[int]) -> str:
 
 VOCABULARY_MODES = ("bias", "constrain")
 DEFAULT_VOCABULARY_BIAS = 3.0
-DEFAULT_LM_WEIGHT = 0.5
-DEFAULT_LM_LENGTH_BONUS = 0.0
+DEFAULT_LM_WEIGHT = 0.3
 
 
 def transcribe(
@@ -333,7 +332,6 @@ def transcribe(
     batch_size: int = 16,
     language_model=None,
     lm_weight: float = DEFAULT_LM_WEIGHT,
-    lm_length_bonus: float = DEFAULT_LM_LENGTH_BONUS,
 ) -> list[str] | list[Transcription]:
     """Transcribes 16 kHz waveforms: greedy or beam search, optionally with a domain vocabulary.
 
@@ -352,15 +350,13 @@ def transcribe(
         batch_size: waveforms encoded and decoded together.
         language_model: None or a `TokenNgramModel` of the domain's text, fused into beam search
             (shallow fusion): each token's score is the recogniser's log-probability plus
-            ``lm_weight`` times the model's, plus ``lm_length_bonus`` for every token but the end
-            (the model favours short transcripts; the bonus offsets it).
+            ``lm_weight`` times the model's.
     """
     features = log_mel_features(backbone, waveforms_16k, frames=audio_frames) if len(waveforms_16k) else None
     if features is None:
         return []
     return transcribe_features(backbone, features, beams, vocabulary, vocabulary_mode, vocabulary_bias,
-                               max_tokens, return_tokens, batch_size, language_model, lm_weight,
-                               lm_length_bonus)  # fmt: skip
+                               max_tokens, return_tokens, batch_size, language_model, lm_weight)  # fmt: skip
 
 
 def transcribe_features(
@@ -375,7 +371,6 @@ def transcribe_features(
     batch_size: int = 16,
     language_model=None,
     lm_weight: float = DEFAULT_LM_WEIGHT,
-    lm_length_bonus: float = DEFAULT_LM_LENGTH_BONUS,
 ) -> list[str] | list[Transcription]:
     """`transcribe` on log-mel features (batch, frames, mels) computed already (e.g. by `voice_ft.asr.data`)."""
     if beams < 1:
@@ -383,7 +378,7 @@ def transcribe_features(
     if vocabulary_mode not in VOCABULARY_MODES:
         raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
     trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
-    fusion = _fusion(language_model, lm_weight, lm_length_bonus)
+    fusion = _fusion(language_model, lm_weight)
     results: list[Transcription] = []
     for start in range(0, len(features), batch_size):
         encoder_output = encode(backbone, np.asarray(features[start : start + batch_size], dtype=np.float32))
@@ -408,7 +403,6 @@ def beam_transcribe(
     batch_size: int = 16,
     language_model=None,
     lm_weight: float = DEFAULT_LM_WEIGHT,
-    lm_length_bonus: float = DEFAULT_LM_LENGTH_BONUS,
 ) -> list[str] | list[Transcription]:
     """Beam search, always through the beam decoder (with ``beams=1`` it equals `greedy_transcribe`).
 
@@ -424,7 +418,7 @@ def beam_transcribe(
     if vocabulary_mode not in VOCABULARY_MODES:
         raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
     trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
-    fusion = _fusion(language_model, lm_weight, lm_length_bonus)
+    fusion = _fusion(language_model, lm_weight)
     features = log_mel_features(backbone, waveforms_16k, frames=audio_frames)
     results = []
     for start in range(0, len(features), batch_size):
@@ -444,15 +438,15 @@ def _as_trie(tokenizer, vocabulary, mode: str):
     return PhraseTrie.from_phrases(tokenizer, vocabulary, punctuation=PUNCTUATION if mode == "constrain" else ())
 
 
-def _fusion(language_model, weight: float, length_bonus: float):
-    """(model, weight, bonus) for `_beam_search`, or None without a model."""
+def _fusion(language_model, weight: float):
+    """(model, weight) for `_beam_search`, or None without a model."""
     if language_model is None:
         return None
     if not hasattr(language_model, "log_probs"):
         raise TypeError(f"language_model must be a TokenNgramModel, got {type(language_model).__name__}.")
     if weight < 0:
         raise ValueError(f"lm_weight must be >= 0, got {weight}.")
-    return language_model, float(weight), float(length_bonus)
+    return language_model, float(weight)
 
 
 def _apply_vocabulary(logits: np.ndarray, states: list, trie, mode: str, bias: float, eot: int) -> None:
@@ -505,7 +499,7 @@ def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mo
             _apply_vocabulary(logits, states, trie, mode, bias, eot)
         log_probs = _log_softmax(logits)
         if fusion is not None:
-            _add_language_model(log_probs, tokens[:, len(prompt) :], fusion, eot, done, beams)
+            _add_language_model(log_probs, tokens[:, len(prompt) :], fusion, done, beams)
         source = np.arange(rows)
         chosen = np.full(rows, eot, dtype="int32")
         new_scores = scores.copy()
@@ -555,9 +549,9 @@ def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mo
     return results
 
 
-def _add_language_model(log_probs: np.ndarray, generated: np.ndarray, fusion, eot: int, done, beams: int) -> None:
-    """In place: shallow fusion, ``+ weight * log p_lm(token | generated) + bonus`` (not on the end token)."""
-    model, weight, bonus = fusion
+def _add_language_model(log_probs: np.ndarray, generated: np.ndarray, fusion, done, beams: int) -> None:
+    """In place: shallow fusion, ``+ weight * log p_lm(token | generated)`` on the rows still decoding."""
+    model, weight = fusion
     if model.vocab_size != log_probs.shape[1]:
         raise ValueError(f"the language model's vocabulary has {model.vocab_size} tokens, the recogniser's "
                          f"{log_probs.shape[1]}: fit it on this backbone (fit_token_language_model).")  # fmt: skip
@@ -565,8 +559,6 @@ def _add_language_model(log_probs: np.ndarray, generated: np.ndarray, fusion, eo
         if done[row // beams]:
             continue
         log_probs[row] += weight * model.log_probs(generated[row])
-    if bonus:
-        log_probs[:, :eot] += bonus
 
 
 def _next_state(trie, state, token: int, mode: str):

@@ -299,6 +299,8 @@ def export_speech_recognizer(
     num_threads: int = 2,
     reference_tokens: Sequence[Sequence[int]] | None = None,
     output_token_ids: Sequence[int] | None = None,
+    language_model=None,
+    lm_weight: float = decoding.DEFAULT_LM_WEIGHT,
 ) -> SpeechExportResult:
     """Exports a Whisper backbone as encoder + decoder-step `.tflite` files, verified greedily.
 
@@ -324,6 +326,9 @@ def export_speech_recognizer(
             (a closed domain's, `voice_ft.asr.output_vocabulary.domain_token_ids`): the decoder
             keeps just those embedding rows. The prompt and <|endoftext|> are always kept; the
             checkpoint's suppressed ids among them stay suppressed.
+        language_model: a domain `TokenNgramModel` (`voice_ft.asr.language_model`) shipped beside
+            the files as `<name>.lm.json` and named in the sidecar with `lm_weight`, so that the
+            runtime fuses it into decoding by default. Verification stays greedy without it.
 
     Raises:
         ExportVerificationError: a float32 export whose greedy ids differ from Keras's
@@ -343,8 +348,16 @@ def export_speech_recognizer(
     encoder_path, decoder_path = folder / f"{name}_encoder.tflite", folder / f"{name}_decoder.tflite"
     sidecar = folder / f"{name}.json"
     vocab_path, merges_path = folder / f"{name}.vocab.json", folder / f"{name}.merges.txt"
+    lm_path = folder / f"{name}.lm.json"
     outputs = [encoder_path, decoder_path, sidecar, encoder_path.with_suffix(".json"),
                decoder_path.with_suffix(".json"), vocab_path, merges_path]
+    if language_model is not None:
+        if int(language_model.vocab_size) != int(model.vocabulary_size):
+            raise ValueError(f"the language model's vocabulary has {language_model.vocab_size} tokens, the "
+                             f"recogniser's {model.vocabulary_size}: fit it on this backbone.")  # fmt: skip
+        if lm_weight < 0:
+            raise ValueError(f"lm_weight must be >= 0, got {lm_weight}.")
+        outputs.append(lm_path)
     refuse_overwrite(outputs, overwrite)
 
     encoder_bytes = convert_encoder(model, audio_frames, quantization)
@@ -381,6 +394,10 @@ def export_speech_recognizer(
     if result.greedy_match is not None:
         metadata["verification"] = {"greedy_match": result.greedy_match, "clips": len(expected),
                                     "reference": "voice_ft.asr.decoding greedy (Keras)"}
+    if language_model is not None:
+        language_model.save(lm_path)
+        metadata["language_model"] = {"file": lm_path.name, "weight": float(lm_weight), "order": language_model.order,
+                                      "kind": "token_ngram_kneser_ney"}  # fmt: skip
     vocab_path.write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
     merges_path.write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
     for role, file in (("encoder", encoder_path), ("decoder", decoder_path)):

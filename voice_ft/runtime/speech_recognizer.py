@@ -23,6 +23,13 @@ checkpoint's `suppress_ids` at -inf every step and `suppress_ids_begin` at the f
 same arithmetic, different summation order). Tokens from <|endoftext|> up (special and
 timestamp tokens) are dropped before detokenizing.
 
+With ``beams`` > 1 or a domain language model (`voice_ft.runtime.token_language_model`, the
+file the trainer writes; a sidecar may name one under "language_model", which is then used),
+`__call__` runs what `voice_ft.asr.decoding.transcribe` runs in Keras instead: beam search with
+Whisper's ranking (finished hypotheses by log-probability per token, patience 1), each token
+scored ``log p + lm_weight * log p_lm``. Every beam keeps its own self-attention cache, so a step
+costs one decoder call per beam.
+
 Only numpy and ai_edge_litert are imported: no TensorFlow.
 """
 
@@ -41,11 +48,13 @@ from voice_ft.runtime.audio_io import resample, to_mono
 from voice_ft.runtime.errors import DataError
 from voice_ft.runtime.generator import BPETokenizer
 from voice_ft.runtime.sidecar import companion_file
+from voice_ft.runtime.token_language_model import TokenNgramModel
 from voice_ft.runtime.whisper_features import log_mel
 
 TASK = "speech_recognition"
 
 
+DEFAULT_LM_WEIGHT = 0.3
 CONSTRAINED_CANDIDATES = 64  # tokens tried per step when decoding inside a language (`scored_tokens`)
 
 
@@ -85,6 +94,10 @@ class SpeechRecognizer:
             or the export folder.
         num_threads: CPU threads for each interpreter.
         max_tokens: the most tokens generated per clip (default and cap: the exported cache).
+        beams: 1 is greedy; N keeps the N best hypotheses (N decoder calls a step).
+        language_model: "auto" (the sidecar's "language_model" file, if it names one), None (off),
+            a path to a saved `TokenNgramModel`, or the model itself.
+        lm_weight: its weight in shallow fusion; None takes the sidecar's (else 0.3).
 
     Example:
         >>> asr = SpeechRecognizer("out/whisper_tiny_en", num_threads=2)
@@ -92,7 +105,8 @@ class SpeechRecognizer:
         ' Turn on the kitchen lights.'
     """
 
-    def __init__(self, path: str | os.PathLike, num_threads: int = 1, max_tokens: int | None = None):
+    def __init__(self, path: str | os.PathLike, num_threads: int = 1, max_tokens: int | None = None, beams: int = 1,
+                 language_model="auto", lm_weight: float | None = None):  # fmt: skip
         sidecar = resolve_sidecar(path)
         metadata = json.loads(sidecar.read_text(encoding="utf-8"))
         if metadata.get("task") != TASK:
@@ -104,7 +118,23 @@ class SpeechRecognizer:
                     companion_file(sidecar, metadata["decoder"].get("file"), "decoder.file"), tokenizer, num_threads,
                     max_tokens)  # fmt: skip
         self.path = sidecar
+        declared = metadata.get("language_model") or {}
+        if isinstance(language_model, str) and language_model == "auto":
+            language_model = companion_file(sidecar, declared["file"], "language_model.file") if declared else None
+        self.set_decoding(beams, language_model, declared.get("weight", DEFAULT_LM_WEIGHT) if lm_weight is None else lm_weight)
 
+    def set_decoding(self, beams: int = 1, language_model=None, lm_weight: float = 0.3) -> None:
+        """Greedy, or beam search and/or shallow fusion with a domain `TokenNgramModel` (or its file)."""
+        if int(beams) < 1:
+            raise ValueError(f"beams must be >= 1, got {beams}.")
+        if lm_weight < 0:
+            raise ValueError(f"lm_weight must be >= 0, got {lm_weight}.")
+        if language_model is not None and not isinstance(language_model, TokenNgramModel):
+            language_model = TokenNgramModel.load(language_model)
+        if language_model is not None and language_model.vocab_size <= int(np.max(self._row_token_ids)):
+            raise ValueError(f"the language model's vocabulary ({language_model.vocab_size} tokens) does not hold "
+                             f"this recogniser's tokens (up to {int(np.max(self._row_token_ids))}).")  # fmt: skip
+        self.beams, self.language_model, self.lm_weight = int(beams), language_model, float(lm_weight)
     @classmethod
     def from_parts(cls, metadata: dict, encoder_path, decoder_path, tokenizer: BPETokenizer,
                    num_threads: int = 1, max_tokens: int | None = None) -> "SpeechRecognizer":
@@ -112,6 +142,7 @@ class SpeechRecognizer:
         self = cls.__new__(cls)
         self._setup(metadata, pathlib.Path(encoder_path), pathlib.Path(decoder_path), tokenizer, num_threads, max_tokens)
         self.path = None
+        self.set_decoding()
         return self
 
     def _setup(self, metadata, encoder_path, decoder_path, tokenizer, num_threads, max_tokens):
@@ -162,6 +193,8 @@ class SpeechRecognizer:
                 return np.asarray(ids, dtype=np.int64)
             return np.asarray([rows[int(t)] for t in ids if int(t) in rows], dtype=np.int64)
 
+        width = self.metadata["decoder"]["signatures"]["decode"]["outputs"]["logits"][-1]
+        self._row_token_ids = self.output_token_ids if self.output_token_ids is not None else np.arange(int(width))
         self._prompt_rows = [int(r) for r in to_rows(self.prompt_ids)]
         self._end_row = int(to_rows([self.end_token_id])[0])
         self._suppress_rows, self._suppress_rows_begin = to_rows(self.suppress_ids), to_rows(self.suppress_ids_begin)
@@ -228,6 +261,72 @@ class SpeechRecognizer:
             index += 1
         return tokens, total
 
+    def beam_tokens(self, encoder_output: np.ndarray, beams: int | None = None, max_tokens: int | None = None) -> list[int]:
+        """Beam search (with the domain language model fused, if set): `voice_ft.asr.decoding`'s
+        `_beam_search` step for step, so a float32 export gives Keras's tokens."""
+        beams = self.beams if beams is None else int(beams)
+        limit = self.max_tokens if max_tokens is None else min(max_tokens, self.max_tokens)
+        cross = self._cross_kv(encoder_output=np.ascontiguousarray(encoder_output, dtype=np.float32))["cross_cache"]
+        cache = np.zeros(self._cache_shape, np.float32)
+        for index, row in enumerate(self._prompt_rows):
+            logits, cache = self._step(row, cache, cross, index)
+        # live hypotheses: (score, token ids, rows, next-token logits, cache)
+        live = [(0.0, [], [], logits, np.array(cache))]
+        finished: list[tuple[float, list[int]]] = []
+        index = len(self._prompt_rows)
+        for step in range(limit):
+            scored = []
+            for h, (score, tokens, _, logits, _) in enumerate(live):
+                log_probs = self._fused_log_probs(logits, tokens, first=step == 0)
+                scored.append(score + log_probs)
+            candidates = np.concatenate(scored)
+            order = np.argsort(-candidates, kind="stable")[: 2 * beams + 1]
+            kept = []
+            width = len(scored[0])
+            for k in order:
+                if not np.isfinite(candidates[k]):
+                    break
+                h, row = divmod(int(k), width)
+                tokens = live[h][1]
+                if row == self._end_row:
+                    if len(finished) < beams:
+                        finished.append((float(candidates[k]) / (len(tokens) + 1), tokens))
+                else:
+                    kept.append((h, row, float(candidates[k])))
+                if len(kept) == beams:
+                    break
+            if len(finished) >= beams or not kept:
+                break
+            last = step == limit - 1 or index >= self.cache_length
+            following = []
+            for h, row, score in kept:
+                parent = live[h]
+                tokens, rows = [*parent[1], self._token(row)], [*parent[2], row]
+                if last:
+                    following.append((score, tokens, rows, None, None))
+                else:
+                    logits, cache = self._step(row, parent[4], cross, index)
+                    following.append((score, tokens, rows, logits, np.array(cache)))
+            live = following
+            index += 1
+            if last:
+                break
+        if not finished:
+            finished = [(score / max(len(tokens), 1), tokens) for score, tokens, *_ in live]
+        return max(finished, key=lambda f: f[0])[1]
+
+    def _fused_log_probs(self, logits: np.ndarray, tokens: list[int], first: bool) -> np.ndarray:
+        """Log-softmax of one step's logits after suppression, plus the weighted language model."""
+        logits = logits.astype(np.float64)
+        logits[self._suppress_rows] = -np.inf
+        if first:
+            logits[self._suppress_rows_begin] = -np.inf
+        top = logits.max()
+        log_probs = logits - top - np.log(np.exp(logits - top).sum())
+        if self.language_model is not None:
+            log_probs += self.lm_weight * self.language_model.log_probs(tokens)[self._row_token_ids]
+        return log_probs
+
     def _allowed_row(self, logits: np.ndarray, tokens: list[int], allows, is_whole, candidates: int) -> int | None:
         """The likeliest of the `candidates` best rows that keeps the text inside the language."""
         best = np.argpartition(-logits, candidates - 1)[:candidates] if candidates < len(logits) else np.arange(len(logits))
@@ -262,7 +361,11 @@ class SpeechRecognizer:
             raise DataError(f"waveform must be 1-D samples (or samples x channels), got shape {wave.shape}.")
         if sample_rate != self.sample_rate:
             wave = resample(wave, sample_rate, self.sample_rate)
-        tokens = self.greedy_tokens(self.encode(self.features(wave)), max_tokens)
+        encoder_output = self.encode(self.features(wave))
+        if self.beams == 1 and self.language_model is None:
+            tokens = self.greedy_tokens(encoder_output, max_tokens)
+        else:
+            tokens = self.beam_tokens(encoder_output, self.beams, max_tokens)
         return {"text": self.detokenize(tokens), "tokens": tokens, "seconds": time.perf_counter() - start}
 
     __call__ = transcribe
