@@ -100,6 +100,9 @@ _EXPORTS = {
     "load_speech": "voice_ft.asr.data",
     "read_transcript_manifest": "voice_ft.asr.data",
     "word_error_rate": "voice_ft.asr.metrics",
+    "fit_token_language_model": "voice_ft.asr.language_model",
+    "read_domain_sentences": "voice_ft.asr.language_model",
+    "TokenNgramModel": "voice_ft.runtime.token_language_model",
     # response generation
     "build_response_generator": "voice_ft.response.model",
     "ResponseGenerator": "voice_ft.response.model",

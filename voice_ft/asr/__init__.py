@@ -13,6 +13,8 @@
 - `decoding.py`: `greedy_transcribe` (the reference decoder, token-for-token equal to
   faster-whisper), `transcribe` / `beam_transcribe` (beam search, vocabulary bias/constraint).
 - `vocabulary.py`: the token-prefix trie over domain phrases (numpy only).
+- `language_model.py`: `fit_token_language_model`, the domain's text as a token n-gram model
+  (`voice_ft.runtime.token_language_model.TokenNgramModel`) fused into beam search.
 - `output_vocabulary.py`: `domain_token_ids`, the tokens a closed domain is written with, which a
   recogniser export can keep alone (`export_speech_recognizer(output_token_ids=...)`).
 - `metrics.py`: WER and per-utterance edit counts.
@@ -28,6 +30,7 @@ from voice_ft.asr.data import (
     synthesize_transcripts,
 )
 from voice_ft.asr.decoding import Transcription, beam_transcribe, greedy_transcribe, transcribe, transcribe_features
+from voice_ft.asr.language_model import fit_token_language_model, read_domain_sentences
 from voice_ft.asr.metrics import EditCounts, edit_counts, wer_report, word_error_rate
 from voice_ft.asr.model import build_speech_recognizer
 from voice_ft.asr.output_vocabulary import domain_token_ids
@@ -38,7 +41,8 @@ from voice_ft.asr.windows import choose_audio_seconds, choose_max_tokens
 __all__ = [
     "EditCounts", "PhraseTrie", "SpeechData", "Transcription", "TranscribedAudio", "beam_transcribe",
     "build_speech_recognizer", "choose_asr_recipe", "choose_audio_seconds", "choose_max_tokens", "domain_token_ids",
-    "edit_counts",
-    "fit_speech_recognizer", "greedy_transcribe", "load_speech", "read_transcript_manifest", "synthesize_transcripts",
+    "edit_counts", "fit_token_language_model",
+    "fit_speech_recognizer", "greedy_transcribe", "load_speech", "read_domain_sentences", "read_transcript_manifest",
+    "synthesize_transcripts",
     "transcribe", "transcribe_features", "wer_report", "word_error_rate",
 ]

@@ -21,6 +21,7 @@ _LAZY = {
     "SpeechToIntent": "voice_ft.runtime.speech_to_intent",
     "GrammarAutomaton": "voice_ft.runtime.grammar_match",
     "GrammarPrefixes": "voice_ft.runtime.grammar_match",
+    "TokenNgramModel": "voice_ft.runtime.token_language_model",
 }
 
 __all__ = ["TFLiteModel", "TextClassifier", "WordPieceTokenizer", *_LAZY]
