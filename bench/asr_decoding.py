@@ -10,8 +10,8 @@ of at most 3 s (`latency_ms_3s`).
 
 `--run_dir` is an `examples/train_asr.py` run with its saved model (`model/`), rendered audio
 (`audio/manifest.csv`) and `metrics.json` (for the window and the most tokens). The domain language
-model is fitted again from `--domain_text` (default: SNIPS's train.jsonl, as the trainer's default
-for `--text_data=data/snips`) at `--lm_order`. Choose the setting on the validation split (voices
+model is the run's own `language_model.json` (what the trainer fitted), or, with `--domain_text`
+or for a run without one, fitted from that text (default: SNIPS's train.jsonl) at `--lm_order`. Choose the setting on the validation split (voices
 of an accent held out from training, not the test one) and check it on the test split once.
 
 Last line (JSON): `wers` (a list of {beams, lm_weight, wer, seconds[, latency_ms_3s]}), `best` (the lowest-WER
@@ -37,7 +37,8 @@ flags.DEFINE_string("run_dir", None, "An examples/train_asr.py run directory wit
 flags.DEFINE_enum("split", "validation", ["train", "validation", "test"], "Split of the run's audio to decode.")
 flags.DEFINE_list("beams", ["1", "4", "8"], "Beam widths.")
 flags.DEFINE_list("lm_weights", ["0", "0.3", "0.5"], "Language-model weights (0 = no model).")
-flags.DEFINE_string("domain_text", str(REPO / "data" / "snips" / "train.jsonl"), "The domain's text (.jsonl or .txt).")
+flags.DEFINE_string("domain_text", None, "The domain's text (.jsonl or .txt) to fit the model on, instead of the "
+                    "run's language_model.json (default for a run without one: data/snips/train.jsonl).")
 flags.DEFINE_integer("lm_order", 4, "Order of the language model.")
 flags.DEFINE_string("recognizer", None, "An exported recogniser sidecar: decode with the TF-free runtime instead of Keras.")
 flags.DEFINE_integer("threads", 2, "Interpreter threads of --recognizer.")
@@ -51,15 +52,23 @@ def main(argv):
     from voice_ft.asr.decoding import transcribe_features
     from voice_ft.asr.language_model import fit_token_language_model, read_domain_sentences
     from voice_ft.asr.metrics import wer_report
+    from voice_ft.runtime.token_language_model import TokenNgramModel
 
     run_dir = pathlib.Path(FLAGS.run_dir)
     trained = json.loads((run_dir / "metrics.json").read_text())
     backbone = voice_ft.load_backbone(run_dir / "model")
     clips = select_split(read_transcript_manifest(run_dir / "audio" / "manifest.csv", transcript_column="text"), FLAGS.split)
-    data = load_speech(backbone, clips, int(trained["audio_frames"]))
-    language_model = fit_token_language_model(backbone, read_domain_sentences(FLAGS.domain_text), order=FLAGS.lm_order)
-    runtime = waves = None
-    if FLAGS.recognizer:
+    references = [c.transcript for c in clips]
+    saved = run_dir / "language_model.json"
+    if FLAGS.domain_text is None and saved.exists():
+        language_model = TokenNgramModel.load(saved)
+    else:
+        text = FLAGS.domain_text or REPO / "data" / "snips" / "train.jsonl"
+        language_model = fit_token_language_model(backbone, read_domain_sentences(text), order=FLAGS.lm_order)
+    runtime = waves = features = None
+    if not FLAGS.recognizer:  # Keras decodes the log-mel features; the runtime computes its own
+        features = load_speech(backbone, clips, int(trained["audio_frames"])).features
+    else:
         from voice_ft.runtime.audio_io import read_audio
         from voice_ft.runtime.speech_recognizer import SpeechRecognizer
 
@@ -72,7 +81,7 @@ def main(argv):
             start = time.perf_counter()
             row = {"beams": beams, "lm_weight": weight}
             if runtime is None:
-                hypotheses = transcribe_features(backbone, data.features, beams=beams, max_tokens=int(trained["max_tokens"]),
+                hypotheses = transcribe_features(backbone, features, beams=beams, max_tokens=int(trained["max_tokens"]),
                                                  language_model=language_model if weight else None, lm_weight=weight)  # fmt: skip
             else:
                 runtime.set_decoding(beams, language_model if weight else None, weight)
@@ -80,7 +89,7 @@ def main(argv):
                 hypotheses = [a["text"] for a in answers]
                 short = [a["seconds"] * 1000 for a, w in zip(answers, waves) if len(w) <= 3 * 16000]
                 row["latency_ms_3s"] = float(statistics.median(short)) if short else None
-            row.update(wer=wer_report(data.transcripts, hypotheses)["wer"], seconds=time.perf_counter() - start)
+            row.update(wer=wer_report(references, hypotheses)["wer"], seconds=time.perf_counter() - start)
             print(json.dumps(row), flush=True)
             wers.append(row)
     best = min(wers, key=lambda r: r["wer"])

@@ -29,6 +29,7 @@ import shutil
 
 from absl import app, flags, logging
 
+from voice_ft.runtime.token_language_model import DEFAULT_FUSION_WEIGHT
 from voice_ft.training.interrupt import exit_on_interrupt
 from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
@@ -60,7 +61,7 @@ flags.DEFINE_string("domain_text", "auto", "Text of the domain for a token n-gra
                     "(shallow fusion): auto (with --text_data its train.jsonl, every sentence of it; with --manifest the "
                     "training transcripts), none, or a .jsonl (its 'text' field) or .txt file (a sentence a line).")
 flags.DEFINE_integer("lm_order", 4, "Order of the domain language model (4 = three tokens of context).")
-flags.DEFINE_float("lm_weight", 0.3, "Weight of the domain language model's log-probability in decoding (0 = off).")
+flags.DEFINE_float("lm_weight", DEFAULT_FUSION_WEIGHT, "Weight of the domain language model's log-probability in decoding (0 = off).")
 flags.DEFINE_integer("max_tokens", None, "Most tokens decoded per clip in evaluation; default: the longest training "
                      "transcript + 25%, a multiple of 8, within the decoder's positions.")
 flags.DEFINE_integer("max_eval", 0, "Evaluate on at most this many clips (0 = all).")

@@ -67,3 +67,18 @@ def test_bad_inputs_are_named(tmp_path):
     broken.write_text("{")
     with pytest.raises(ValueError, match="broken.json"):
         TokenNgramModel.load(broken)
+
+
+def test_the_distribution_cache_is_bounded_and_shared_arrays_are_read_only():
+    from voice_ft.runtime import token_language_model
+
+    model = TokenNgramModel.fit(SENTENCES, vocab_size=12, order=4)  # contexts of 3 tokens: 1,728 of them below
+    first = model.log_probs([1, 2])
+    with pytest.raises(ValueError):
+        first[3] = 0.0  # a caller cannot change what the next caller is given
+    for a in range(12):
+        for b in range(12):
+            for c in range(12):
+                model.log_probs([c, a, b])
+    assert len(model._cache) <= token_language_model.CACHE_CONTEXTS
+    np.testing.assert_allclose(model.log_probs([1, 2]), first)  # evicted and computed again, the same

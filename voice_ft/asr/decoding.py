@@ -34,6 +34,8 @@ import weakref
 
 import numpy as np
 
+from voice_ft.runtime.token_language_model import DEFAULT_FUSION_WEIGHT
+
 SAMPLE_RATE = 16000
 GENERATION_CONFIG = "whisper_generation.json"
 
@@ -316,7 +318,6 @@ def decode_text(tokenizer, ids: list[int]) -> str:
 
 VOCABULARY_MODES = ("bias", "constrain")
 DEFAULT_VOCABULARY_BIAS = 3.0
-DEFAULT_LM_WEIGHT = 0.3
 
 
 def transcribe(
@@ -331,7 +332,7 @@ def transcribe(
     return_tokens: bool = False,
     batch_size: int = 16,
     language_model=None,
-    lm_weight: float = DEFAULT_LM_WEIGHT,
+    lm_weight: float = DEFAULT_FUSION_WEIGHT,
 ) -> list[str] | list[Transcription]:
     """Transcribes 16 kHz waveforms: greedy or beam search, optionally with a domain vocabulary.
 
@@ -370,7 +371,7 @@ def transcribe_features(
     return_tokens: bool = False,
     batch_size: int = 16,
     language_model=None,
-    lm_weight: float = DEFAULT_LM_WEIGHT,
+    lm_weight: float = DEFAULT_FUSION_WEIGHT,
 ) -> list[str] | list[Transcription]:
     """`transcribe` on log-mel features (batch, frames, mels) computed already (e.g. by `voice_ft.asr.data`)."""
     if beams < 1:
@@ -378,7 +379,7 @@ def transcribe_features(
     if vocabulary_mode not in VOCABULARY_MODES:
         raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
     trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
-    fusion = _fusion(language_model, lm_weight)
+    fusion = _fusion(backbone, language_model, lm_weight)
     results: list[Transcription] = []
     for start in range(0, len(features), batch_size):
         encoder_output = encode(backbone, np.asarray(features[start : start + batch_size], dtype=np.float32))
@@ -402,7 +403,7 @@ def beam_transcribe(
     return_tokens: bool = False,
     batch_size: int = 16,
     language_model=None,
-    lm_weight: float = DEFAULT_LM_WEIGHT,
+    lm_weight: float = DEFAULT_FUSION_WEIGHT,
 ) -> list[str] | list[Transcription]:
     """Beam search, always through the beam decoder (with ``beams=1`` it equals `greedy_transcribe`).
 
@@ -418,7 +419,7 @@ def beam_transcribe(
     if vocabulary_mode not in VOCABULARY_MODES:
         raise ValueError(f"vocabulary_mode must be one of {VOCABULARY_MODES}, got {vocabulary_mode!r}.")
     trie = _as_trie(backbone.tokenizer, vocabulary, vocabulary_mode)
-    fusion = _fusion(language_model, lm_weight)
+    fusion = _fusion(backbone, language_model, lm_weight)
     features = log_mel_features(backbone, waveforms_16k, frames=audio_frames)
     results = []
     for start in range(0, len(features), batch_size):
@@ -438,14 +439,17 @@ def _as_trie(tokenizer, vocabulary, mode: str):
     return PhraseTrie.from_phrases(tokenizer, vocabulary, punctuation=PUNCTUATION if mode == "constrain" else ())
 
 
-def _fusion(language_model, weight: float):
-    """(model, weight) for `_beam_search`, or None without a model."""
+def _fusion(backbone, language_model, weight: float):
+    """(model, weight) for `_beam_search`, or None without a model; checked against the backbone once."""
     if language_model is None:
         return None
     if not hasattr(language_model, "log_probs"):
         raise TypeError(f"language_model must be a TokenNgramModel, got {type(language_model).__name__}.")
     if weight < 0:
         raise ValueError(f"lm_weight must be >= 0, got {weight}.")
+    if language_model.vocab_size != int(backbone.model.vocabulary_size):
+        raise ValueError(f"the language model's vocabulary has {language_model.vocab_size} tokens, the recogniser's "
+                         f"{backbone.model.vocabulary_size}: fit it on this backbone (fit_token_language_model).")  # fmt: skip
     return language_model, float(weight)
 
 
@@ -552,9 +556,6 @@ def _beam_search(backbone, encoder_output, beams: int, max_tokens: int, trie, mo
 def _add_language_model(log_probs: np.ndarray, generated: np.ndarray, fusion, done, beams: int) -> None:
     """In place: shallow fusion, ``+ weight * log p_lm(token | generated)`` on the rows still decoding."""
     model, weight = fusion
-    if model.vocab_size != log_probs.shape[1]:
-        raise ValueError(f"the language model's vocabulary has {model.vocab_size} tokens, the recogniser's "
-                         f"{log_probs.shape[1]}: fit it on this backbone (fit_token_language_model).")  # fmt: skip
     for row in range(log_probs.shape[0]):
         if done[row // beams]:
             continue

@@ -300,7 +300,7 @@ def export_speech_recognizer(
     reference_tokens: Sequence[Sequence[int]] | None = None,
     output_token_ids: Sequence[int] | None = None,
     language_model=None,
-    lm_weight: float = decoding.DEFAULT_LM_WEIGHT,
+    lm_weight: float = decoding.DEFAULT_FUSION_WEIGHT,
 ) -> SpeechExportResult:
     """Exports a Whisper backbone as encoder + decoder-step `.tflite` files, verified greedily.
 

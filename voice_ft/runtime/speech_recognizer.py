@@ -48,13 +48,12 @@ from voice_ft.runtime.audio_io import resample, to_mono
 from voice_ft.runtime.errors import DataError
 from voice_ft.runtime.generator import BPETokenizer
 from voice_ft.runtime.sidecar import companion_file
-from voice_ft.runtime.token_language_model import TokenNgramModel
+from voice_ft.runtime.token_language_model import DEFAULT_FUSION_WEIGHT, TokenNgramModel
 from voice_ft.runtime.whisper_features import log_mel
 
 TASK = "speech_recognition"
 
 
-DEFAULT_LM_WEIGHT = 0.3
 CONSTRAINED_CANDIDATES = 64  # tokens tried per step when decoding inside a language (`scored_tokens`)
 
 
@@ -121,9 +120,10 @@ class SpeechRecognizer:
         declared = metadata.get("language_model") or {}
         if isinstance(language_model, str) and language_model == "auto":
             language_model = companion_file(sidecar, declared["file"], "language_model.file") if declared else None
-        self.set_decoding(beams, language_model, declared.get("weight", DEFAULT_LM_WEIGHT) if lm_weight is None else lm_weight)
+        weight = declared.get("weight", DEFAULT_FUSION_WEIGHT) if lm_weight is None else lm_weight
+        self.set_decoding(beams, language_model, weight)
 
-    def set_decoding(self, beams: int = 1, language_model=None, lm_weight: float = 0.3) -> None:
+    def set_decoding(self, beams: int = 1, language_model=None, lm_weight: float = DEFAULT_FUSION_WEIGHT) -> None:
         """Greedy, or beam search and/or shallow fusion with a domain `TokenNgramModel` (or its file)."""
         if int(beams) < 1:
             raise ValueError(f"beams must be >= 1, got {beams}.")
@@ -135,6 +135,7 @@ class SpeechRecognizer:
             raise ValueError(f"the language model's vocabulary ({language_model.vocab_size} tokens) does not hold "
                              f"this recogniser's tokens (up to {int(np.max(self._row_token_ids))}).")  # fmt: skip
         self.beams, self.language_model, self.lm_weight = int(beams), language_model, float(lm_weight)
+
     @classmethod
     def from_parts(cls, metadata: dict, encoder_path, decoder_path, tokenizer: BPETokenizer,
                    num_threads: int = 1, max_tokens: int | None = None) -> "SpeechRecognizer":
@@ -270,13 +271,13 @@ class SpeechRecognizer:
         cache = np.zeros(self._cache_shape, np.float32)
         for index, row in enumerate(self._prompt_rows):
             logits, cache = self._step(row, cache, cross, index)
-        # live hypotheses: (score, token ids, rows, next-token logits, cache)
-        live = [(0.0, [], [], logits, np.array(cache))]
+        # live hypotheses: (score, token ids, next-token logits, cache)
+        live = [(0.0, [], logits, np.array(cache))]
         finished: list[tuple[float, list[int]]] = []
         index = len(self._prompt_rows)
         for step in range(limit):
             scored = []
-            for h, (score, tokens, _, logits, _) in enumerate(live):
+            for score, tokens, logits, _ in live:
                 log_probs = self._fused_log_probs(logits, tokens, first=step == 0)
                 scored.append(score + log_probs)
             candidates = np.concatenate(scored)
@@ -300,13 +301,13 @@ class SpeechRecognizer:
             last = step == limit - 1 or index >= self.cache_length
             following = []
             for h, row, score in kept:
-                parent = live[h]
-                tokens, rows = [*parent[1], self._token(row)], [*parent[2], row]
+                _, parent_tokens, _, parent_cache = live[h]
+                tokens = [*parent_tokens, self._token(row)]
                 if last:
-                    following.append((score, tokens, rows, None, None))
+                    following.append((score, tokens, None, None))
                 else:
-                    logits, cache = self._step(row, parent[4], cross, index)
-                    following.append((score, tokens, rows, logits, np.array(cache)))
+                    logits, cache = self._step(row, parent_cache, cross, index)
+                    following.append((score, tokens, logits, np.array(cache)))
             live = following
             index += 1
             if last:

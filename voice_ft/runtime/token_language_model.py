@@ -22,13 +22,15 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 BEGIN = -1  # the sentence-start marker in contexts (never predicted)
 FORMAT = "voice_ft.token_ngram/1"
+DEFAULT_FUSION_WEIGHT = 0.3  # lm_weight in shallow fusion, chosen on spoken SNIPS's validation accent (bench/README.md)
+CACHE_CONTEXTS = 256  # distributions kept (each vocab_size float64s, 0.4 MB for Whisper): one clip's beams share most
 
 
 class TokenNgramModel:
@@ -51,7 +53,7 @@ class TokenNgramModel:
                 values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
                 prepared[tuple(context)] = (tokens, values, float(values.sum()))
             self._tables.append(prepared)
-        self._cache: dict[tuple, np.ndarray] = {}
+        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()  # least recently used first
 
     @classmethod
     def fit(cls, sequences: Iterable[Sequence[int]], vocab_size: int, order: int = 4,
@@ -96,11 +98,12 @@ class TokenNgramModel:
         return cls(order, vocab_size, [{c: dict(v) for c, v in t.items()} for t in tables], discounts)
 
     def log_probs(self, context: Sequence[int]) -> np.ndarray:
-        """(vocab_size,) natural-log probabilities of the next token after `context` (tokens so far)."""
+        """(vocab_size,) natural-log probabilities of the next token after `context` (tokens so far); read-only."""
         key = tuple(int(t) for t in context[len(context) - (self.order - 1) :]) if self.order > 1 else ()
         key = (BEGIN,) * (self.order - 1 - len(key)) + key
         cached = self._cache.get(key)
         if cached is not None:
+            self._cache.move_to_end(key)
             return cached
         probs = np.full(self.vocab_size, 1.0 / self.vocab_size)
         for k in range(self.order):
@@ -112,8 +115,10 @@ class TokenNgramModel:
             probs *= discount * len(tokens) / total
             probs[tokens] += np.maximum(values - discount, 0.0) / total
         result = np.log(probs)
-        if len(self._cache) < 200_000:
-            self._cache[key] = result
+        result.flags.writeable = False  # shared through the cache
+        self._cache[key] = result
+        if len(self._cache) > CACHE_CONTEXTS:
+            self._cache.popitem(last=False)
         return result
 
     def sentence_log_prob(self, tokens: Sequence[int]) -> float:
