@@ -131,14 +131,23 @@ def alone(backbone, frames):
     return local
 
 
-def domain_sentences(train) -> tuple[list[str], str]:
+def given_domain_text() -> tuple[list[str], str] | None:
+    """(sentences, file) of a --domain_text file, read (and checked) once before any rendering; None for auto/none."""
+    from voice_ft.asr.language_model import read_domain_sentences
+
+    if FLAGS.domain_text in ("auto", "none") or FLAGS.lm_weight == 0:
+        return None
+    return read_domain_sentences(FLAGS.domain_text), FLAGS.domain_text
+
+
+def domain_sentences(train, given: tuple[list[str], str] | None) -> tuple[list[str], str]:
     """(sentences, where they came from) for --domain_text; ([], "none") when it is off."""
     from voice_ft.asr.language_model import read_domain_sentences
 
+    if given is not None:
+        return given
     if FLAGS.domain_text == "none" or FLAGS.lm_weight == 0:
         return [], "none"
-    if FLAGS.domain_text != "auto":
-        return read_domain_sentences(FLAGS.domain_text), FLAGS.domain_text
     if FLAGS.text_data:
         path = pathlib.Path(FLAGS.text_data) / "train.jsonl"
         return read_domain_sentences(path), str(path)
@@ -165,16 +174,13 @@ def main(argv):
     from voice_ft.training.distribution import start_strategy, writer_dir
 
     overrides = recipe_overrides(RECIPE_FLAGS)  # a bad value fails now, before any audio is rendered
-    if FLAGS.domain_text not in ("auto", "none"):
-        from voice_ft.asr.language_model import read_domain_sentences
-
-        read_domain_sentences(FLAGS.domain_text)  # a missing or bad text file fails now too
+    given_text = given_domain_text()  # a missing or bad text file fails now too
     strategy, chief = start_strategy(FLAGS.strategy)  # before TensorFlow runs anything
     # Only the chief checks, prepares and writes the run directory (the workers share it).
     run_dir = (prepare_run_dir(FLAGS.run_dir, overwrite=FLAGS.overwrite, results=("metrics.json",)) if chief
                else pathlib.Path(FLAGS.run_dir))  # fmt: skip
     with writer_dir(run_dir, strategy) as audio_root:  # a worker's own temporary directory off the chief
-        train_and_report(run_dir, audio_root, chief, overrides, strategy.num_replicas_in_sync)
+        train_and_report(run_dir, audio_root, chief, overrides, strategy.num_replicas_in_sync, given_text)
 
 
 def asr_recipe(num_clips: int, overrides: dict, replicas: int):
@@ -229,7 +235,7 @@ def decoding_window(backbone, train, evaluation) -> tuple[int, str]:
 
 
 def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: bool, overrides: dict,
-                     replicas: int = 1) -> None:
+                     replicas: int = 1, given_text: tuple[list[str], str] | None = None) -> None:
     """Evaluates, fine-tunes and evaluates again; the chief alone evaluates and writes into `run_dir`."""
     from voice_ft.asr.data import load_speech, select_split
     from voice_ft.asr.decoding import GENERATION_CONFIG
@@ -251,7 +257,7 @@ def train_and_report(run_dir: pathlib.Path, audio_root: pathlib.Path, chief: boo
     train, validation = (load_speech(backbone, splits[s], frames) for s in ("train", "validation"))
     evaluation = load_speech(backbone, held_out, frames)
     max_tokens, reasons["max_tokens"] = decoding_window(backbone, train, evaluation)
-    sentences, text_source = domain_sentences(train)  # a bad file fails now, before training
+    sentences, text_source = domain_sentences(train, given_text)
     language_model = fit_token_language_model(backbone, sentences, order=FLAGS.lm_order) if sentences else None
     if language_model is not None:
         print(f"Domain language model: order {FLAGS.lm_order} over {len(sentences)} sentences of {text_source}, "
