@@ -1,6 +1,7 @@
 """The text-classifier benchmark behind `intent_snips.py` and `sentiment.py`.
 
-Fine-tunes with the library's default recipe, evaluates on the test split, exports float32,
+Fine-tunes with the library's default recipe (and, as the trainers do, slot supervision where the
+data set tags slots: SNIPS), evaluates on the test split, exports float32,
 dynamic-range int8 and full int8 .tflite files (each verified against Keras by the exporter),
 times batch-1 inference on 1 and 2 threads, and returns one flat dict of figures.
 """
@@ -14,6 +15,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import keras  # noqa: E402
 from absl import flags  # noqa: E402
 
 import voice_ft  # noqa: E402
@@ -36,12 +38,29 @@ flags.DEFINE_float("head_learning_rate_multiplier", None, "Head learning-rate mu
 flags.DEFINE_integer("sequence_length", None, "Tokens per utterance (default: chosen from the data).")
 flags.DEFINE_float("ema_momentum", None, "Weight averaging momentum (default: chosen, 0.99 for runs of 400+ steps).")
 flags.DEFINE_bool("mixed_precision", None, "Train in bfloat16 (default: chosen, where the CPU has bfloat16 units).")
+flags.DEFINE_bool("slot_supervision", None, "Train with the training-only slot head (default: as the trainers, on "
+                  "when the data set tags slots: SNIPS).")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (smoke runs).")
 flags.DEFINE_integer("latency_examples", 200, "Utterances timed per file.")
 flags.DEFINE_list("variants", ["fp32", "dynamic", "int8"], "TFLite variants to export, verify and time.")
 flags.DEFINE_string("out_dir", None, "Keep the exported files here (default: a temporary folder).")
 
 VARIANTS = {"fp32": "float32", "dynamic": "dynamic", "int8": "int8"}
+
+
+def slot_data_for(dataset: str, task: str, labels):
+    """The slot-tagged training data when this run trains with slot supervision, else None."""
+    from voice_ft.runtime.errors import DataError
+    from voice_ft.text_classification.slot_supervision import load_slot_data
+
+    if FLAGS.slot_supervision is False or task != "intent":
+        return None
+    try:
+        return load_slot_data(dataset, labels, train_limit=FLAGS.train_limit)
+    except (DataError, ValueError):
+        if FLAGS.slot_supervision:
+            raise
+        return None
 
 
 def run(dataset: str, task: str, builder) -> dict:
@@ -62,11 +81,18 @@ def run(dataset: str, task: str, builder) -> dict:
         backbone = voice_ft.load_backbone(FLAGS.backbone)
         sequence_length = FLAGS.sequence_length or choose_sequence_length(
             train.map(lambda text, label: text), backbone.tokenizer, max_length=backbone.max_sequence_length).sequence_length
-        model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length)
+        slot_data = slot_data_for(dataset, task, labels)
+        slot_tags = {"slot_tags": slot_data.slot_tags} if slot_data is not None else {}
+        keras.utils.set_random_seed(recipe.seed)
+        model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length, **slot_tags)
 
     meter = ThroughputMeter(recipe.batch_size)
     start = time.perf_counter()
-    voice_ft.fit(model, train, validation, recipe=recipe, callbacks=[meter], verbose=2)
+    if slot_data is not None:
+        voice_ft.fit_with_slot_supervision(model, slot_data.train, slot_data.validation, labels, recipe=recipe,
+                                           callbacks=[meter], verbose=2)  # fmt: skip
+    else:
+        voice_ft.fit(model, train, validation, recipe=recipe, callbacks=[meter], verbose=2)
     train_seconds = time.perf_counter() - start
     compute_in_float32(model)  # evaluated and exported as the phone computes, as the trainers do
 
@@ -77,6 +103,7 @@ def run(dataset: str, task: str, builder) -> dict:
         "recipe": recipe.to_dict(),
         "chosen_recipe": {name: reason for name, reason in choice.reasons.items()},
         "sequence_length": sequence_length,
+        "slot_supervision": slot_data is not None,
         "train_examples": int(train.cardinality()),
         "train_seconds": train_seconds,
         "train_examples_per_s": meter.examples_per_second,

@@ -18,6 +18,12 @@ picks the score the threshold is on (auto: the max softmax, the logit energy or,
 validation rows, the Mahalanobis distance of the sentence embedding to the nearest intent: the best
 validation AUROC).
 
+Slot supervision (--slot_supervision, on by default where the data has slot tags: SNIPS, or a folder
+that `voice_ft.load_nlu` reads, e.g. .jsonl with "tokens" + "slots"): the intent classifier trains
+with a second, training-only head that tags each word's slot, and its loss beside the intent loss
+(`voice_ft.text_classification.slot_supervision`). The shipped model is the same one-output
+classifier. Not with --train_shards or --tune, nor with class weights.
+
 Training sets larger than memory: write them once to sharded TFRecords
 (`voice_ft.data.tfrecords.write_text_shards(dataset, "shards/", 16, labels=labels)`) and pass
 `--train_shards='shards/train-*.tfrecord'`: the training split is then streamed from the files
@@ -77,10 +83,14 @@ flags.DEFINE_float("ema_momentum", None, "Validate, checkpoint and ship a moving
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after N validations without improvement (0 = never); "
                      "default: chosen.")
 flags.DEFINE_enum("class_weight", None, ["balanced"], "Re-weight classes by inverse frequency.")
+flags.DEFINE_integer("seed", None, "Seed of the shuffling and the new heads' initialisation (default: the Recipe's, 42).")
 flags.DEFINE_integer("train_limit", None, "Use only the first N training examples (quick runs).")
 flags.DEFINE_integer("tune", 0, "Try N variants of the recipe (learning rate x steps) by successive halving on the "
                      "validation split and keep the best (0 = off); about 3x a run's time for N=4.")
 flags.DEFINE_float("tune_budget_minutes", None, "Wall-clock budget for --tune, the final run included.")
+flags.DEFINE_bool("slot_supervision", None, "Train the intent classifier with an auxiliary slot-tagging loss on the "
+                  "training data's slot tags (the shipped model is the same classifier); default: on when --data has "
+                  "slot tags (SNIPS, or a folder voice_ft.load_nlu reads).")
 flags.DEFINE_bool("overwrite", False, "Replace the results of an existing run directory.")
 define_strategy_flag()
 
@@ -89,7 +99,7 @@ define_strategy_flag()
 RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learning_rate", "freeze_backbone",
                 "freeze_layers", "freeze_embeddings", "jit_compile", "lora_rank", "layerwise_lr_decay",
                 "head_learning_rate_multiplier", "mixed_precision", "ema_momentum", "early_stopping_patience",
-                "class_weight", "strategy")
+                "class_weight", "strategy", "seed")
 
 
 def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1,
@@ -118,7 +128,47 @@ def check_flags() -> dict:
     if FLAGS.train_shards and (FLAGS.negatives != "none" or FLAGS.train_limit or FLAGS.tune):
         raise app.UsageError("--train_shards streams the training split: combine it with neither --negatives, "
                              "--train_limit nor --tune (write the shards you want to train on)")  # fmt: skip
+    if FLAGS.slot_supervision and (FLAGS.train_shards or FLAGS.tune or FLAGS.class_weight):
+        raise app.UsageError("--slot_supervision trains from --data's slot-tagged sentences: combine it with neither "
+                             "--train_shards, --tune nor --class_weight")  # fmt: skip
     return overrides
+
+
+# The panels of training_curves.png, those the run logged: a slot-supervised run's intent accuracy is `logits_accuracy`.
+TRAINING_CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("logits_accuracy", "intent accuracy"),
+                   ("slot_logits_loss", "slot loss"))
+
+
+def slot_supervision_for(labels, oos_label, negatives, recipe, task_name: str):
+    """(`SlotData` or None, why): whether this run trains with slot supervision, and on what.
+
+    On by default when `--data` carries slot tags; a data set without them is an error only when
+    the flag asks for it (the error names the file and line).
+    """
+    from voice_ft.runtime.errors import DataError
+    from voice_ft.text_classification import slot_supervision
+
+    wanted = FLAGS.slot_supervision
+    if wanted is False:
+        return None, "off (set by you)"
+    if task_name != "intent":
+        if wanted:
+            raise app.UsageError(f"--slot_supervision is for intent classifiers, not {task_name}")
+        return None, f"off (a {task_name} classifier has no slots)"
+    if FLAGS.train_shards or FLAGS.tune or recipe.class_weight:
+        why = "--train_shards" if FLAGS.train_shards else "--tune" if FLAGS.tune else "class weights"
+        return None, f"off (not combined with {why})"
+    try:
+        data = slot_supervision.load_slot_data(FLAGS.data, labels, oos_label=oos_label, train_limit=FLAGS.train_limit)
+    except (DataError, ValueError) as error:
+        if wanted:
+            raise
+        return None, f"off (--data has no slot tags: {error})"
+    if negatives is not None:  # the out-of-scope class: sentences with no slot of the domain
+        data.train.extend(slot_supervision.untagged_examples(negatives.train, oos_label, "negatives"))
+    return data, (f"on ({'set by you' if wanted else 'the training data tags slots'}: {len(data.slot_tags)} slot tags; "
+                  f"a training-only head tags each word, its loss x{slot_supervision.SLOT_LOSS_WEIGHT:g} beside the "
+                  "intent loss; --slot_supervision=false turns it off)")  # fmt: skip
 
 
 def run(task_name: str, builder_name: str) -> dict:
@@ -154,6 +204,8 @@ def run(task_name: str, builder_name: str) -> dict:
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync,
                                    label_counts=shard_label_counts)  # fmt: skip
+    slot_data, slot_reason = slot_supervision_for(labels, oos_label, negatives, recipe, task_name)
+    print(f"Slot supervision: {slot_reason}", flush=True)
     voice_ft.training.use_mixed_precision(recipe.mixed_precision)  # before any layer is built, the backbone's too
     with voice_ft.training.distribution_scope(FLAGS.strategy):
         backbone = voice_ft.load_backbone(FLAGS.backbone)
@@ -165,8 +217,9 @@ def run(task_name: str, builder_name: str) -> dict:
         logging.info("Chose %s (--sequence_length overrides).", choice.reason())
 
     def build(pretrained=None):  # fresh pretrained weights unless given a loaded backbone
+        slot_tags = {"slot_tags": slot_data.slot_tags} if slot_data is not None else {}
         return builder(pretrained or voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
-                       sequence_length=sequence_length)  # fmt: skip
+                       sequence_length=sequence_length, **slot_tags)  # fmt: skip
 
     config = {
         "task": task_name, "data": FLAGS.data, "train_shards": FLAGS.train_shards, "backbone": FLAGS.backbone,
@@ -174,6 +227,7 @@ def run(task_name: str, builder_name: str) -> dict:
         "quantization": FLAGS.quantization, "labels": labels,
         "calibrate": FLAGS.calibrate, "reject_rate": FLAGS.reject_rate, "oos_label": oos_label,
         "negatives": FLAGS.negatives, "negatives_size": FLAGS.negatives_size, "score": FLAGS.score, "tune": FLAGS.tune,
+        "slot_supervision": slot_data is not None,
     }
     if chief:  # other workers write nothing into the run directory
         record_run_config(run_dir, config)
@@ -189,9 +243,16 @@ def run(task_name: str, builder_name: str) -> dict:
         reports.write_json(run_dir / "tuning.json", {"trials": [t.to_dict() for t in search.trials],
                                                      "chosen": recipe.to_dict(), "stopped_by_budget": search.stopped_by_budget})
     else:
+        import keras
+
+        keras.utils.set_random_seed(recipe.seed)  # the new heads' initialisation too: a run is repeatable
         with voice_ft.training.distribution_scope(FLAGS.strategy):
             model = build(backbone)
-        history = voice_ft.fit(model, FLAGS.train_shards or train, fit_validation, recipe=recipe, run_dir=run_dir)
+        if slot_data is not None:
+            history = voice_ft.fit_with_slot_supervision(model, slot_data.train, slot_data.validation, labels,
+                                                         recipe=recipe, run_dir=run_dir)  # fmt: skip
+        else:
+            history = voice_ft.fit(model, FLAGS.train_shards or train, fit_validation, recipe=recipe, run_dir=run_dir)
     train_seconds = time.monotonic() - started  # every trial's with --tune; the resumed part of a resumed run
     logging.info("Training took %.0f s.", train_seconds)
     voice_ft.training.use_mixed_precision(False)  # evaluated, saved and exported in float32, as on the phone
@@ -226,7 +287,7 @@ def run(task_name: str, builder_name: str) -> dict:
         metrics["calibration"] = calibration.report
     reports.write_json(run_dir / "metrics.json", metrics)
     reports.plot_confusion_matrix(test_metrics["confusion_matrix"], labels, run_dir / "confusion_matrix.png")
-    reports.plot_training_curves(history.history, run_dir / "training_curves.png")
+    reports.plot_training_curves(history.history, run_dir / "training_curves.png", metrics=TRAINING_CURVES)
     print_report(run_dir, test_metrics, exports, calibration)
     return metrics
 

@@ -44,6 +44,7 @@ _EXPORTS = {
     "build_intent_classifier": "voice_ft.text_classification.model",
     "build_sentiment_classifier": "voice_ft.text_classification.model",
     "build_text_classifier": "voice_ft.text_classification.model",
+    "fit_with_slot_supervision": "voice_ft.text_classification.slot_supervision",
     "load_model": "voice_ft.training.saving",
     "save_model": "voice_ft.training.saving",
     # training

@@ -45,6 +45,8 @@ def test_train_intent_writes_a_complete_run_directory(intent_run):
     assert "Training split: 3 shards" in process.stdout and config["train_shards"].endswith("train-*.tfrecord")
     assert "Recipe for 96 sentences in 7 classes" in process.stderr  # the shards, not --data's 13,084
     assert "Calibration: T = " in process.stdout and "with rejection: in-scope accuracy" in process.stdout
+    assert "Slot supervision: off (not combined with --train_shards)" in process.stdout
+    assert config["slot_supervision"] is False
 
 
 def test_train_intent_calibrates_on_validation_and_ships_it(intent_run):
@@ -116,8 +118,13 @@ def test_generated_negatives_train_an_out_of_scope_class(tiny_preset, tmp_path):
         "--negatives=generated", "--score=energy",
     )
     assert "Out-of-scope class 'oos': 38 training and 10 validation negatives (generated)" in process.stdout
+    # SNIPS tags slots: the classifier trained with the slot head, the negatives tagged "O" (none of the domain's slots).
+    assert "Slot supervision: on (the training data tags slots: 72 slot tags" in process.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["labels"][-1] == "oos" and len(config["labels"]) == 8 and config["negatives"] == "generated"
+    assert config["slot_supervision"] is True
+    history = json.loads((run_dir / "metrics.json").read_text())["history"]
+    assert {"logits_accuracy", "slot_logits_loss", "val_slot_logits_loss"} <= set(history)
     sidecar = json.loads((run_dir / "intent.json").read_text())
     assert sidecar["labels"][-1] == "oos"
     rejection = sidecar["rejection"]
@@ -143,3 +150,18 @@ def test_bad_negatives_fail_before_training(tiny_preset, tmp_path, value, patter
                           f"--negatives={value.format(tmp=tmp_path)}", check=False)
     assert process.returncode != 0 and re.search(pattern, process.stderr), process.stderr[-2000:]
     assert not (tmp_path / "r" / "model.keras").exists()
+
+
+def test_slot_supervision_flag_is_refused_where_it_cannot_apply(tiny_preset, tmp_path):
+    process = run_example("train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r'}",
+                          "--slot_supervision", "--tune=2", check=False)  # fmt: skip
+    assert process.returncode != 0 and "--slot_supervision trains from --data's slot-tagged sentences" in process.stderr
+    folder = tmp_path / "untagged"
+    folder.mkdir()
+    for split in ("train", "validation", "test"):
+        rows = [{"text": "turn on the lights", "label": "on"}, {"text": "lights off", "label": "off"}]
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    process = run_example("train_intent.py", f"--backbone={tiny_preset}", f"--run_dir={tmp_path / 'r2'}",
+                          f"--data={folder}", "--slot_supervision", check=False)  # fmt: skip
+    assert process.returncode != 0 and re.search(r"train\.jsonl:1: missing field 'intent'", process.stderr)
+    assert not (tmp_path / "r2" / "model.keras").exists()

@@ -109,19 +109,25 @@ def length_bucketed_batches(encoded: tf.data.Dataset, sequence_length: int, batc
     length and split into batches, whose order is then shuffled. So a batch holds texts of similar
     length drawn from a random chunk, the number of batches is exactly that of plain batching
     (Keras knows the epoch's length), and a model sees at most `sequence_length / multiple` shapes
-    (Keras retraces once per shape). With `seed`, the batch order is reproducible (every worker
+    (Keras retraces once per shape). Labels may be nested (a dict of a model's outputs); per-token
+    labels (rank 2, e.g. slot tags) are sorted and cut with the inputs. With `seed`, the batch order is reproducible (every worker
     of a distributed run must see the same order to take its part of the same global batch).
     """
     chunk = batch_size * chunk_batches
 
     def sort_by_length(x, *rest):
         order = tf.argsort(tf.reduce_sum(x["padding_mask"], axis=1), stable=True)
-        return ({name: tf.gather(value, order) for name, value in x.items()}, *(tf.gather(r, order) for r in rest))
+        return ({name: tf.gather(value, order) for name, value in x.items()},
+                *tf.nest.map_structure(lambda r: tf.gather(r, order), rest))
 
     def cut(x, *rest):
         longest = tf.reduce_max(tf.reduce_sum(x["padding_mask"], axis=1))
         width = tf.minimum((longest + multiple - 1) // multiple * multiple, sequence_length)
-        return ({name: value[:, :width] for name, value in x.items()}, *rest)
+
+        def cut_per_token(value):  # per-token labels ([B, T], e.g. slot tags) are cut with the inputs
+            return value[:, :width] if value.shape.rank is not None and value.shape.rank >= 2 else value
+
+        return ({name: value[:, :width] for name, value in x.items()}, *tf.nest.map_structure(cut_per_token, rest))
 
     sorted_examples = encoded.batch(chunk).map(sort_by_length, num_parallel_calls=AUTOTUNE).unbatch()
     if int(encoded.cardinality()) >= 0:
