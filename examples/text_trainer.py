@@ -162,7 +162,8 @@ def slot_supervision_for(labels, oos_label, negatives, recipe, task_name: str):
         data = slot_supervision.load_slot_data(FLAGS.data, labels, oos_label=oos_label, train_limit=FLAGS.train_limit)
     except (DataError, ValueError) as error:
         if wanted:
-            raise
+            raise app.UsageError(f"--slot_supervision needs slot-tagged data (rows with \"intent\", \"tokens\" and "
+                                 f"\"slots\", as SNIPS, or another format voice_ft.load_nlu reads): {error}") from None
         return None, f"off (--data has no slot tags: {error})"
     if negatives is not None:  # the out-of-scope class: sentences with no slot of the domain
         data.train.extend(slot_supervision.untagged_examples(negatives.train, oos_label, "negatives"))
