@@ -23,7 +23,7 @@ from common import ThroughputMeter, first_inputs, machine, tflite_latency_ms  # 
 from voice_ft.evaluation import metrics  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
 from voice_ft.data.text_pipeline import encode_dataset, label_counts  # noqa: E402
-from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_RULES  # noqa: E402
+from voice_ft.training.auto_recipe import SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES, TEXT_CLASSIFIER_RULES  # noqa: E402
 from voice_ft.training.precision import compute_in_float32, mixed_precision_policy  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.text_classification.export import tflite_logits  # noqa: E402
@@ -73,15 +73,17 @@ def run(dataset: str, task: str, builder) -> dict:
     train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
-    choice = voice_ft.choose_recipe(voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels))), overrides,
-                                    **TEXT_CLASSIFIER_RULES)
+    slot_data = slot_data_for(dataset, task, labels)
+    profile = voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels)))
+    choice = voice_ft.choose_recipe(profile, overrides, **(SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES if slot_data else TEXT_CLASSIFIER_RULES))
+    if slot_data is not None and choice.recipe.class_weight is not None:  # as the trainers: class weights win
+        slot_data, choice = None, voice_ft.choose_recipe(profile, overrides, **TEXT_CLASSIFIER_RULES)
     recipe = choice.recipe
     print(f"Recipe:\n{choice.describe()}", flush=True)
     with mixed_precision_policy(recipe.mixed_precision):  # the recipe's bfloat16, where the CPU has it
         backbone = voice_ft.load_backbone(FLAGS.backbone)
         sequence_length = FLAGS.sequence_length or choose_sequence_length(
             train.map(lambda text, label: text), backbone.tokenizer, max_length=backbone.max_sequence_length).sequence_length
-        slot_data = slot_data_for(dataset, task, labels)
         slot_tags = {"slot_tags": slot_data.slot_tags} if slot_data is not None else {}
         keras.utils.set_random_seed(recipe.seed)
         model = builder(backbone, num_labels=len(labels), sequence_length=sequence_length, **slot_tags)

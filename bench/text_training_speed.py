@@ -13,6 +13,9 @@ Same model, data and optimizer; four variants, each adding one thing to the one 
               `--freeze_layers=2`): no gradient flows below the third layer, so the backward pass is shorter.
   frozen_bf16 `frozen` computed in bfloat16 (Keras's `mixed_bfloat16` policy, `Recipe.mixed_precision`,
               `--mixed_precision`): the matrix products run on the CPU's bf16 units where it has them.
+  frozen_slots `frozen` with slot supervision (`build_intent_classifier(slot_tags=...)`, what
+              `train_intent.py` trains on slot-tagged data such as SNIPS): the training model's step with
+              the slot head and its loss, on `slot_supervised_batches`.
 Each variant trains `--steps` steps after a warm-up, the variants alternating `--rounds` times so all
 see the same machine load; a step on a batch width a variant has not yet seen (a retrace or an XLA
 compile) is not timed (the compiles are reported apart, as `xla_compile_s`).
@@ -23,7 +26,9 @@ Last line (JSON): `examples_per_s_fixed`, `examples_per_s_bucketed`, `examples_p
 `examples_per_s_frozen_layers2`, `speedup_layers2` (frozen_layers2 / frozen), `examples_per_s_frozen_bf16`,
 `speedup_bf16` (frozen_bf16 / frozen), `cpu_bf16` (whether the CPU has bf16 units), `matmul_gflops_float32`,
 `matmul_gflops_bfloat16`, `matmul_speedup_bf16` (one feed-forward product of all-MiniLM-L6-v2, 512 tokens
-x 384 @ 384 x 1536, alone: what bfloat16 buys where nothing else in the step dilutes it).
+x 384 @ 384 x 1536, alone: what bfloat16 buys where nothing else in the step dilutes it),
+`examples_per_s_frozen_slots`, `speedup_slots` (frozen_slots / frozen: what slot supervision costs a step),
+`speedup_recipe_slots` (frozen_slots / fixed).
 """
 
 from __future__ import annotations
@@ -47,14 +52,16 @@ flags.DEFINE_integer("rounds", 2, "Alternations of the variants.")
 flags.DEFINE_integer("warmup_steps", 20, "Untimed steps per variant before the first round.")
 flags.DEFINE_list("variants", None, "Variants to time (default: all); the speed-ups of absent ones are left out.")
 
-# name: (length-bucketed batches, token embedding frozen, bottom transformer layers frozen, XLA, bfloat16)
+# name: (length-bucketed batches, token embedding frozen, bottom transformer layers frozen, XLA, bfloat16,
+#        slot supervision)
 VARIANTS = {
-    "fixed": (False, False, 0, False, False),
-    "bucketed": (True, False, 0, False, False),
-    "frozen": (True, True, 0, False, False),
-    "frozen_xla": (True, True, 0, True, False),
-    "frozen_layers2": (True, True, 2, False, False),
-    "frozen_bf16": (True, True, 0, False, True),
+    "fixed": (False, False, 0, False, False, False),
+    "bucketed": (True, False, 0, False, False, False),
+    "frozen": (True, True, 0, False, False, False),
+    "frozen_xla": (True, True, 0, True, False, False),
+    "frozen_layers2": (True, True, 2, False, False, False),
+    "frozen_bf16": (True, True, 0, False, True, False),
+    "frozen_slots": (True, True, 0, False, False, True),
 }
 
 
@@ -80,6 +87,9 @@ def main(argv):
 
     import voice_ft
     from voice_ft.data.text_pipeline import encode_dataset
+    from voice_ft.text_classification.slot_supervision import (
+        INTENT_OUTPUT, SLOT_OUTPUT, load_slot_data, slot_supervised_batches)
+    from voice_ft.nlu.model import SlotLoss
     from voice_ft.training.cpu_features import cpu_has_bf16
     from voice_ft.training.freezing import apply_trainability
 
@@ -89,18 +99,26 @@ def main(argv):
     variants = {n: v for n, v in VARIANTS.items() if not FLAGS.variants or n in FLAGS.variants}
     train, *_, labels = voice_ft.datasets.load(FLAGS.data)
     models, iterators = {}, {}
-    for name, (bucketed, frozen, frozen_layers, xla, bf16) in variants.items():
+    intent_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for name, (bucketed, frozen, frozen_layers, xla, bf16, slots) in variants.items():
         keras.utils.set_random_seed(0)
+        slot_data = load_slot_data(FLAGS.data, labels) if slots else None
         voice_ft.use_mixed_precision(bf16)  # the policy is read when the layers are built
         model = voice_ft.build_intent_classifier(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
-                                                 sequence_length=FLAGS.sequence_length)  # fmt: skip
+                                                 sequence_length=FLAGS.sequence_length,
+                                                 slot_tags=slot_data.slot_tags if slots else None)  # fmt: skip
         voice_ft.use_mixed_precision(False)
         apply_trainability(model, freeze_layers=frozen_layers, freeze_embeddings=frozen)
-        model.compile(keras.optimizers.AdamW(5e-5), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      jit_compile=xla)  # fmt: skip
+        if slots:
+            batches = slot_supervised_batches(model, slot_data.train, labels, FLAGS.batch_size, shuffle=True, seed=0)
+            model = model.slot_supervision.training_model
+            model.compile(keras.optimizers.AdamW(5e-5), {INTENT_OUTPUT: intent_loss, SLOT_OUTPUT: SlotLoss()},
+                          jit_compile=xla)  # fmt: skip
+        else:
+            model.compile(keras.optimizers.AdamW(5e-5), intent_loss, jit_compile=xla)
+            batches = encode_dataset(train, model.text_encoder, FLAGS.batch_size, shuffle=True, seed=0,
+                                     bucket_by_length=bucketed)  # fmt: skip
         models[name] = model
-        batches = encode_dataset(train, model.text_encoder, FLAGS.batch_size, shuffle=True, seed=0,
-                                 bucket_by_length=bucketed)  # fmt: skip
         iterators[name] = iter(batches.repeat())
     seconds = {n: 0.0 for n in variants}
     examples = {n: 0 for n in variants}
@@ -119,7 +137,7 @@ def main(argv):
             first_steps[name] += elapsed
         elif timed:
             seconds[name] += elapsed
-            examples[name] += int(y.shape[0])
+            examples[name] += int(x["token_ids"].shape[0])
             tokens[name].append(width)
 
     for name in variants:
@@ -132,11 +150,12 @@ def main(argv):
     rate = {n: examples[n] / seconds[n] for n in variants}
     ratios = {"speedup": ("bucketed", "fixed"), "speedup_recipe": ("frozen", "fixed"),
               "speedup_xla": ("frozen_xla", "frozen"), "speedup_layers2": ("frozen_layers2", "frozen"),
-              "speedup_bf16": ("frozen_bf16", "frozen")}  # fmt: skip
+              "speedup_bf16": ("frozen_bf16", "frozen"), "speedup_slots": ("frozen_slots", "frozen"),
+              "speedup_recipe_slots": ("frozen_slots", "fixed")}  # fmt: skip
     result = {"data": FLAGS.data, **{f"examples_per_s_{n}": rate[n] for n in variants},
               **{key: rate[a] / rate[b] for key, (a, b) in ratios.items() if a in rate and b in rate},
               "cpu_bf16": cpu_has_bf16()}  # fmt: skip
-    for name in ("fixed", "bucketed"):
+    for name in ("fixed", "bucketed", "frozen_slots"):
         if name in tokens:
             result[f"mean_tokens_{name}"] = float(np.mean(tokens[name]))
     if "frozen_xla" in first_steps and "frozen" in first_steps:

@@ -1,5 +1,6 @@
 """choose_recipe: the recipe follows the data (classes, sizes) and never overrides what the user set."""
 
+import dataclasses
 import math
 
 import pytest
@@ -208,3 +209,17 @@ def test_text_classifier_rules_give_a_small_encoder_its_rate_and_fewer_steps():
     assert banking.recipe.steps == MAX_EPOCHS * math.ceil(9009 / 32)  # many classes: still the cap
     mine = choose_recipe(SNIPS_LIKE, {"learning_rate": 3e-5}, cpu_bf16="", **TEXT_CLASSIFIER_RULES)
     assert mine.recipe.learning_rate == 3e-5 and mine.reasons["learning_rate"] == "3e-05 (set by you)"
+
+
+def test_slot_supervised_intent_classifiers_see_each_class_longer():
+    from voice_ft.training.auto_recipe import (SLOT_SUPERVISED_PRESENTATIONS_PER_CLASS,
+                                               SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES, TEXT_CLASSIFIER_RULES)  # fmt: skip
+
+    plain = choose_recipe(SNIPS_LIKE, cpu_bf16="", **TEXT_CLASSIFIER_RULES)
+    slots = choose_recipe(SNIPS_LIKE, cpu_bf16="", **SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES)
+    assert slots.recipe.steps == math.ceil(SLOT_SUPERVISED_PRESENTATIONS_PER_CLASS * 7 / 32) == 919
+    assert "seen ~4200 times" in slots.reasons["steps"]
+    # Everything else is the text classifiers' recipe.
+    assert dataclasses.replace(slots.recipe, steps=plain.recipe.steps, steps_per_validation=plain.recipe.steps_per_validation) == plain.recipe
+    banking = choose_recipe(BANKING77_LIKE, cpu_bf16="", **SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES)
+    assert banking.recipe.steps == MAX_EPOCHS * math.ceil(9009 / 32)  # still the cap

@@ -16,6 +16,9 @@ calibration, saving and the exported `.tflite` are exactly those of a plain clas
 model with both outputs shares every layer with the classifier and travels with it as
 `model.slot_supervision` (a plain attribute, not a tracked layer, so it is not saved with it).
 
+The head learns its tags from nothing, so a slot-supervised run wants more steps than a plain one:
+the trainers choose its recipe with `voice_ft.training.auto_recipe.SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES`.
+
     model = build_intent_classifier(backbone, num_labels=7, slot_tags=slot_tags)
     fit_with_slot_supervision(model, train_examples, validation_examples, intents, recipe=recipe)
 """
