@@ -23,7 +23,7 @@ from common import ThroughputMeter, first_inputs, machine, tflite_latency_ms  # 
 from voice_ft.evaluation import metrics  # noqa: E402
 from voice_ft.data.sequence_length import choose_sequence_length  # noqa: E402
 from voice_ft.data.text_pipeline import encode_dataset, label_counts  # noqa: E402
-from voice_ft.training.auto_recipe import SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES, TEXT_CLASSIFIER_RULES  # noqa: E402
+from voice_ft.training.auto_recipe import choose_text_classifier_recipe  # noqa: E402
 from voice_ft.training.precision import compute_in_float32, mixed_precision_policy  # noqa: E402
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.text_classification.export import tflite_logits  # noqa: E402
@@ -32,6 +32,8 @@ from voice_ft.runtime.interpreter import TFLiteModel  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("backbone", "all-minilm-l6-v2", "Backbone spec.")
 flags.DEFINE_integer("epochs", None, "Epochs (default: steps chosen from the data by voice_ft.choose_recipe).")
+flags.DEFINE_integer("steps", None, "Optimizer steps (default: chosen from the data by voice_ft.choose_recipe).")
+flags.DEFINE_integer("seed", None, "Seed of the shuffling and the new heads' initialisation (default: the Recipe's, 42).")
 flags.DEFINE_integer("batch_size", None, "Batch size (default: the Recipe default).")
 flags.DEFINE_float("learning_rate", None, "Peak learning rate (default: the text classifiers' chosen one).")
 flags.DEFINE_float("head_learning_rate_multiplier", None, "Head learning-rate multiplier (default: chosen).")
@@ -67,17 +69,16 @@ def run(dataset: str, task: str, builder) -> dict:
     """Trains with the defaults (recipe and sequence length chosen from the data, as the trainers do)
     unless a flag sets a value, then evaluates, exports and times."""
     overrides = {name: FLAGS[name].value for name in
-                 ("epochs", "batch_size", "learning_rate", "head_learning_rate_multiplier", "ema_momentum",
-                  "mixed_precision")
+                 ("epochs", "steps", "batch_size", "learning_rate", "head_learning_rate_multiplier", "ema_momentum",
+                  "mixed_precision", "seed")
                  if FLAGS[name].value is not None}  # fmt: skip
     train, validation, test, labels = voice_ft.datasets.load(dataset, task=task)
     if FLAGS.train_limit:
         train = train.take(FLAGS.train_limit)
     slot_data = slot_data_for(dataset, task, labels)
     profile = voice_ft.DataProfile.from_label_counts(label_counts(train, len(labels)))
-    choice = voice_ft.choose_recipe(profile, overrides, **(SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES if slot_data else TEXT_CLASSIFIER_RULES))
-    if slot_data is not None and choice.recipe.class_weight is not None:  # as the trainers: class weights win
-        slot_data, choice = None, voice_ft.choose_recipe(profile, overrides, **TEXT_CLASSIFIER_RULES)
+    choice, slot_supervised = choose_text_classifier_recipe(profile, overrides, slot_supervised=slot_data is not None)
+    slot_data = slot_data if slot_supervised else None  # as the trainers: class weights win
     recipe = choice.recipe
     print(f"Recipe:\n{choice.describe()}", flush=True)
     with mixed_precision_policy(recipe.mixed_precision):  # the recipe's bfloat16, where the CPU has it

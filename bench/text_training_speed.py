@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python bench/text_training_speed.py [--data=snips --steps=60 --sequence_length=32]
 
-Same model, data and optimizer; four variants, each adding one thing to the one before:
+Same model, data and optimizer; variants, each adding one thing to the one it names:
   fixed       batches padded to --sequence_length (the trainers before length bucketing);
   bucketed    length-bucketed batches, each cut to its longest text (`encode_dataset(bucket_by_length=True)`,
               which `voice_ft.fit` uses for models that take any length);
@@ -36,6 +36,7 @@ from __future__ import annotations
 import sys
 import time
 import pathlib
+from typing import NamedTuple
 
 from absl import app, flags
 
@@ -52,16 +53,25 @@ flags.DEFINE_integer("rounds", 2, "Alternations of the variants.")
 flags.DEFINE_integer("warmup_steps", 20, "Untimed steps per variant before the first round.")
 flags.DEFINE_list("variants", None, "Variants to time (default: all); the speed-ups of absent ones are left out.")
 
-# name: (length-bucketed batches, token embedding frozen, bottom transformer layers frozen, XLA, bfloat16,
-#        slot supervision)
+class Variant(NamedTuple):
+    """How a variant trains (see the module docstring)."""
+
+    bucketed: bool = True  # length-bucketed batches
+    frozen: bool = False  # token-embedding table frozen
+    frozen_layers: int = 0  # bottom transformer layers frozen
+    xla: bool = False
+    bf16: bool = False
+    slots: bool = False  # slot supervision (its batches are always bucketed)
+
+
 VARIANTS = {
-    "fixed": (False, False, 0, False, False, False),
-    "bucketed": (True, False, 0, False, False, False),
-    "frozen": (True, True, 0, False, False, False),
-    "frozen_xla": (True, True, 0, True, False, False),
-    "frozen_layers2": (True, True, 2, False, False, False),
-    "frozen_bf16": (True, True, 0, False, True, False),
-    "frozen_slots": (True, True, 0, False, False, True),
+    "fixed": Variant(bucketed=False),
+    "bucketed": Variant(),
+    "frozen": Variant(frozen=True),
+    "frozen_xla": Variant(frozen=True, xla=True),
+    "frozen_layers2": Variant(frozen=True, frozen_layers=2),
+    "frozen_bf16": Variant(frozen=True, bf16=True),
+    "frozen_slots": Variant(frozen=True, slots=True),
 }
 
 
@@ -87,9 +97,8 @@ def main(argv):
 
     import voice_ft
     from voice_ft.data.text_pipeline import encode_dataset
-    from voice_ft.text_classification.slot_supervision import (
-        INTENT_OUTPUT, SLOT_OUTPUT, load_slot_data, slot_supervised_batches)
-    from voice_ft.nlu.model import SlotLoss
+    from voice_ft.text_classification.slot_supervision import (load_slot_data, slot_supervised_batches,
+                                                               slot_supervised_losses)  # fmt: skip
     from voice_ft.training.cpu_features import cpu_has_bf16
     from voice_ft.training.freezing import apply_trainability
 
@@ -100,24 +109,24 @@ def main(argv):
     train, *_, labels = voice_ft.datasets.load(FLAGS.data)
     models, iterators = {}, {}
     intent_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    for name, (bucketed, frozen, frozen_layers, xla, bf16, slots) in variants.items():
+    for name, variant in variants.items():
         keras.utils.set_random_seed(0)
-        slot_data = load_slot_data(FLAGS.data, labels) if slots else None
-        voice_ft.use_mixed_precision(bf16)  # the policy is read when the layers are built
+        slot_data = load_slot_data(FLAGS.data, labels) if variant.slots else None
+        voice_ft.use_mixed_precision(variant.bf16)  # the policy is read when the layers are built
         model = voice_ft.build_intent_classifier(voice_ft.load_backbone(FLAGS.backbone), num_labels=len(labels),
                                                  sequence_length=FLAGS.sequence_length,
-                                                 slot_tags=slot_data.slot_tags if slots else None)  # fmt: skip
+                                                 slot_tags=slot_data.slot_tags if slot_data else None)  # fmt: skip
         voice_ft.use_mixed_precision(False)
-        apply_trainability(model, freeze_layers=frozen_layers, freeze_embeddings=frozen)
-        if slots:
+        apply_trainability(model, freeze_layers=variant.frozen_layers, freeze_embeddings=variant.frozen)
+        if slot_data:
             batches = slot_supervised_batches(model, slot_data.train, labels, FLAGS.batch_size, shuffle=True, seed=0)
+            losses = slot_supervised_losses(model)  # what fit_with_slot_supervision trains on
             model = model.slot_supervision.training_model
-            model.compile(keras.optimizers.AdamW(5e-5), {INTENT_OUTPUT: intent_loss, SLOT_OUTPUT: SlotLoss()},
-                          jit_compile=xla)  # fmt: skip
+            model.compile(keras.optimizers.AdamW(5e-5), losses, jit_compile=variant.xla)
         else:
-            model.compile(keras.optimizers.AdamW(5e-5), intent_loss, jit_compile=xla)
+            model.compile(keras.optimizers.AdamW(5e-5), intent_loss, jit_compile=variant.xla)
             batches = encode_dataset(train, model.text_encoder, FLAGS.batch_size, shuffle=True, seed=0,
-                                     bucket_by_length=bucketed)  # fmt: skip
+                                     bucket_by_length=variant.bucketed)  # fmt: skip
         models[name] = model
         iterators[name] = iter(batches.repeat())
     seconds = {n: 0.0 for n in variants}

@@ -22,7 +22,7 @@ Slot supervision (--slot_supervision, on by default where the data has slot tags
 that `voice_ft.load_nlu` reads, e.g. .jsonl with "tokens" + "slots"): the intent classifier trains
 with a second, training-only head that tags each word's slot, and its loss beside the intent loss
 (`voice_ft.text_classification.slot_supervision`), for 1.5x the steps (each class seen 4,200 times
-instead of 2,800: `SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES`). The shipped model is the same one-output
+instead of 2,800: `choose_text_classifier_recipe`). The shipped model is the same one-output
 classifier. Not with --train_shards or --tune, nor with class weights.
 
 Training sets larger than memory: write them once to sharded TFRecords
@@ -47,8 +47,7 @@ from absl import app, flags, logging
 import voice_ft  # lazy: the names used below load (with TensorFlow) when first touched
 from voice_ft.data.files import prepare_run_dir, record_run_config
 from voice_ft.evaluation import reports
-from voice_ft.training.auto_recipe import (SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES, TEXT_CLASSIFIER_LEARNING_RATE,
-                                           TEXT_CLASSIFIER_RULES)  # fmt: skip
+from voice_ft.training.auto_recipe import TEXT_CLASSIFIER_LEARNING_RATE, choose_text_classifier_recipe
 from voice_ft.training.recipe_flags import define_strategy_flag, recipe_overrides
 
 FLAGS = flags.FLAGS
@@ -105,22 +104,20 @@ RECIPE_FLAGS = ("epochs", "steps", "steps_per_validation", "batch_size", "learni
 
 
 def recipe_for(train, num_labels: int, overrides: dict, replicas: int = 1, label_counts=None,
-               slot_supervised: bool = False) -> tuple[voice_ft.Recipe, int]:  # fmt: skip
+               slot_supervised: bool = False) -> tuple[voice_ft.Recipe, int, bool]:  # fmt: skip
     """The recipe for this training split (data-driven defaults under the user's flags, logged with
-    reasons) and the split's size; `label_counts` (e.g. from a shard spec) spare a pass over it.
-    A slot-supervised classifier gets its own step rule (`SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES`)."""
+    reasons), the split's size, and whether slot supervision stays on (`choose_text_classifier_recipe`:
+    class weights turn it off); `label_counts` (e.g. from a shard spec) spare a pass over the split."""
     if label_counts is not None:
         profile = voice_ft.DataProfile.from_label_counts(label_counts)
     else:
         profile = voice_ft.DataProfile.from_dataset(train, num_labels)
-    rules = SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES if slot_supervised else TEXT_CLASSIFIER_RULES
-    choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas, **rules)
-    if slot_supervised and choice.recipe.class_weight is not None:  # no slot supervision then: the plain steps
-        choice = voice_ft.choose_recipe(profile, overrides, replicas=replicas, **TEXT_CLASSIFIER_RULES)
+    choice, slot_supervised = choose_text_classifier_recipe(profile, overrides, slot_supervised=slot_supervised,
+                                                            replicas=replicas)  # fmt: skip
     logging.info("Recipe for %d sentences in %d classes (flags override):\n%s",
                  profile.num_examples, profile.num_classes, choice.describe())  # fmt: skip
     print(f"Recipe:\n{choice.describe()}", flush=True)
-    return choice.recipe, profile.num_examples
+    return choice.recipe, profile.num_examples, slot_supervised
 
 
 def check_flags() -> dict:
@@ -150,7 +147,7 @@ def slot_supervision_for(labels, oos_label, negatives, task_name: str):
 
     On by default when `--data` carries slot tags; a data set without them is an error only when
     the flag asks for it (the error names the file and line). Class weights, which the recipe
-    chooses afterwards, turn it off again (`without_slots_if_weighted`).
+    chooses afterwards, turn it off again (`recipe_for`).
     """
     from voice_ft.runtime.errors import DataError
     from voice_ft.text_classification import slot_supervision
@@ -176,14 +173,6 @@ def slot_supervision_for(labels, oos_label, negatives, task_name: str):
     return data, (f"on ({'set by you' if wanted else 'the training data tags slots'}: {len(data.slot_tags)} slot tags; "
                   f"a training-only head tags each word, its loss x{slot_supervision.SLOT_LOSS_WEIGHT:g} beside the "
                   "intent loss, and the steps are chosen for it; --slot_supervision=false turns it off)")  # fmt: skip
-
-
-def without_slots_if_weighted(slot_data, slot_reason: str, recipe):
-    """Slot supervision trains without class weights: the recipe's balancing of very imbalanced
-    data wins (`recipe_for` then chose the plain classifier's steps)."""
-    if slot_data is not None and recipe.class_weight is not None:
-        return None, "off (not combined with class weights)"
-    return slot_data, slot_reason
 
 
 def run(task_name: str, builder_name: str) -> dict:
@@ -218,9 +207,11 @@ def run(task_name: str, builder_name: str) -> dict:
         train, validation, labels = add_negatives(train, validation, labels, negatives, oos_label)
         print(negatives_flags.negatives_line(negatives, oos_label), flush=True)
     slot_data, slot_reason = slot_supervision_for(labels, oos_label, negatives, task_name)
-    recipe, num_train = recipe_for(train, len(labels), overrides, replicas=strategy.num_replicas_in_sync,
-                                   label_counts=shard_label_counts, slot_supervised=slot_data is not None)  # fmt: skip
-    slot_data, slot_reason = without_slots_if_weighted(slot_data, slot_reason, recipe)
+    recipe, num_train, slot_supervised = recipe_for(
+        train, len(labels), overrides, replicas=strategy.num_replicas_in_sync, label_counts=shard_label_counts,
+        slot_supervised=slot_data is not None)
+    if slot_data is not None and not slot_supervised:
+        slot_data, slot_reason = None, "off (not combined with class weights)"
     print(f"Slot supervision: {slot_reason}", flush=True)
     voice_ft.training.use_mixed_precision(recipe.mixed_precision)  # before any layer is built, the backbone's too
     with voice_ft.training.distribution_scope(FLAGS.strategy):

@@ -167,24 +167,3 @@ def test_slot_supervision_flag_is_refused_where_it_cannot_apply(tiny_preset, tmp
     assert re.search(r"train\.jsonl:1: missing field 'intent'", process.stderr)
     assert not (tmp_path / "r2" / "model.keras").exists()
 
-
-def test_slot_supervised_runs_get_the_slot_step_rule_unless_class_weights_win():
-    """`text_trainer.recipe_for`, in its own interpreter (the trainer defines absl flags on import)."""
-    import subprocess
-    import sys
-
-    from example_runner import REPO
-
-    code = (
-        "import json, sys; sys.path.insert(0, 'examples'); import text_trainer\n"
-        "steps = lambda counts, slots: text_trainer.recipe_for(None, len(counts), {}, label_counts=counts, "
-        "slot_supervised=slots)[0]\n"
-        "snips, skewed = [1870] * 7, [1000, 1000, 3]\n"
-        "print(json.dumps([steps(snips, True).steps, steps(snips, False).steps, steps(skewed, True).steps, "
-        "steps(skewed, False).steps, steps(skewed, True).class_weight is not None]))\n"
-    )
-    process = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert process.returncode == 0, process.stderr[-3000:]
-    slots, plain, skewed_slots, skewed_plain, weighted = json.loads(process.stdout.strip().splitlines()[-1])
-    assert (slots, plain) == (919, 613)  # SNIPS-size: 4,200 vs 2,800 sightings of each of 7 classes at batch 32
-    assert weighted and skewed_slots == skewed_plain  # class weights turn slot supervision off: the plain rule

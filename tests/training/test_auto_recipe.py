@@ -223,3 +223,20 @@ def test_slot_supervised_intent_classifiers_see_each_class_longer():
     assert dataclasses.replace(slots.recipe, steps=plain.recipe.steps, steps_per_validation=plain.recipe.steps_per_validation) == plain.recipe
     banking = choose_recipe(BANKING77_LIKE, cpu_bf16="", **SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES)
     assert banking.recipe.steps == MAX_EPOCHS * math.ceil(9009 / 32)  # still the cap
+
+
+def test_text_classifier_recipe_gives_slot_supervision_its_steps_unless_class_weights_win():
+    from voice_ft.training.auto_recipe import SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES, choose_text_classifier_recipe
+
+    slots, supervised = choose_text_classifier_recipe(SNIPS_LIKE, slot_supervised=True, cpu_bf16="")
+    assert supervised and slots.recipe == choose_recipe(SNIPS_LIKE, cpu_bf16="", **SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES).recipe
+    plain, supervised = choose_text_classifier_recipe(SNIPS_LIKE, cpu_bf16="")
+    assert not supervised and (plain.recipe.steps, slots.recipe.steps) == (613, 919)
+    # Data imbalanced enough for balanced class weights: the two-output fit cannot take them, so they win.
+    skewed = DataProfile.from_label_counts([1000, 1000, 3])
+    weighted, supervised = choose_text_classifier_recipe(skewed, slot_supervised=True, cpu_bf16="")
+    assert not supervised and weighted.recipe.class_weight == "balanced"
+    assert weighted.recipe == choose_text_classifier_recipe(skewed, cpu_bf16="")[0].recipe
+    # A user's flags hold either way.
+    mine, supervised = choose_text_classifier_recipe(SNIPS_LIKE, {"steps": 100}, slot_supervised=True, cpu_bf16="")
+    assert supervised and mine.recipe.steps == 100

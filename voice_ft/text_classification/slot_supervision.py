@@ -17,7 +17,7 @@ model with both outputs shares every layer with the classifier and travels with 
 `model.slot_supervision` (a plain attribute, not a tracked layer, so it is not saved with it).
 
 The head learns its tags from nothing, so a slot-supervised run wants more steps than a plain one:
-the trainers choose its recipe with `voice_ft.training.auto_recipe.SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES`.
+the trainers choose its recipe with `voice_ft.training.auto_recipe.choose_text_classifier_recipe`.
 
     model = build_intent_classifier(backbone, num_labels=7, slot_tags=slot_tags)
     fit_with_slot_supervision(model, train_examples, validation_examples, intents, recipe=recipe)
@@ -126,11 +126,18 @@ def fit_with_slot_supervision(model: keras.Model, train: Sequence[SlotExample], 
     strategy, batch_size = batching_for(training_model, recipe)
     train_data = slot_supervised_batches(model, train, labels, batch_size, shuffle=True, seed=recipe.seed)
     validation_data = slot_supervised_batches(model, validation, labels, batch_size) if validation else None
-    loss = {INTENT_OUTPUT: keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="intent_loss"),
-            SLOT_OUTPUT: SlotLoss(supervision.loss_weight)}  # fmt: skip
     metrics = {INTENT_OUTPUT: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
     return fit(training_model, distribute_batches(train_data, strategy), distribute_batches(validation_data, strategy),
-               recipe=recipe, run_dir=run_dir, loss=loss, metrics=metrics, callbacks=callbacks, verbose=verbose)  # fmt: skip
+               recipe=recipe, run_dir=run_dir, loss=slot_supervised_losses(model), metrics=metrics,
+               callbacks=callbacks, verbose=verbose)  # fmt: skip
+
+
+def slot_supervised_losses(model: keras.Model) -> dict:
+    """The training model's losses, by output: the intent cross-entropy, and the slot loss (over each
+    word's first piece) at the supervision's weight."""
+    supervision = _supervision(model)
+    return {INTENT_OUTPUT: keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="intent_loss"),
+            SLOT_OUTPUT: SlotLoss(supervision.loss_weight)}  # fmt: skip
 
 
 def _supervision(model: keras.Model) -> SlotSupervision:

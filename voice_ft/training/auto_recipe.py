@@ -268,3 +268,19 @@ def choose_recipe(profile: DataProfile, overrides: dict | None = None, *, defaul
         if not given(name):
             reasons[name] = f"{getattr(Recipe, name)} (default)"
     return RecipeChoice(Recipe(**{**chosen, **overrides}), reasons)
+
+
+def choose_text_classifier_recipe(profile: DataProfile, overrides: dict | None = None, *, slot_supervised: bool = False,
+                                  **kwargs) -> tuple[RecipeChoice, bool]:  # fmt: skip
+    """The text classifiers' recipe (`TEXT_CLASSIFIER_RULES`), and whether the run trains with slot supervision.
+
+    Asked for (`slot_supervised`), slot supervision gets its own step rule
+    (`SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES`) unless the data is imbalanced enough for balanced class
+    weights, which the two-output slot-supervised fit cannot take: the weights win, with the plain
+    classifier's rules, and the second value is False. `kwargs` go to `choose_recipe` (e.g. `replicas`).
+    """
+    if slot_supervised:
+        choice = choose_recipe(profile, overrides, **kwargs, **SLOT_SUPERVISED_TEXT_CLASSIFIER_RULES)
+        if choice.recipe.class_weight is None:
+            return choice, True
+    return choose_recipe(profile, overrides, **kwargs, **TEXT_CLASSIFIER_RULES), False
