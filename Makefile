@@ -32,8 +32,9 @@ demo: venv
 	  [print(t, '->', c(t)['label'], round(c(t)['confidence'], 3)) for t in ('play the new album by daft punk', 'will it rain in paris tomorrow', 'book a table for two at an italian place')]"
 
 # One worker per core (pytest-xdist); a test file's tests stay on one worker, so module fixtures are built once.
+# Files start in collection order, the longest first (tests/conftest.py, LONGEST_TEST_FILES).
 test: venv
-	$(PY) -m pytest tests -q -p no:cacheprovider -n auto --dist loadfile --durations=20
+	$(PY) -m pytest tests -q -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder --durations=20
 
 bench: venv
 	$(PY) bench/intent_snips.py

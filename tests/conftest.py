@@ -22,6 +22,33 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
+# The longest test files, longest first (seconds each on a 2-core CPU, `--durations=0`, 2026-12-07). `make
+# test` runs one file per pytest-xdist worker at a time (`--dist loadfile`) and takes files in collection
+# order (`--no-loadscope-reorder`; xdist's own order puts files with many tests first, which left a
+# 120 s one-test file to start last while the other worker idled). Longest first packs two workers tightest.
+LONGEST_TEST_FILES = (
+    "tests/training/test_distribution.py",  # 154-188 s: several processes a test
+    "tests/examples/test_text_examples.py",  # 153-185
+    "tests/training/test_distributed_trainers.py",  # 147-153
+    "tests/examples/test_killed_runs.py",  # 90-120
+    "tests/training/test_fit.py",  # 120-134
+    "tests/examples/test_train_speech_commands.py",  # 68-106
+    "tests/asr/test_speech_recognizer_export.py",  # 78-94
+    "tests/backbones/test_whisper.py",  # 78
+    "tests/text_classification/test_calibrated_export.py",  # 61-73
+    "tests/text_classification/test_text_classifier_export.py",  # 51-71
+    "tests/training/test_killed_worker.py",  # 66
+    "tests/examples/test_train_nlu.py",  # 53-64
+    "tests/asr/test_asr_training.py",  # 51-57
+    "tests/examples/test_train_speech_to_intent.py",  # 48-53
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest files first (see LONGEST_TEST_FILES); the others after them, in their own order."""
+    rank = {path: i for i, path in enumerate(LONGEST_TEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 def read_rows(path: pathlib.Path, limit: int) -> list[dict]:
     with path.open(encoding="utf-8") as f:

@@ -6,8 +6,9 @@ once (`fork_server.py`, one per pytest worker), instead of a fresh interpreter t
 them: the suite runs ~60 trainers on 2 cores. The child runs the script as `__main__` with its own argv,
 working directory, environment and output, as the interpreter would (only `--helpfull` differs: it also
 lists the absl flags of the modules the server preloaded). `VOICE_FT_TEST_FRESH_INTERPRETER=1`
-starts a fresh interpreter per run instead (what the killed-run and multi-worker tests always do, since
-they send signals to, or start, several real processes).
+starts a fresh interpreter per run instead (what the multi-worker tests always do: they start several
+processes at once, and the server runs one child at a time). `start_example` starts a run and returns at
+once, with a `subprocess.Popen`-like handle (the killed-run tests signal it mid-run).
 """
 
 import atexit
@@ -15,6 +16,7 @@ import json
 import os
 import pathlib
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,7 +43,7 @@ def run_example(script: str, *args: str, check: bool = True, timeout: int = 600)
 
 def run_script(path: pathlib.Path, args: list[str], timeout: int) -> subprocess.CompletedProcess:
     """`python <path> <args>` from the repository root, forked from the server unless a fresh interpreter is asked for."""
-    if os.environ.get("VOICE_FT_TEST_FRESH_INTERPRETER") == "1" or not hasattr(os, "fork"):
+    if fresh_interpreter():
         return subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, env=child_env(),
                               cwd=REPO, timeout=timeout)  # fmt: skip
     return run_forked(path, args, timeout)
@@ -75,20 +77,76 @@ def read_reply(process: subprocess.Popen, deadline_s: float | None) -> dict | No
     return json.loads(line)
 
 
+class ForkedRun:
+    """A script forked from the server and maybe still running, with what a test uses of `subprocess.Popen`:
+    `pid`, `returncode`, `poll()`, `wait(timeout)`, `send_signal(sig)`, `kill()`, `communicate()`."""
+
+    def __init__(self, path: pathlib.Path, args: list[str]):
+        self.args = [sys.executable, str(path), *args]
+        self._server = server()
+        self._folder = tempfile.mkdtemp(prefix="example-run-")
+        self._out, self._err = os.path.join(self._folder, "stdout"), os.path.join(self._folder, "stderr")
+        request = {"script": str(path), "args": args, "cwd": str(REPO), "env": child_env(), "stdout": self._out,
+                   "stderr": self._err}  # fmt: skip
+        self._server.stdin.write((json.dumps(request) + "\n").encode())
+        self._server.stdin.flush()
+        self.pid = read_reply(self._server, None)["pid"]
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            reply = read_reply(self._server, 0)
+            if reply is not None:
+                self.returncode = reply["returncode"]
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            reply = read_reply(self._server, timeout)
+            if reply is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.returncode = reply["returncode"]
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self) -> tuple[str, str]:
+        """Waits for the end; (stdout, stderr), as text. The output files are removed."""
+        self.wait()
+        try:
+            return (pathlib.Path(self._out).read_text(errors="replace"),
+                    pathlib.Path(self._err).read_text(errors="replace"))  # fmt: skip
+        finally:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def fresh_interpreter() -> bool:
+    return os.environ.get("VOICE_FT_TEST_FRESH_INTERPRETER") == "1" or not hasattr(os, "fork")
+
+
+def start_example(script: str, *args: str) -> ForkedRun | subprocess.Popen:
+    """Starts `python examples/<script> <args>` and returns without waiting for it (Ctrl-C at its default)."""
+    path = REPO / "examples" / script
+    if fresh_interpreter():
+        return subprocess.Popen([sys.executable, str(path), *args], cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    return ForkedRun(path, list(args))
+
+
 def run_forked(path: pathlib.Path, args: list[str], timeout: int) -> subprocess.CompletedProcess:
-    process = server()
-    with tempfile.TemporaryDirectory(prefix="example-run-") as folder:
-        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
-        request = {"script": str(path), "args": args, "cwd": str(REPO), "env": child_env(), "stdout": out, "stderr": err}
-        process.stdin.write((json.dumps(request) + "\n").encode())
-        process.stdin.flush()
-        pid = read_reply(process, None)["pid"]
-        reply = read_reply(process, timeout)
-        if reply is None:
-            os.kill(pid, signal.SIGKILL)
-            read_reply(process, None)
-            raise subprocess.TimeoutExpired([str(path), *args], timeout, pathlib.Path(out).read_text(errors="replace"),
-                                            pathlib.Path(err).read_text(errors="replace"))  # fmt: skip
-        return subprocess.CompletedProcess([sys.executable, str(path), *args], reply["returncode"],
-                                           pathlib.Path(out).read_text(errors="replace"),
-                                           pathlib.Path(err).read_text(errors="replace"))  # fmt: skip
+    run = ForkedRun(path, args)
+    try:
+        run.wait(timeout)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        run.wait()
+        out, err = run.communicate()
+        raise subprocess.TimeoutExpired(run.args, timeout, out, err) from None
+    out, err = run.communicate()
+    return subprocess.CompletedProcess(run.args, run.returncode, out, err)

@@ -11,9 +11,13 @@ server forks (the server has the main thread plus the two idle helper threads th
 has only the main thread). `tests/examples/test_example_runner.py` checks a forked trainer against one
 started by a fresh interpreter.
 
+Ctrl-C: a child gets Python's own SIGINT handler (KeyboardInterrupt), as an interpreter started from a
+shell does; the server itself inherits the pytest-xdist worker's "ignore SIGINT", which a child would
+otherwise keep (the killed-run tests send it Ctrl-C).
+
 Protocol (one JSON object a line): the client writes `{"script", "args", "cwd", "env", "stdout", "stderr"}`;
 the server answers `{"pid": ...}` when the child starts and `{"returncode": ...}` when it ends (negative: the
-signal that killed it, as `subprocess` reports it).
+signal that killed it, as `subprocess` reports it). One child runs at a time.
 """
 
 import atexit
@@ -21,6 +25,7 @@ import importlib
 import json
 import os
 import runpy
+import signal
 import sys
 import traceback
 
@@ -49,6 +54,7 @@ def run_child(request: dict) -> None:
     """In the forked child: become `python <script> <args>` and exit with its status. Never returns."""
     code = 1
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

@@ -1,11 +1,13 @@
 """The suite's trainer runner: a child forked from the pre-imported server behaves as `python examples/<script>`."""
 
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from example_runner import REPO, child_env, run_example, run_forked
+from example_runner import REPO, ForkedRun, child_env, run_example, run_forked
 
 SCRIPT = REPO / "examples" / "train_intent.py"
 
@@ -42,3 +44,21 @@ def test_forked_run_sees_its_own_argv_folder_and_environment(tmp_path):
 def test_a_failing_trainer_fails_the_test_with_its_output():
     with pytest.raises(AssertionError, match="quantization must be one of"):
         run_example("train_intent.py", "--quantization=int4")
+
+
+def test_a_started_run_can_be_polled_and_stopped_with_ctrl_c(tmp_path):
+    """As from a shell: Ctrl-C raises KeyboardInterrupt in the child (the server ignores it, as the
+    pytest-xdist worker that started it does), and the status and output come back as from Popen."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("import pathlib, sys, time\nprint('started', flush=True)\npathlib.Path(sys.argv[1]).touch()\n"
+                     "time.sleep(60)\n")  # fmt: skip
+    ready = tmp_path / "ready"
+    run = ForkedRun(probe, [str(ready)])
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=30) == 1
+    out, err = run.communicate()
+    assert out == "started\n" and err.rstrip().endswith("KeyboardInterrupt")

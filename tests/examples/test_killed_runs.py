@@ -1,22 +1,20 @@
 """A trainer killed mid-run (SIGKILL) or stopped with Ctrl-C (SIGINT) resumes with the same command.
 
-Real subprocesses, as a user's shell would run them: the resumed run starts from the last backup,
+Real processes (forked from the suite's pre-imported server, Ctrl-C at Python's default as from a user's
+shell; `example_runner.start_example`): the resumed run starts from the last backup,
 trains no finished epoch again, leaves what the first run finished as it was, and ends close to an
 uninterrupted run (the bench `bench/resume.py` measures how close on SNIPS).
 """
 
 import csv
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from example_runner import REPO, run_example
+from example_runner import run_example, start_example
 
 EPOCHS = 3
 
@@ -36,17 +34,17 @@ def history_epochs(run_dir: pathlib.Path) -> list[int]:
 
 
 def start_and_interrupt(args: list[str], run_dir: pathlib.Path, sig: int, after_epochs: int = 2, timeout: float = 300):
-    """Starts a trainer, sends `sig` once `after_epochs` epochs are logged; returns the process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    # As from a user's shell: Ctrl-C at its default (a pytest-xdist worker ignores SIGINT, and a child
-    # inherits that, so without this the trainer would rightly ignore it too).
-    process = subprocess.Popen([sys.executable, str(REPO / "examples" / args[0]), *args[1:]], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    """Starts a trainer, sends `sig` once `after_epochs` epochs are logged; returns the process (ended).
+
+    The trainer is forked from the suite's pre-imported server (`example_runner.start_example`) with
+    Ctrl-C at Python's default, as from a user's shell.
+    """
+    process = start_example(*args)
     deadline = time.monotonic() + timeout
     try:
         while len(history_epochs(run_dir)) < after_epochs:
             if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
                 out, err = process.communicate()
                 raise AssertionError(f"the run ended or stalled before {after_epochs} epochs:\n{out[-2000:]}\n{err[-3000:]}")
             time.sleep(0.02)

@@ -75,9 +75,15 @@ def test_rerun_refuses_to_overwrite(intent_run, tiny_preset):
 
 def test_export_example_on_a_trained_run(intent_run):
     run_dir, _ = intent_run
-    process = run_example("export_tflite.py", f"--model_dir={run_dir}", "--data=snips", "--quantization=float16")
+    # The run trained 6 steps: near-tied logits, so float16 may flip a few of them (2 points once on a fresh clone);
+    # the tolerance is the trainer's own in this module. Verification itself is tested in tests/export.
+    process = run_example("export_tflite.py", f"--model_dir={run_dir}", "--data=snips", "--quantization=float16",
+                          "--tolerance=100")
     assert (run_dir / "intent_classifier_float16.tflite").exists()
-    assert "TFLite accuracy" in process.stdout
+    match = re.search(r"TFLite accuracy (\S+) \(Keras (\S+), max \|diff\| (\S+)\)", process.stdout)
+    assert match, process.stdout[-2000:]
+    tflite_accuracy, keras_accuracy, max_abs_diff = map(float, match.groups())
+    assert abs(tflite_accuracy - keras_accuracy) <= 0.05 and max_abs_diff < 0.05  # float16 weights, not a broken file
 
 
 def test_bad_arguments_fail_before_training(tiny_preset, tmp_path):
@@ -97,9 +103,9 @@ def test_train_sentiment_on_poems_with_the_chosen_recipe_and_tuning(tiny_preset,
     run_dir = tmp_path / "poem"
     process = run_example("train_sentiment.py", "--data=poem_sentiment", f"--backbone={tiny_preset}",
                           f"--run_dir={run_dir}", "--train_limit=64", "--tune=2", "--learning_rate=1e-3",
-                          "--sequence_length=32", "--tolerance=100")  # fmt: skip
-    sidecar = json.loads((run_dir / "sentiment.json").read_text())
-    assert sidecar["labels"] == ["negative", "no_impact", "positive", "mixed"]
+                          "--sequence_length=32", "--quantization=", "--calibrate=false")  # fmt: skip  (export: intent_run)
+    assert (run_dir / "labels.txt").read_text().split() == ["negative", "no_impact", "positive", "mixed"]
+    assert not list(run_dir.glob("*.tflite"))
     config = json.loads((run_dir / "config.json").read_text())
     assert config["recipe"]["steps"] == 10 * 2  # 4 classes x 1,200 sightings > 10 epochs of 2 batches: capped
     assert config["recipe"]["head_learning_rate_multiplier"] == 10 and config["tune"] == 2

@@ -35,22 +35,6 @@ def test_fit_learns_snips_intents(tiny_backbone, snips_small, tmp_path):
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
 
 
-def test_fit_traces_the_train_step_once(tiny_backbone, snips_small):
-    """The optimizer is built before the first step, so TensorFlow traces the step once, not twice
-    (Keras 3.15 builds it inside the first trace when no strategy is set, which makes a second one)."""
-    train, validation, labels = snips_small
-    model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=24)
-    traces = []
-    train_step = model.train_step
-    model.train_step = lambda data: (traces.append(1), train_step(data))[1]  # runs once per trace
-    recipe = voice_ft.Recipe(steps=6, steps_per_validation=3, batch_size=16, ema_momentum=0.9,
-                             head_learning_rate_multiplier=10)  # the text classifiers' optimizer  # fmt: skip
-    history = voice_ft.fit(model, train, validation, recipe=recipe, verbose=0)
-    assert len(history.history["loss"]) == 2 and model.optimizer.iterations.numpy() == 6
-    assert len(traces) == 1
-    assert all(np.any(m.numpy() != 0) for m in model.optimizer._momentums[-2:])  # the head's moments: trained
-
-
 def test_build_optimizer_now_creates_the_slots_once(tiny_backbone):
     from voice_ft.training.fitting import build_optimizer_now
 
@@ -213,10 +197,18 @@ class _CountSteps(keras.callbacks.Callback):
         self.steps += 1
 
 
-def test_fit_in_steps_repeats_the_data_and_validates_each_interval(tiny_backbone, snips_small, tmp_path):
+def test_fit_in_steps_repeats_the_data_validates_each_interval_and_traces_the_step_once(tiny_backbone, snips_small,
+                                                                                         tmp_path):
+    """Steps cross passes over the data, with a validation each interval. The optimizer is built before
+    the first step, so TensorFlow traces the step once, not twice (Keras 3.15 builds it inside the first
+    trace when no strategy is set, which makes a second one)."""
     train, validation, labels = snips_small  # 320 sentences: 20 batches of 16 a pass
     model = voice_ft.build_intent_classifier(tiny_backbone, len(labels), sequence_length=24)
-    recipe = voice_ft.Recipe(steps=50, steps_per_validation=15, learning_rate=3e-3, batch_size=16)
+    traces = []
+    train_step = model.train_step
+    model.train_step = lambda data: (traces.append(1), train_step(data))[1]  # runs once per trace
+    recipe = voice_ft.Recipe(steps=50, steps_per_validation=15, learning_rate=3e-3, batch_size=16, ema_momentum=0.9,
+                             head_learning_rate_multiplier=10)  # the text classifiers' optimizer  # fmt: skip
     counter = _CountSteps()
     history = voice_ft.fit(model, train, validation, recipe=recipe, run_dir=tmp_path, callbacks=[counter], verbose=0)
     assert counter.steps == 60  # 50 rounded up to 4 whole intervals of 15, crossing 3 passes over the data
@@ -224,6 +216,8 @@ def test_fit_in_steps_repeats_the_data_and_validates_each_interval(tiny_backbone
     assert int(model.optimizer.iterations) == 60
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert (tmp_path / "history.csv").read_text().count("\n") == 5
+    assert len(traces) == 1
+    assert all(np.any(m.numpy() != 0) for m in model.optimizer._momentums[-2:])  # the head's moments: trained
 
 
 def test_fit_streams_text_shards(tiny_backbone, snips_small, tmp_path):

@@ -44,8 +44,7 @@ import dataclasses
 import json
 import os
 import pathlib
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -54,7 +53,7 @@ from absl import logging
 
 from voice_ft.asr import decoding
 from voice_ft.data.files import refuse_overwrite
-from voice_ft.export.convert import make_converter, run_converter
+from voice_ft.export.convert import make_converter, recent_saved_models, run_converter
 from voice_ft.export.errors import ExportVerificationError
 from voice_ft.export.sidecar import package_versions, write_sidecar
 from voice_ft.export.staging import write_verified
@@ -204,24 +203,29 @@ def decoder_archive(model, audio_frames: int, cache_length: int, output_token_id
     return archive
 
 
-def _convert(archive: keras.export.ExportArchive, quantization: str, signature_keys: list[str]) -> bytes:
+def _convert(model, key: tuple, archive: Callable[[], keras.export.ExportArchive], quantization: str,
+             signature_keys: list[str]) -> bytes:
+    """Converts `archive()` of `model`, reusing its SavedModel when the same part of the same model, with
+    the same weights and shapes, was converted lately (float32 then int8 weights: one write)."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"Speech-recogniser quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
-    with tempfile.TemporaryDirectory(prefix="voice_ft_asr_") as tmp:
-        archive.write_out(tmp, verbose=False)
-        return run_converter(make_converter(tmp, quantization, signature_keys=signature_keys))
+    directory = recent_saved_models.directory(model, key, lambda d: archive().write_out(d, verbose=False))
+    return run_converter(make_converter(directory, quantization, signature_keys=signature_keys))
 
 
 def convert_encoder(model, audio_frames: int = FULL_FRAMES, quantization: str = "float32") -> bytes:
     """The encoder `.tflite` bytes (builtin ops only, else `FlexOpsError`)."""
-    return _convert(encoder_archive(model, audio_frames), quantization, ["serving_default"])
+    return _convert(model, ("whisper_encoder", audio_frames), lambda: encoder_archive(model, audio_frames),
+                    quantization, ["serving_default"])  # fmt: skip
 
 
 def convert_decoder_step(model, audio_frames: int = FULL_FRAMES, cache_length: int = 226,
                          quantization: str = "float32", output_token_ids=None) -> bytes:
     """The decoder `.tflite` bytes with `cross_kv` and `decode` (builtin ops only)."""
-    archive = decoder_archive(model, audio_frames, cache_length, output_token_ids)
-    return _convert(archive, quantization, list(DECODER_SIGNATURES))
+    kept = None if output_token_ids is None else tuple(int(i) for i in output_token_ids)
+    return _convert(model, ("whisper_decoder_step", audio_frames, cache_length, kept),
+                    lambda: decoder_archive(model, audio_frames, cache_length, output_token_ids),
+                    quantization, list(DECODER_SIGNATURES))  # fmt: skip
 
 
 # --- the Keras reference -----------------------------------------------------------------------
