@@ -47,13 +47,17 @@ def test_prefixes_allow_the_beginnings_of_sayings_and_accept_whole_ones():
         GrammarPrefixes([])
 
 
-def test_parse_reads_a_saying_with_its_slot_tags_and_nothing_else():
-    # "set (the) $room:room light": 0 -set-> 1 -the-> 2 / skipped -> 3 -> 4, room "hall" | "living room" -> 8 -light-> 9
-    room = GrammarAutomaton(10, [9], [
+def room_light() -> GrammarAutomaton:
+    """ "set (the) $room:room light": 0 -set-> 1 -the-> 2 / skipped -> 3 -> 4, room "hall" | "living room" -> 8 -light-> 9."""
+    return GrammarAutomaton(10, [9], [
         [0, "set", 1], [1, "the", 2], [1, None, 3], [2, None, 3], [3, None, 4],
         [4, "hall", 5, "B-room"], [4, "living", 6, "B-room"], [6, "room", 7, "I-room"], [5, None, 8], [7, None, 8],
         [8, "light", 9],
     ], tagged=True)  # fmt: skip
+
+
+def test_parse_reads_a_saying_with_its_slot_tags_and_nothing_else():
+    room = room_light()
     assert room.parse("set the living room light".split()) == ["O", "O", "B-room", "I-room", "O"]
     assert room.parse("set hall light".split()) == ["O", "B-room", "O"]
     for text in ("set the light", "set the hall", "set the the hall light", "", "set the kitchen light"):
@@ -63,3 +67,16 @@ def test_parse_reads_a_saying_with_its_slot_tags_and_nothing_else():
     assert not lights().tagged and lights().parse("turn on lights".split()) == ["O", "O", "O"]
     with pytest.raises(ValueError, match="must be"):
         GrammarAutomaton(2, [1], [[0, "a"]])
+
+
+def test_reads_checks_a_taggers_reading_of_a_saying_against_the_grammar():
+    room, words = room_light(), "set the living room light".split()
+    assert room.reads(words, ["O", "O", "B-room", "I-room", "O"])
+    for tags in (["O"] * 5, ["O", "O", "B-room", "B-room", "O"], ["O", "O", "B-room", "O", "O"],
+                 ["O", "B-room", "I-room", "I-room", "O"]):  # a value missed, opened twice, cut short, too long
+        assert not room.reads(words, tags), tags
+    assert not room.reads("set the light".split(), ["O", "O", "O"])  # not a saying: no reading at all
+    with pytest.raises(ValueError, match="5 words but 4 tags"):
+        room.reads(words, ["O"] * 4)
+    with pytest.raises(ValueError, match="needs slot tags"):
+        lights().reads("turn on lights".split(), ["O"] * 3)

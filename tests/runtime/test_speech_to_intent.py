@@ -72,12 +72,17 @@ class FixedParser:
         self.result, self.texts = result, []
 
     def parse(self, text):
+        """The fixed answer, each slot span placed where its value is in `text` (at 0 where it is not)."""
         self.texts.append(text)
-        return self.result
+        spans = []
+        for span in self.result["slots"]:
+            start = max(text.find(span["value"]), 0)
+            spans.append({**span, "start": start, "end": start + len(span["value"])})
+        return {**self.result, "slots": spans}
 
 
 def parsed(intent, *slots, rejected=False):
-    spans = [{"slot": s, "value": v, "start": 0, "end": len(v)} for s, v in slots]
+    spans = [{"slot": s, "value": v} for s, v in slots]
     result = {"intent": None if rejected else intent, "confidence": 0.9, "slots": spans}
     return {**result, "not_understood": rejected, "best_intent": intent} if rejected else result
 
@@ -272,6 +277,15 @@ def test_a_saying_the_nlu_misreads_is_read_by_the_grammar(exported, tmp_path):
     s2i.parser = FixedParser(parsed("changeLights", ("state", "on")))
     right = s2i.understand_text("turn on the lights")
     assert right["understood_by"] == "nlu" and right["slots"] == {"state": "on"}
+    s2i.parser = FixedParser(parsed("changeLights"))  # understood, but a slot value missed: the grammar reads it
+    missed = s2i.understand_text("turn off the lights")
+    assert missed["understood_by"] == "grammar" and missed["slots"] == {"state": "off"} and not missed["not_understood"]
+    s2i.parser = FixedParser(parsed("changeLights", ("state", "on")))  # a value of the grammar on the wrong word
+    moved = s2i.understand_text("lights off")  # ("lights" tagged B-state, since "on" is not in the text)
+    assert moved["understood_by"] == "grammar" and moved["slots"] == {"state": "off"}
+    s2i.parser = FixedParser(parsed("orderCoffee", ("size", "twelve ounces")))
+    agreed = s2i.understand_text("get me a twelve ounces coffee please")
+    assert agreed["understood_by"] == "nlu" and agreed["slots"] == {"size": "12 oz"}
     for text in ("turn on the lights now", "get me a large coffee please", "coffee"):  # not sayings: refused as before
         s2i.parser = FixedParser(parsed("orderCoffee", rejected=True))
         refused = s2i.understand_text(text)

@@ -120,6 +120,20 @@ class GrammarAutomaton:
             state = previous
         return tags[::-1]
 
+    def reads(self, words: Sequence[str], tags: Sequence[str]) -> bool:
+        """Whether a path reads `words` exactly with these BIO tags ("O" outside slot values): whether the
+        grammar can read the saying the way a tagger did. Needs a tagged automaton."""
+        if not self.tagged:
+            raise ValueError("grammar automaton: reads() needs slot tags on the edges (tagged=True).")
+        if len(words) != len(tags):
+            raise ValueError(f"grammar automaton: {len(words)} words but {len(tags)} tags.")
+        out, states = self._adjacency(), self.start()
+        for word, tag in zip(words, tags):
+            states = self._closure([v for u in states for w, v in out[u] if w == word and self.tags.get((u, w, v), "O") == tag])
+            if not states:
+                return False
+        return self.accepts(states)
+
     # --- reading a prefix exactly, for decoding inside the grammar ---------------------------
 
     def _adjacency(self) -> list[list[tuple[str | None, int]]]:

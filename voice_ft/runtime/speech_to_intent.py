@@ -31,10 +31,13 @@ has `automata`; the answer's `grammar_edits` is the distance), or when nothing w
 ("empty_transcript"); `reason` says which, and `best_intent` / `slot_spans` keep what the models did say, for logs. Without a
 grammar-values file, slot values are the spoken phrases and only the NLU rejects.
 
-A transcript the NLU does not understand that is a saying of the grammar (of one intent, or of the
-NLU's best intent among several) is read by the grammar itself: its automaton's path gives the intent
-and the slot values' tags (`GrammarAutomaton.parse`), as an on-device grammar engine reads it.
-`understood_by` says which read the answer ("nlu" / "grammar").
+A transcript that is a saying of the grammar (of one intent, or of the NLU's best intent among several)
+is read by the grammar itself where the NLU does not understand it or reads it in a way the grammar cannot
+(another intent, or slot spans no path of the intent tags so: `GrammarAutomaton.reads`): its automaton's
+path gives the intent and the slot values' tags (`GrammarAutomaton.parse`), as an on-device grammar engine
+reads it. So on a saying of the grammar the NLU's reading stands only where the grammar agrees with it, and
+an expression the NLU never trained on ("make it darker in the hall") is still read right when it is heard
+right. `understood_by` says which read the answer ("nlu" / "grammar").
 """
 
 from __future__ import annotations
@@ -118,6 +121,17 @@ def _grammar_values_content(path: pathlib.Path) -> dict:
     if task != GRAMMAR_VALUES_TASK:
         raise SidecarError(f"{path} is not a grammar-values file (task={task!r}, expected {GRAMMAR_VALUES_TASK!r}).")
     return content
+
+
+def word_tags(text: str, spans: list[dict]) -> list[str]:
+    """The BIO tags of `text`'s space-separated words from slot spans (character offsets into `text`): "B-slot"
+    on the word a span starts at, "I-slot" on the words after it inside the span, "O" elsewhere."""
+    tags, position = [], 0
+    for word in text.split(" "):
+        start, position = position, position + len(word) + 1
+        span = next((s for s in spans if s["start"] <= start < s["end"]), None)
+        tags.append("O" if span is None else ("B-" if span["start"] == start else "I-") + span["slot"])
+    return tags
 
 
 def check_waveform(audio, sample_rate, model_rate: int) -> np.ndarray:
@@ -206,11 +220,20 @@ class SpeechToIntent:
                  for span in self._join_split_values(parsed["slots"], text)]  # fmt: skip
         result.update(confidence=float(parsed["confidence"]), best_intent=best, slot_spans=spans)
         by_nlu = self._nlu_answer(result, parsed, best, spans, text)
-        if by_nlu["not_understood"] and self.automata is not None:
+        if self.automata is not None and (by_nlu["not_understood"] or not self._grammar_reads_as_nlu(best, spans, text)):
             by_grammar = self._grammar_answer(by_nlu, text)
             if by_grammar is not None:
                 return by_grammar
         return by_nlu
+
+    def _grammar_reads_as_nlu(self, intent: str, spans: list[dict], text: str) -> bool:
+        """Whether a path of `intent`'s automaton reads `text` with the NLU's slot spans. True where the
+        grammar cannot tell (no automaton for `intent`, or one written without tags). Where it is False and
+        `text` is no saying of the grammar at all, `_grammar_answer` has no reading and the NLU's stands."""
+        automaton = self.automata.get(intent)
+        if automaton is None or not automaton.tagged:
+            return True
+        return automaton.reads(text.split(), word_tags(text, spans))
 
     def _nlu_answer(self, result: dict, parsed: dict, best: str, spans: list[dict], text: str) -> dict[str, Any]:
         """The NLU's reading, checked against the grammar: understood, or not with its reason."""
