@@ -6,9 +6,9 @@ once (`fork_server.py`, one per pytest worker), instead of a fresh interpreter t
 them: the suite runs ~60 trainers on 2 cores. The child runs the script as `__main__` with its own argv,
 working directory, environment and output, as the interpreter would (only `--helpfull` differs: it also
 lists the absl flags of the modules the server preloaded). `VOICE_FT_TEST_FRESH_INTERPRETER=1`
-starts a fresh interpreter per run instead (what the multi-worker tests always do: they start several
-processes at once, and the server runs one child at a time). `start_example` starts a run and returns at
-once, with a `subprocess.Popen`-like handle (the killed-run tests signal it mid-run).
+starts a fresh interpreter per run instead. `start_example` and `start_script` start a run and return at
+once, with a `subprocess.Popen`-like handle (the killed-run tests signal it mid-run; the multi-worker tests
+start a cluster's processes together, each with its own environment and log).
 """
 
 import atexit
@@ -27,6 +27,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 SERVER = pathlib.Path(__file__).with_name("fork_server.py")
 _server: subprocess.Popen | None = None
 _pending = bytearray()  # what the server wrote past the last reply read
+_ended: dict[int, int] = {}  # pid -> exit status, of children whose end was read and not yet taken
 
 
 def child_env() -> dict:
@@ -56,6 +57,7 @@ def server() -> subprocess.Popen:
         _server = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    env=child_env(), cwd=REPO, bufsize=0)  # fmt: skip
         _pending.clear()
+        _ended.clear()
         atexit.register(_server.kill)
     return _server
 
@@ -74,38 +76,52 @@ def read_reply(process: subprocess.Popen, deadline_s: float | None) -> dict | No
         _pending.extend(chunk)
     line, _, rest = bytes(_pending).partition(b"\n")
     _pending[:] = rest
-    return json.loads(line)
+    reply = json.loads(line)
+    if "ended" in reply:
+        _ended[reply["ended"]] = reply["returncode"]
+    return reply
 
 
 class ForkedRun:
     """A script forked from the server and maybe still running, with what a test uses of `subprocess.Popen`:
-    `pid`, `returncode`, `poll()`, `wait(timeout)`, `send_signal(sig)`, `kill()`, `communicate()`."""
+    `pid`, `returncode`, `poll()`, `wait(timeout)`, `send_signal(sig)`, `kill()`, `communicate()`.
 
-    def __init__(self, path: pathlib.Path, args: list[str]):
+    Its output goes to files: by default two of its own, which `communicate()` returns; with `output`, both
+    streams go to that one file (a log the test reads), as `stdout=log, stderr=subprocess.STDOUT`.
+    """
+
+    def __init__(self, path: pathlib.Path, args: list[str], env: dict | None = None, cwd: pathlib.Path = REPO,
+                 output: pathlib.Path | None = None):  # fmt: skip
         self.args = [sys.executable, str(path), *args]
         self._server = server()
-        self._folder = tempfile.mkdtemp(prefix="example-run-")
-        self._out, self._err = os.path.join(self._folder, "stdout"), os.path.join(self._folder, "stderr")
-        request = {"script": str(path), "args": args, "cwd": str(REPO), "env": child_env(), "stdout": self._out,
-                   "stderr": self._err}  # fmt: skip
+        self._folder = None if output is not None else tempfile.mkdtemp(prefix="example-run-")
+        if output is not None:  # there when this returns, as with Popen(stdout=log.open("w"))
+            pathlib.Path(output).write_bytes(b"")
+            self._out = self._err = str(output)
+        else:
+            self._out, self._err = os.path.join(self._folder, "stdout"), os.path.join(self._folder, "stderr")
+        request = {"script": str(path), "args": args, "cwd": str(cwd), "env": child_env() if env is None else env,
+                   "stdout": self._out, "stderr": self._err}  # fmt: skip
         self._server.stdin.write((json.dumps(request) + "\n").encode())
         self._server.stdin.flush()
-        self.pid = read_reply(self._server, None)["pid"]
+        while "started" not in (reply := read_reply(self._server, None)):  # others may end meanwhile
+            pass
+        self.pid = reply["started"]
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            reply = read_reply(self._server, 0)
-            if reply is not None:
-                self.returncode = reply["returncode"]
+            while self.pid not in _ended and read_reply(self._server, 0) is not None:
+                pass
+            self.returncode = _ended.pop(self.pid, None)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            reply = read_reply(self._server, timeout)
-            if reply is None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or read_reply(self._server, left) is None:
                 raise subprocess.TimeoutExpired(self.args, timeout)
-            self.returncode = reply["returncode"]
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
@@ -116,13 +132,14 @@ class ForkedRun:
         self.send_signal(signal.SIGKILL)
 
     def communicate(self) -> tuple[str, str]:
-        """Waits for the end; (stdout, stderr), as text. The output files are removed."""
+        """Waits for the end; (stdout, stderr), as text. Its own output files are removed."""
         self.wait()
         try:
             return (pathlib.Path(self._out).read_text(errors="replace"),
                     pathlib.Path(self._err).read_text(errors="replace"))  # fmt: skip
         finally:
-            shutil.rmtree(self._folder, ignore_errors=True)
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def fresh_interpreter() -> bool:
@@ -137,6 +154,14 @@ def start_example(script: str, *args: str) -> ForkedRun | subprocess.Popen:
                                 stderr=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     return ForkedRun(path, list(args))
+
+
+def start_script(path: pathlib.Path, args: list[str], env: dict, log: pathlib.Path) -> ForkedRun | subprocess.Popen:
+    """Starts `python <path> <args>` with exactly `env`, both output streams into `log`, and returns at once."""
+    if fresh_interpreter():
+        return subprocess.Popen([sys.executable, str(path), *args], env=env, stdout=log.open("w"),
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    return ForkedRun(path, list(args), env=env, output=log)
 
 
 def run_forked(path: pathlib.Path, args: list[str], timeout: int) -> subprocess.CompletedProcess:

@@ -15,9 +15,11 @@ Ctrl-C: a child gets Python's own SIGINT handler (KeyboardInterrupt), as an inte
 shell does; the server itself inherits the pytest-xdist worker's "ignore SIGINT", which a child would
 otherwise keep (the killed-run tests send it Ctrl-C).
 
-Protocol (one JSON object a line): the client writes `{"script", "args", "cwd", "env", "stdout", "stderr"}`;
-the server answers `{"pid": ...}` when the child starts and `{"returncode": ...}` when it ends (negative: the
-signal that killed it, as `subprocess` reports it). One child runs at a time.
+Protocol (one JSON object a line): the client writes `{"script", "args", "cwd", "env", "stdout", "stderr"}`
+(`stdout` and `stderr` may name one file: both then go to it, as `stderr=subprocess.STDOUT`); the server answers
+`{"started": pid}` when the child starts and `{"ended": pid, "returncode": ...}` when it ends (negative: the
+signal that killed it, as `subprocess` reports it). Several children may run at once (the multi-worker tests
+start a cluster's processes together); each `ended` reply names its child.
 """
 
 import atexit
@@ -25,8 +27,10 @@ import importlib
 import json
 import os
 import runpy
+import select
 import signal
 import sys
+import tempfile
 import traceback
 
 
@@ -58,11 +62,15 @@ def run_child(request: dict) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        tempfile.tempdir = None  # chosen again from this environment's TMPDIR, as a fresh interpreter would
         stdin = os.open(os.devnull, os.O_RDONLY)
         os.dup2(stdin, 0)
+        opened = {}
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.dup2(target, fd)
+            if path not in opened:  # one file for both: opened once, so they share its offset
+                opened[path] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(opened[path], fd)
+        for target in opened.values():
             os.close(target)
         script = os.path.abspath(request["script"])
         sys.argv = [script, *request["args"]]
@@ -86,17 +94,32 @@ def run_child(request: dict) -> None:
 
 
 def serve() -> None:
+    """Forks a child per request line on stdin and reports each child's start and end, until stdin closes
+    and every child has ended."""
     reply = os.fdopen(os.dup(1), "w", buffering=1)  # the protocol's channel, apart from what children write
-    for line in sys.stdin:
-        request = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            run_child(request)
-        reply.write(json.dumps({"pid": pid}) + "\n")
-        _, status = os.waitpid(pid, 0)
-        reply.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+    pending, children, reading = b"", set(), True
+    while reading or children:
+        if reading and select.select([0], [], [], 0.05)[0]:
+            chunk = os.read(0, 65536)
+            reading = bool(chunk)
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    run_child(json.loads(line))
+                children.add(pid)
+                reply.write(json.dumps({"started": pid}) + "\n")
+        elif not reading:
+            select.select([], [], [], 0.05)
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            children.discard(pid)
+            reply.write(json.dumps({"ended": pid, "returncode": os.waitstatus_to_exitcode(status)}) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from example_runner import REPO, ForkedRun, child_env, run_example, run_forked
+from example_runner import REPO, ForkedRun, child_env, run_example, run_forked, start_script
 
 SCRIPT = REPO / "examples" / "train_intent.py"
 
@@ -62,3 +62,31 @@ def test_a_started_run_can_be_polled_and_stopped_with_ctrl_c(tmp_path):
     assert run.wait(timeout=30) == 1
     out, err = run.communicate()
     assert out == "started\n" and err.rstrip().endswith("KeyboardInterrupt")
+
+
+def test_started_scripts_run_at_once_each_with_its_environment_and_log(tmp_path):
+    """As the multi-worker tests start a cluster: two children run together (the first waits for the second's
+    file), each with exactly its environment (TMPDIR too: `tempfile` chooses again) and both streams in its log."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, pathlib, sys, tempfile, time\n"
+        "print(os.environ['ROLE'], tempfile.gettempdir(), 'HOME' in os.environ, flush=True)\n"
+        "mine, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])\n"
+        "mine.touch()\n"
+        "while not other.exists():\n"
+        "    time.sleep(0.02)\n"
+        "print('to stderr', file=sys.stderr)\n"
+        "sys.exit(int(sys.argv[3]))\n"
+    )  # fmt: skip
+    runs = []
+    for role, code in (("first", 0), ("second", 4)):
+        folder = tmp_path / role
+        folder.mkdir()
+        env = {"ROLE": role, "TMPDIR": str(folder), "PATH": "/usr/bin:/bin"}
+        args = [str(tmp_path / f"{role}.ready"), str(tmp_path / f"{'second' if role == 'first' else 'first'}.ready"), str(code)]
+        runs.append(start_script(probe, args, env, tmp_path / f"{role}.log"))
+        assert (tmp_path / f"{role}.log").exists()  # there at once, as Popen(stdout=log.open("w")) makes it
+    assert [run.wait(timeout=60) for run in runs[::-1]] == [4, 0]  # the second's end is read first
+    for run, role in zip(runs, ("first", "second")):
+        assert run.poll() == run.returncode
+        assert (tmp_path / f"{role}.log").read_text() == f"{role} {tmp_path / role} False\nto stderr\n"

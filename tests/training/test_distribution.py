@@ -7,7 +7,6 @@ import json
 import os
 import pathlib
 import socket
-import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tiny_audio
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "examples"))  # example_runner
-from example_runner import run_script  # noqa: E402
+from example_runner import run_script, start_script  # noqa: E402
 
 import voice_ft
 from voice_ft.training import distribution
@@ -36,9 +35,10 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def start(args: list[str], env: dict, log: pathlib.Path, script: pathlib.Path = WORKER) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(script), *args], env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)  # fmt: skip
+def start(args: list[str], env: dict, log: pathlib.Path, script: pathlib.Path = WORKER):
+    """One worker process, forked from the suite's pre-imported server (`example_runner.start_script`):
+    a `subprocess.Popen`-like handle, its output in `log`."""
+    return start_script(script, args, env, log)
 
 
 def run_processes(specs: list[tuple[list[str], dict, pathlib.Path]], script: pathlib.Path = WORKER) -> list[int]:

@@ -15,7 +15,9 @@ an optional part skipped, the end of an alternative), and a word of a slot value
 fewest word substitutions, insertions and deletions that turn `words` into a saying of the automaton
 (the Levenshtein distance to a regular language: one pass over the words, each relaxing the edges in
 state order). `GrammarAutomaton.parse(words)` reads an exact saying and gives its words' BIO tags: the
-grammar's own reading of a transcript, which `SpeechToIntent` falls back on when the NLU misreads one. 0 means the transcript is a sentence of the grammar; `SpeechToIntent` accepts up to
+grammar's own reading of a transcript, which `SpeechToIntent` takes when the NLU misreads one, and
+`GrammarAutomaton.reads(words, tags)` asks whether a path reads a saying with a tagger's tags (whether the
+grammar agrees with the NLU). A distance of 0 means the transcript is a sentence of the grammar; `SpeechToIntent` accepts up to
 `max_grammar_edits` (default 0, since a clip whose transcript is not a saying is decoded again inside
 the grammar; 1 lets a recogniser that drops or swaps one small word, "play music on office speakers",
 through without that).
