@@ -17,8 +17,9 @@ runs with the defaults.
 Last line (JSON): per run directory and `--max_grammar_edits` value, `out_of_grammar_rejected` (the fraction
 reported as not understood), `out_of_grammar_clips`, `rejection_reasons` (how many of each `reason`), up to 10
 `out_of_grammar_accepted` (what was heard and the intent it was forced into), `test_not_understood` (the
-fraction of the run's test clips reported as not understood) and `test_car` (their command acceptance rate: the
-intent and every canonical slot value right); `out_of_grammar_rejected` is also the mean over the directories at
+fraction of the run's test clips reported as not understood), `test_car` (their command acceptance rate: the
+intent and every canonical slot value right), `test_text_car` (the same for the NLU + grammar half on the sentences
+said: `understand_text`, no recogniser) and `test_text_read_by_grammar` (how many of those the grammar read); `out_of_grammar_rejected` is also the mean over the directories at
 the defaults.
 """
 
@@ -64,17 +65,22 @@ def rejection_figures(pipeline, clips: list[np.ndarray]) -> dict:
     }  # fmt: skip
 
 
-def test_clips(run_dir: pathlib.Path) -> list[tuple[np.ndarray, str, dict]]:
-    """The run's rendered test clips (its `audio/manifest.csv`) as (16 kHz wave, intent, canonical slots); none
-    when it has no such manifest."""
+def test_clips(run_dir: pathlib.Path) -> list[tuple[np.ndarray, str, dict, str]]:
+    """The run's rendered test clips (its `audio/manifest.csv`) as (16 kHz wave, intent, canonical slots, the
+    sentence said); none when it has no such manifest."""
     from voice_ft.runtime.audio_io import read_audio
 
     manifest = run_dir / "audio" / "manifest.csv"
     if not manifest.is_file():
         return []
     with manifest.open(newline="") as f:
-        return [(read_audio(manifest.parent / r["path"], 16000), r["label"], json.loads(r["slots"] or "{}"))
+        return [(read_audio(manifest.parent / r["path"], 16000), r["label"], json.loads(r["slots"] or "{}"), r["text"])
                 for r in csv.DictReader(f) if r["split"] == "test"]  # fmt: skip
+
+
+def accepted_rate(answers: list[dict], own: list[tuple]) -> float:
+    """The fraction of answers with the test row's intent and every canonical slot value."""
+    return float(np.mean([a["intent"] == intent and a["slots"] == slots for a, (_, intent, slots, _) in zip(answers, own)]))
 
 
 def parse_setting(value: str, cast) -> int | float | None:
@@ -101,11 +107,13 @@ def main(argv):
                                                min_grammar_log_prob=log_prob)  # fmt: skip
             figures = rejection_figures(pipeline, clips)
             if own:
-                answers = [pipeline(w, 16000) for w, _, _ in own]
+                answers = [pipeline(w, 16000) for w, *_ in own]
                 figures["test_not_understood"] = float(np.mean([a["not_understood"] for a in answers]))
-                figures["test_car"] = float(np.mean([a["intent"] == intent and a["slots"] == slots
-                                                     for a, (_, intent, slots) in zip(answers, own)]))  # fmt: skip
+                figures["test_car"] = accepted_rate(answers, own)
                 figures["test_clips"] = len(own)
+                read = [pipeline.understand_text(text) for *_, text in own]  # the NLU + grammar half alone
+                figures["test_text_car"] = accepted_rate(read, own)
+                figures["test_text_read_by_grammar"] = sum(a["understood_by"] == "grammar" for a in read)
             runs[f"{run_dir}:max_grammar_edits={edits}:min_grammar_log_prob={log_prob}"] = figures
     first = [runs[f"{d}:max_grammar_edits={defaults[0]}:min_grammar_log_prob={defaults[1]}"]["out_of_grammar_rejected"]
              for d in FLAGS.run_dirs]  # fmt: skip

@@ -23,6 +23,8 @@ writing only the grammar's tokens unless `--recognizer_vocabulary=full`). Then, 
   (`tflite_car_clean`, `tflite_car_snr<db>`; `tflite_grammar_decoded`: clean clips taken from the second
   decoding);
 - the exported pipeline's intent accuracy, slot F1 (canonical values) and WER, clean;
+- the NLU + grammar half on the test sentences' own text, no recogniser (`text_car`; `text_read_by_grammar`:
+  how many of them the grammar read);
 - out of grammar: `--out_of_grammar_per_intent` SNIPS test commands of each of its 7 intents (playlists,
   weather, restaurants, films...: nothing either grammar covers), rendered in the test voices, through the
   exported pipeline; `out_of_grammar_rejected` is the fraction it reports as not understood.
@@ -158,6 +160,9 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -
                    train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
                    sizes_bytes=sizes, pipeline_bytes=sum(sizes.values()),
                    output_tokens=result.metrics["asr_export"]["output_tokens"])  # fmt: skip
+    read = [pipeline.understand_text(r.transcript) for r in references]  # the NLU + grammar half alone
+    figures.update(text_car=speech_to_intent_report(references, read)["command_acceptance_rate"],
+                   text_read_by_grammar=sum(a["understood_by"] == "grammar" for a in read))
     figures.update(pipeline_latency_figures(out_dir, waves))
     if outside:
         figures.update(rejection_figures(pipeline, outside))

@@ -129,11 +129,9 @@ class GrammarAutomaton:
             raise ValueError("grammar automaton: reads() needs slot tags on the edges (tagged=True).")
         if len(words) != len(tags):
             raise ValueError(f"grammar automaton: {len(words)} words but {len(tags)} tags.")
-        out, states = self._adjacency(), self.start()
+        states = self.start()
         for word, tag in zip(words, tags):
-            states = self._closure([v for u in states for w, v in out[u] if w == word and self.tags.get((u, w, v), "O") == tag])
-            if not states:
-                return False
+            states = self.advance(states, word, tag)
         return self.accepts(states)
 
     # --- reading a prefix exactly, for decoding inside the grammar ---------------------------
@@ -159,10 +157,12 @@ class GrammarAutomaton:
         """The states before any word."""
         return self._closure([0])
 
-    def advance(self, states: frozenset[int], word: str) -> frozenset[int]:
-        """The states after reading `word` exactly from `states` (empty: no saying goes on with it)."""
+    def advance(self, states: frozenset[int], word: str, tag: str | None = None) -> frozenset[int]:
+        """The states after reading `word` exactly from `states` (empty: no saying goes on with it); with `tag`,
+        only over edges whose BIO tag it is ("O": an edge outside slot values)."""
         out = self._adjacency()
-        return self._closure([v for u in states for w, v in out[u] if w == word])
+        return self._closure([v for u in states for w, v in out[u]
+                              if w == word and (tag is None or self.tags.get((u, w, v), "O") == tag)])  # fmt: skip
 
     def continues_with(self, states: frozenset[int], partial: str) -> bool:
         """Whether a word that starts with `partial` can be read from `states`."""
