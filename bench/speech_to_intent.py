@@ -7,7 +7,8 @@ For each grammar domain (`data/grammars/`), `voice_ft.speech_to_intent.fit_speec
 sentences (train/validation/test split by expression, so test sentences come from expressions never trained
 on, or with `--split_by=sentence` new sayings of every expression), trains the joint NLU on their text, renders
 them with espeak-ng (test voices never heard in training), fine-tunes the Whisper recogniser on the speech (plus
-`--noisy_copies` of each training clip in white or brown noise), and exports the TF-free pipeline
+`--noisy_copies` of each training clip in white or brown noise; with `--general_speech_per_intent`, also SNIPS
+training commands rendered by the training voices: speech that is not the grammar's), and exports the TF-free pipeline
 (`voice_ft.runtime.SpeechToIntent`; `--recognizer_quantization` / `--nlu_quantization`, the recogniser
 writing only the grammar's tokens unless `--recognizer_vocabulary=full`). Then, on the test clips:
 - the command acceptance rate (CAR: the intent and every slot value exactly right) of the fine-tuned
@@ -53,7 +54,7 @@ from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import machine, median_call_ms, print_result  # noqa: E402
-from speech_out_of_grammar import out_of_grammar_clips, rejection_figures  # noqa: E402
+from speech_out_of_grammar import REPO, out_of_grammar_clips, rejection_figures  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", "/tmp/bench_speech_to_intent", "Where each domain's run goes (replaced).")
@@ -65,6 +66,8 @@ flags.DEFINE_enum("split_by", "expression", ["expression", "sentence"], "Test se
                   "trained on (expression), or new sayings of trained expressions (sentence): from_grammar's split_by.")
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
+flags.DEFINE_integer("general_speech_per_intent", 0, "SNIPS training commands of each of its 7 intents, rendered by "
+                     "training voices, that also train each domain's recogniser (general English beside the grammar's; 0: none).")
 flags.DEFINE_list("noise_snr_db", ["0", "20"], "Lowest and highest SNR (dB) of the noisy training copies.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")
 flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "top", "lora", "full"], "What of the Whisper encoder trains.")
@@ -106,7 +109,18 @@ def keras_predictions(backbone, pipeline, waves, audio_frames: int, output_token
     return [pipeline.understand_text(text) for text in transcripts]
 
 
-def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -> dict:
+def general_speech(out_dir: pathlib.Path, per_intent: int, seed: int) -> list:
+    """`per_intent` SNIPS training commands of each intent, rendered by the training voices (reused when present):
+    speech that is not the grammar's, for `fit_speech_to_intent(general_speech=...)`."""
+    from voice_ft.asr.data import synthesize_transcripts
+
+    if not per_intent:
+        return []
+    return synthesize_transcripts({"train": REPO / "data" / "snips" / "train.jsonl"}, out_dir,
+                                  per_label={"train": per_intent}, seed=seed)  # fmt: skip
+
+
+def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray], general: list) -> dict:
     """Trains, exports and scores one domain; its figures and the (references, predictions) to pool."""
     import voice_ft
     from voice_ft.runtime.audio_io import read_audio
@@ -124,7 +138,7 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray]) -
     result = fit_speech_to_intent(
         grammar, recognizer, voice_ft.load_backbone(FLAGS.nlu_backbone), out_dir, per_expression=FLAGS.per_expression,
         seed=FLAGS.seed, split_by=FLAGS.split_by, renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies,
-        noise_snr_db=tuple(float(v) for v in FLAGS.noise_snr_db), audio_frames=round(FLAGS.audio_seconds * 100),
+        noise_snr_db=tuple(float(v) for v in FLAGS.noise_snr_db), general_speech=general or None, audio_frames=round(FLAGS.audio_seconds * 100),
         train_encoder=FLAGS.train_encoder, encoder_top_layers=FLAGS.encoder_top_layers,
         asr_recipe=Recipe(epochs=FLAGS.asr_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.asr_learning_rate,
                           seed=FLAGS.seed),
@@ -209,7 +223,8 @@ def main(argv):
     if out_dir.exists():
         shutil.rmtree(out_dir)
     outside = out_of_grammar_clips(out_dir / "out_of_grammar", FLAGS.out_of_grammar_per_intent, FLAGS.seed)
-    domains = {pathlib.Path(g).stem: run_domain(g, out_dir / pathlib.Path(g).stem, outside) for g in FLAGS.grammars}
+    general = general_speech(out_dir / "general_speech", FLAGS.general_speech_per_intent, FLAGS.seed)
+    domains = {pathlib.Path(g).stem: run_domain(g, out_dir / pathlib.Path(g).stem, outside, general) for g in FLAGS.grammars}
     references = [r for d in domains.values() for r in d["references"]]
     pooled = {f"car_{name}": speech_to_intent_report(references, [p for d in domains.values() for p in d["keras"][name]])
               ["command_acceptance_rate"] for name in next(iter(domains.values()))["keras"]}  # fmt: skip
@@ -223,7 +238,7 @@ def main(argv):
     if outside:  # each domain's pipeline heard the same clips
         pooled["out_of_grammar_rejected"] = float(np.mean([d["figures"]["out_of_grammar_rejected"] for d in domains.values()]))
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
-                  "split_by": FLAGS.split_by, "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "recognizer_quantization": FLAGS.recognizer_quantization,
+                  "split_by": FLAGS.split_by, "general_speech_clips": len(general), "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "recognizer_quantization": FLAGS.recognizer_quantization,
                   "nlu_quantization": FLAGS.nlu_quantization, "recognizer_vocabulary": FLAGS.recognizer_vocabulary, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
                   "machine": machine()})  # fmt: skip
 

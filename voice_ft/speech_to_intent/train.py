@@ -11,7 +11,8 @@
 3. renders the sentences with espeak-ng (voice-disjoint splits, `synthesize_text_splits`), or
    reads a manifest of that shape, and fine-tunes the Whisper recogniser on them with
    `fit_speech_recognizer` (its own encoder/decoder/LoRA options; the training clips also come mixed
-   with noise, `noisy_copies`), then exports it
+   with noise, `noisy_copies`; `general_speech`, clips of other sentences, can join its training so
+   that its decoder does not learn the grammar's wording as the only English there is), then exports it
    (`speech_recognizer_*.tflite` + sidecar, verified against Keras on a few test clips). By default
    the export writes only the grammar's tokens (`recognizer_vocabulary="grammar"`,
    `voice_ft.asr.output_vocabulary`): the decoder keeps a few hundred of Whisper's 51,864 embedding
@@ -27,6 +28,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -117,6 +119,32 @@ def read_speech_manifest(path: str | os.PathLike):
     return records, commands
 
 
+def read_general_speech(source) -> list:
+    """`TranscribedAudio` records of other speech for the recogniser's training: a list of them, or a manifest
+    with columns path and transcript (or text, as `synthesize_text_splits` writes). Rows of a split other than
+    train are left out, so a rendered data set's held-out voices stay held out."""
+    from voice_ft.asr.data import TranscribedAudio, read_transcript_manifest
+    from voice_ft.runtime.errors import DataError
+
+    if isinstance(source, (str, os.PathLike)):
+        path = pathlib.Path(source)
+        if not path.is_file():
+            raise DataError("general speech manifest does not exist", path)
+        with path.open(encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+        records = read_transcript_manifest(path, transcript_column="transcript" if "transcript" in header else "text")
+    else:
+        records = list(source)
+        for i, record in enumerate(records):
+            if not isinstance(record, TranscribedAudio):
+                raise DataError(f"general_speech item {i} is a {type(record).__name__}; expected a TranscribedAudio")
+    records = [r for r in records if r.split in (None, "train")]
+    if not records:
+        raise DataError("general_speech has no training clips (rows of split 'train' or of no split)",
+                        source if isinstance(source, (str, os.PathLike)) else None)
+    return records
+
+
 def nlu_export_tolerance(quantization: str, num_test_sentences: int) -> float:
     """Points the NLU `.tflite` may fall below Keras on the test sentences before its export is refused.
 
@@ -144,6 +172,7 @@ def fit_speech_to_intent(
     renditions: int = 1,
     noisy_copies: int = 2,
     noise_snr_db: tuple[float, float] | None = None,
+    general_speech=None,
     audio_frames: int | None = 300,
     train_encoder: str = "frozen",
     train_decoder: str = "full",
@@ -179,6 +208,9 @@ def fit_speech_to_intent(
         noisy_copies: more copies of each training clip for the recogniser, mixed with white or
             brown noise at 0-20 dB SNR (`voice_ft.asr.data.load_speech`): it then holds up in noise.
         noise_snr_db: the (low, high) SNR range of those copies; None: `load_speech`'s 0-20 dB.
+        general_speech: clips of other sentences (`read_general_speech`: records or a manifest) that train the
+            recogniser beside the grammar's, noisy copies too; not the NLU, and not the exported output
+            vocabulary, which stays the grammar's. None: the grammar's clips alone.
         audio_frames / train_encoder / train_decoder / lora_rank / encoder_top_layers: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
         nlu_recipe / sequence_length / crf: the NLU model's.
@@ -208,6 +240,7 @@ def fit_speech_to_intent(
     if recognizer_vocabulary not in RECOGNIZER_VOCABULARIES:
         raise ValueError(f"recognizer_vocabulary must be one of {RECOGNIZER_VOCABULARIES}, got {recognizer_vocabulary!r}.")
     run_dir = pathlib.Path(run_dir)
+    general = read_general_speech(general_speech) if general_speech is not None else []  # before any training
     grammar = grammar if isinstance(grammar, Grammar) else read_grammar(grammar)
     sampled = from_grammar(grammar, per_expression=per_expression, seed=seed, split_by=split_by)
     splits, (intents, slot_tags) = dict(zip(SPLITS, sampled[:3])), sampled[3:]
@@ -244,9 +277,16 @@ def fit_speech_to_intent(
         raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
                          f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
     frames = models.recognizer.audio_frames
+    if general and frames is not None:  # a clip cut off by the window would teach words it does not hold
+        from voice_ft.asr.windows import clip_seconds
+
+        fits = clip_seconds(general) <= frames / 100
+        logging.info("General speech: %d of %d clips fit the recogniser's %.2f s window; the rest are left out.",
+                     int(fits.sum()), len(general), frames / 100)  # fmt: skip
+        general = [record for record, fit in zip(general, fits) if fit]
     noise = {"noise_snr_db": tuple(noise_snr_db)} if noise_snr_db is not None else {}
-    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs], frames, seed=seed,
-                                noisy_copies=noisy_copies if name == "train" else 0, **noise)
+    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs] + (general if name == "train" else []), frames,
+                                seed=seed, noisy_copies=noisy_copies if name == "train" else 0, **noise)
               for name, pairs in by_split.items() if pairs}  # fmt: skip
     asr_recipe = asr_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-5, seed=seed)
     asr_result = fit_speech_recognizer(models.recognizer, speech["train"], speech.get("validation"), recipe=asr_recipe,
@@ -255,7 +295,7 @@ def fit_speech_to_intent(
     waves = [read_audio(r.path, 16000) for r, _ in test_pairs]
     output_tokens = None
     if recognizer_vocabulary == "grammar":
-        trained = {t for ids in speech["train"].token_ids for t in ids}
+        trained = {t for ids in speech["train"].token_ids[: len(by_split["train"])] for t in ids}  # the grammar's clips
         output_tokens = domain_token_ids(recognizer_backbone.tokenizer, grammar.words, keep_ids=trained)
     asr_export = export_speech_recognizer(recognizer_backbone, run_dir / RECOGNIZER_PREFIX, recognizer_quantization,
                                           audio_frames=frames, max_tokens=max_tokens, verify_on=waves[:verify_clips],
@@ -277,7 +317,7 @@ def fit_speech_to_intent(
                        "output_tokens": len(output_tokens) if output_tokens is not None else None},
         "asr_history": asr_result.history, "nlu_history": nlu_history.history, "asr_train_seconds": asr_result.seconds,
         "num_sentences": {name: len(examples) for name, examples in splits.items()},
-        "num_clips": {name: len(pairs) for name, pairs in by_split.items()},
+        "num_clips": {name: len(pairs) for name, pairs in by_split.items()}, "general_speech_clips": len(general),
         "intents": list(intents), "slot_tags": list(slot_tags),
         "calibration": calibration.report if calibration is not None else None,
     }  # fmt: skip
