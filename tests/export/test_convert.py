@@ -76,3 +76,28 @@ def test_a_failed_write_leaves_nothing_to_reuse(saved_model_writes, monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
         convert.convert_to_tflite(model, "float32")
     assert convert.recent_saved_models._entries == []
+
+
+def test_a_directory_in_use_is_not_evicted_by_a_conversion_in_another_thread():
+    import pathlib
+    import threading
+
+    cache = convert._RecentSavedModels(size=1)
+    first, second = small_model(0), small_model(1)
+    write = lambda d: pathlib.Path(d, "saved_model.pb").write_bytes(b"x")  # noqa: E731
+    used = []
+
+    def convert_second():
+        with cache.use(second, ("serving",), write) as d:
+            used.append(d)
+
+    with cache.use(first, ("serving",), write) as directory:
+        other = threading.Thread(target=convert_second)
+        other.start()
+        other.join(timeout=0.5)
+        assert other.is_alive()  # it waits: making its entry would evict (delete) the one being read
+        assert (pathlib.Path(directory) / "saved_model.pb").is_file()
+    other.join(timeout=10)
+    assert not other.is_alive() and not pathlib.Path(directory).exists()  # evicted once released
+    assert len(used) == 1 and pathlib.Path(used[0], "saved_model.pb").is_file()
+    cache.clear()

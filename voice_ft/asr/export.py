@@ -209,8 +209,8 @@ def _convert(model, key: tuple, archive: Callable[[], keras.export.ExportArchive
     the same weights and shapes, was converted lately (float32 then int8 weights: one write)."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"Speech-recogniser quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
-    directory = recent_saved_models.directory(model, key, lambda d: archive().write_out(d, verbose=False))
-    return run_converter(make_converter(directory, quantization, signature_keys=signature_keys))
+    with recent_saved_models.use(model, key, lambda d: archive().write_out(d, verbose=False)) as directory:
+        return run_converter(make_converter(directory, quantization, signature_keys=signature_keys))
 
 
 def convert_encoder(model, audio_frames: int = FULL_FRAMES, quantization: str = "float32") -> bytes:

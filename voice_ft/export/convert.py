@@ -12,13 +12,14 @@ same weights and inputs, is converted again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import tempfile
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import keras
 import numpy as np
@@ -122,15 +123,18 @@ class _RecentSavedModels:
         self._lock = threading.Lock()
         self._entries: list[tuple[weakref.ref, tuple, tempfile.TemporaryDirectory]] = []  # newest last
 
-    def directory(self, model: keras.Model, key: tuple, write: Callable[[str], object]) -> str:
-        """A SavedModel directory of `model` for `key`: reused, or made by `write(directory)`."""
+    @contextlib.contextmanager
+    def use(self, model: keras.Model, key: tuple, write: Callable[[str], object]) -> Iterator[str]:
+        """A SavedModel directory of `model` for `key` (reused, or made by `write(directory)`), held for the
+        `with` block: no conversion in another thread evicts and deletes it while this one reads it."""
         key = (*key, weights_digest(model))
         with self._lock:
             for i, (model_ref, entry_key, directory) in enumerate(self._entries):
                 if model_ref() is model and entry_key == key:
                     self._entries.append(self._entries.pop(i))
                     logging.info("Reusing the SavedModel of %s (same weights and inputs).", model.name)
-                    return directory.name
+                    yield directory.name
+                    return
             directory = tempfile.TemporaryDirectory(prefix="voice_ft_savedmodel_")
             try:
                 write(directory.name)
@@ -140,7 +144,7 @@ class _RecentSavedModels:
             self._entries.append((weakref.ref(model), key, directory))
             while len(self._entries) > self._size:
                 self._entries.pop(0)[2].cleanup()
-            return directory.name
+            yield directory.name
 
     def clear(self) -> None:
         with self._lock:
@@ -166,7 +170,7 @@ def convert_to_tflite(
     """
     check_quantization(quantization)
     key = ("serving", repr(input_signature), model.dtype_policy.name)
-    directory = recent_saved_models.directory(model, key, lambda d: export_saved_model(model, d, input_signature))
-    tflite = run_converter(make_converter(directory, quantization, representative_data))
+    with recent_saved_models.use(model, key, lambda d: export_saved_model(model, d, input_signature)) as directory:
+        tflite = run_converter(make_converter(directory, quantization, representative_data))
     logging.info("Converted %s to TFLite (%s): %.1f MB", model.name, quantization, len(tflite) / 1e6)
     return tflite
