@@ -34,7 +34,8 @@ Last line (JSON): one block per domain, and over all domains' test clips togethe
 `car_clean`, `car_snr24`, `car_snr18`, `car_snr12`, `car_snr6`, `tflite_car_clean`, `tflite_car_snr24` ...
 `tflite_car_snr6`, `intent_accuracy`,
 `slot_f1`, `wer` (the last three of the exported pipeline), `num_commands`, `out_of_grammar_rejected` (the mean over
-the domains); per domain also `sizes_bytes`
+the domains), `general_speech_rendered` (SNIPS clips rendered for `--general_speech_per_intent`); per domain also
+`general_speech_clips` (those that fit the window and trained its recogniser), `sizes_bytes`
 (recogniser, NLU), `pipeline_bytes`, `out_of_grammar_rejected` and the whole exported pipeline's median time per
 test command of at most 3 s (`latency_ms_3s_1thread`, `latency_ms_3s_2threads`; `latency_commands` timed), and
 over the domains `pipeline_bytes_max` and `latency_ms_3s_2threads_max`.
@@ -172,7 +173,7 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray], g
     figures.update(tflite_car_clean=exported["command_acceptance_rate"], intent_accuracy=exported["intent_accuracy"],
                    slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references),
                    train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
-                   sizes_bytes=sizes, pipeline_bytes=sum(sizes.values()),
+                   sizes_bytes=sizes, pipeline_bytes=sum(sizes.values()), general_speech_clips=result.metrics["general_speech_clips"],
                    output_tokens=result.metrics["asr_export"]["output_tokens"])  # fmt: skip
     read = [pipeline.understand_text(r.transcript) for r in references]  # the NLU + grammar half alone
     figures.update(text_car=speech_to_intent_report(references, read)["command_acceptance_rate"],
@@ -238,7 +239,7 @@ def main(argv):
     if outside:  # each domain's pipeline heard the same clips
         pooled["out_of_grammar_rejected"] = float(np.mean([d["figures"]["out_of_grammar_rejected"] for d in domains.values()]))
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
-                  "split_by": FLAGS.split_by, "general_speech_clips": len(general), "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "recognizer_quantization": FLAGS.recognizer_quantization,
+                  "split_by": FLAGS.split_by, "general_speech_rendered": len(general), "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "recognizer_quantization": FLAGS.recognizer_quantization,
                   "nlu_quantization": FLAGS.nlu_quantization, "recognizer_vocabulary": FLAGS.recognizer_vocabulary, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
                   "machine": machine()})  # fmt: skip
 
