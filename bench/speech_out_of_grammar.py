@@ -11,7 +11,8 @@ word edits a transcript may be from a saying of the grammar; `none` switches tha
 `min_grammar_log_prob`, and once per `--min_grammar_log_prob` value (how likely a second decoding inside the
 grammar must be for a clip not understood to be taken from it; `none`: no second decoding) with the default
 edits; and on the run's own test clips (in-grammar commands said by held-out voices, from its
-`audio/manifest.csv`), which is what each setting gains or costs there. `bench/speech_to_intent.py` scores its own
+`audio/manifest.csv`; with `--own_split=validation` its validation clips, and the `test_*` keys are theirs),
+which is what each setting gains or costs there. `bench/speech_to_intent.py` scores its own
 runs with the defaults.
 
 Last line (JSON): per run directory and `--max_grammar_edits` value, `out_of_grammar_rejected` (the fraction
@@ -65,8 +66,8 @@ def rejection_figures(pipeline, clips: list[np.ndarray]) -> dict:
     }  # fmt: skip
 
 
-def test_clips(run_dir: pathlib.Path) -> list[tuple[np.ndarray, str, dict, str]]:
-    """The run's rendered test clips (its `audio/manifest.csv`) as (16 kHz wave, intent, canonical slots, the
+def test_clips(run_dir: pathlib.Path, split: str = "test") -> list[tuple[np.ndarray, str, dict, str]]:
+    """The run's rendered clips of `split` (its `audio/manifest.csv`) as (16 kHz wave, intent, canonical slots, the
     sentence said); none when it has no such manifest."""
     from voice_ft.runtime.audio_io import read_audio
 
@@ -75,7 +76,7 @@ def test_clips(run_dir: pathlib.Path) -> list[tuple[np.ndarray, str, dict, str]]
         return []
     with manifest.open(newline="") as f:
         return [(read_audio(manifest.parent / r["path"], 16000), r["label"], json.loads(r["slots"] or "{}"), r["text"])
-                for r in csv.DictReader(f) if r["split"] == "test"]  # fmt: skip
+                for r in csv.DictReader(f) if r["split"] == split]  # fmt: skip
 
 
 def accepted_rate(answers: list[dict], own: list[tuple]) -> float:
@@ -101,7 +102,7 @@ def main(argv):
     clips = out_of_grammar_clips(pathlib.Path(FLAGS.out_dir), FLAGS.per_intent, FLAGS.seed)
     runs = {}
     for run_dir in map(pathlib.Path, FLAGS.run_dirs):
-        own = test_clips(run_dir)
+        own = test_clips(run_dir, FLAGS.own_split)
         for edits, log_prob in settings:
             pipeline = SpeechToIntent.from_dir(run_dir, max_tokens=FLAGS.max_tokens, max_grammar_edits=edits,
                                                min_grammar_log_prob=log_prob)  # fmt: skip
@@ -117,7 +118,8 @@ def main(argv):
             runs[f"{run_dir}:max_grammar_edits={edits}:min_grammar_log_prob={log_prob}"] = figures
     first = [runs[f"{d}:max_grammar_edits={defaults[0]}:min_grammar_log_prob={defaults[1]}"]["out_of_grammar_rejected"]
              for d in FLAGS.run_dirs]  # fmt: skip
-    print_result({"out_of_grammar_rejected": float(np.mean(first)), "runs": runs, "machine": machine()})
+    print_result({"out_of_grammar_rejected": float(np.mean(first)), "runs": runs, "own_split": FLAGS.own_split,
+                  "machine": machine()})  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -130,6 +132,9 @@ if __name__ == "__main__":
     flags.DEFINE_list("min_grammar_log_prob", ["none", "-0.3", "-1.0"], "Least mean log-probability per token of the "
                       "second decoding inside the grammar (SpeechToIntent's min_grammar_log_prob), one pass each; "
                       "none = no second decoding.")
+    flags.DEFINE_enum("own_split", "test", ["test", "validation"], "Which of each run's own clips the test_* figures "
+                      "score: its test clips, or its validation clips (held-out voices; with the expression split, "
+                      "expressions never trained on either).")
     flags.DEFINE_integer("seed", 0, "Seed of the sampling and the voices.")
     FLAGS = flags.FLAGS
     app.run(main)

@@ -9,7 +9,7 @@ from voice_ft.runtime.errors import DataError
 from voice_ft.speech_to_intent.metrics import Command
 from voice_ft.asr.data import TranscribedAudio
 from voice_ft.speech_to_intent.train import (fit_speech_to_intent, nlu_export_tolerance, normalize_example, read_general_speech,
-                                             read_speech_manifest)  # fmt: skip
+                                             read_speech_manifest, within_window)  # fmt: skip
 
 
 def example(tokens, tags):
@@ -84,3 +84,20 @@ def test_bad_general_speech_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(DataError, match="general_speech item 1 is a str"):
         read_general_speech([TranscribedAudio("a.wav", "hi"), "b.wav"])
     assert not (tmp_path / "run").exists()
+
+
+def test_general_speech_keeps_the_clips_that_fit_the_window_and_refuses_none_fitting(tmp_path):
+    import numpy as np
+
+    from voice_ft.runtime.audio_io import AudioFileError, write_wav
+
+    records = []
+    for name, seconds in (("short", 1.0), ("long", 3.5), ("edge", 3.0)):
+        write_wav(tmp_path / f"{name}.wav", np.zeros(int(seconds * 16000), np.float32), 16000)
+        records.append(TranscribedAudio(str(tmp_path / f"{name}.wav"), name, source=f"m.csv:{len(records) + 2}"))
+    assert [r.transcript for r in within_window(records, 300)] == ["short", "edge"]
+    assert within_window(records, None) == records  # Whisper's 30 s
+    with pytest.raises(DataError, match=r"none of the 1 general-speech clips fits the recogniser's 2 s window \(the first: m.csv:3\)"):
+        within_window(records[1:2], 200)
+    with pytest.raises(AudioFileError, match="m.csv:9"):
+        within_window([TranscribedAudio(str(tmp_path / "gone.wav"), "x", source="m.csv:9")], 300)

@@ -145,6 +145,29 @@ def read_general_speech(source) -> list:
     return records
 
 
+def within_window(records: list, audio_frames: int | None) -> list:
+    """The general-speech records whose clips fit the recogniser's window (`audio_frames` of 10 ms; None: 30 s):
+    a clip the window cuts off would teach words it does not hold. Reads only the files' headers.
+
+    Raises:
+        AudioFileError: a missing or unreadable file, naming it and its manifest line.
+        DataError: none of them fits.
+    """
+    from voice_ft.asr.windows import clip_seconds
+    from voice_ft.runtime.errors import DataError
+
+    if not records:
+        return []
+    seconds = (audio_frames or 3000) / 100
+    fits = clip_seconds(records) <= seconds
+    if not fits.any():
+        raise DataError(f"none of the {len(records)} general-speech clips fits the recogniser's {seconds:g} s window "
+                        f"(the first: {records[0].source or records[0].path})")  # fmt: skip
+    logging.info("General speech: %d of %d clips fit the recogniser's %g s window; the rest are left out.",
+                 int(fits.sum()), len(records), seconds)  # fmt: skip
+    return [record for record, fit in zip(records, fits) if fit]
+
+
 def nlu_export_tolerance(quantization: str, num_test_sentences: int) -> float:
     """Points the NLU `.tflite` may fall below Keras on the test sentences before its export is refused.
 
@@ -249,6 +272,7 @@ def fit_speech_to_intent(
             raise ValueError(f"{grammar.path}: the grammar gives no {name} sentences (give each intent >= 2 expressions).")
     models = build_speech_to_intent(recognizer_backbone, nlu_backbone, intents, slot_tags, audio_frames, train_encoder,
                                     train_decoder, lora_rank, sequence_length, crf, encoder_top_layers)  # fmt: skip
+    general = within_window(general, models.recognizer.audio_frames)  # files checked before any training
     run_dir.mkdir(parents=True, exist_ok=True)
 
     # --- the NLU half, on text -------------------------------------------------------------
@@ -277,13 +301,6 @@ def fit_speech_to_intent(
         raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
                          f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
     frames = models.recognizer.audio_frames
-    if general and frames is not None:  # a clip cut off by the window would teach words it does not hold
-        from voice_ft.asr.windows import clip_seconds
-
-        fits = clip_seconds(general) <= frames / 100
-        logging.info("General speech: %d of %d clips fit the recogniser's %.2f s window; the rest are left out.",
-                     int(fits.sum()), len(general), frames / 100)  # fmt: skip
-        general = [record for record, fit in zip(general, fits) if fit]
     noise = {"noise_snr_db": tuple(noise_snr_db)} if noise_snr_db is not None else {}
     speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs] + (general if name == "train" else []), frames,
                                 seed=seed, noisy_copies=noisy_copies if name == "train" else 0, **noise)
