@@ -102,6 +102,12 @@ def test_the_graph_score_is_the_numpy_score_of_the_sentence_embedding(trained):
     np.testing.assert_allclose(np.asarray(out["logits"]), np.asarray(model(batch, training=False)), rtol=1e-6)
     _, _, test_embeddings = logits_and_embeddings(model, test.take(16))
     np.testing.assert_allclose(np.asarray(out["mahalanobis"]), gaussians.score(test_embeddings), rtol=1e-3, atol=1e-3)
+    assert with_distance_score(model, gaussians) is scored  # one model object: its SavedModel is reused per export
+    refit = ClassGaussians(gaussians.means + 1.0, gaussians.whitening)
+    rescored = with_distance_score(model, refit)
+    assert rescored is not scored
+    np.testing.assert_allclose(np.asarray(rescored(batch, training=False)["mahalanobis"]),
+                               refit.score(test_embeddings), rtol=1e-3, atol=1e-3)  # fmt: skip
 
 
 def test_calibrate_fits_the_score_on_train_and_auto_compares_it(trained):

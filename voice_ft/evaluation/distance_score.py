@@ -16,6 +16,8 @@ The sentence embedding is the classification head's input (after pooling, before
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -69,10 +71,24 @@ def fit_class_gaussians(model: keras.Model, train: tf.data.Dataset, oos_class: i
     return ClassGaussians.fit(embeddings, labels)
 
 
+# classifier -> (gaussians, its scored model). A weak key: the scored model shares the classifier's layers but
+# holds no reference to the classifier object, so an entry goes when the classifier does.
+_scored_models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def with_distance_score(model: keras.Model, gaussians: ClassGaussians) -> keras.Model:
     """The classifier with a second output, `"mahalanobis"` [batch]: the score of `gaussians` on its
-    sentence embedding. Its outputs are a dict, {"logits": ..., "mahalanobis": ...}."""
+    sentence embedding. Its outputs are a dict, {"logits": ..., "mahalanobis": ...}.
+
+    The same (model, gaussians object) pair gives the same scored model (it shares the classifier's layers, so
+    it follows its weights): a trainer exporting several quantizations converts one model object, whose
+    SavedModel `voice_ft.export.convert` writes once and reuses.
+    """
+    cached = _scored_models.get(model)
+    if cached is not None and cached[0] is gaussians:
+        return cached[1]
     score = MahalanobisScore(gaussians.whitening, gaussians.means, name=SCORE_OUTPUT)(_embedding(model))
     scored = keras.Model(model.inputs, {"logits": model.output, SCORE_OUTPUT: score}, name=model.name)
     scored.text_encoder = model.text_encoder
+    _scored_models[model] = (gaussians, scored)
     return scored
