@@ -155,10 +155,11 @@ def within_window(records: list, audio_frames: int | None) -> list:
     """
     from voice_ft.asr.windows import clip_seconds
     from voice_ft.runtime.errors import DataError
+    from voice_ft.runtime.whisper_features import FULL_FRAMES
 
     if not records:
         return []
-    seconds = (audio_frames or 3000) / 100
+    seconds = (audio_frames or FULL_FRAMES) / 100
     fits = clip_seconds(records) <= seconds
     if not fits.any():
         raise DataError(f"none of the {len(records)} general-speech clips fits the recogniser's {seconds:g} s window "
