@@ -8,7 +8,8 @@ sentences (train/validation/test split by expression, so test sentences come fro
 on, or with `--split_by=sentence` new sayings of every expression), trains the joint NLU on their text, renders
 them with espeak-ng (test voices never heard in training), fine-tunes the Whisper recogniser on the speech (plus
 `--noisy_copies` of each training clip in white or brown noise; with `--general_speech_per_intent`, also SNIPS
-training commands rendered by the training voices: speech that is not the grammar's), and exports the TF-free pipeline
+training commands rendered by the training voices: speech that is not the grammar's; with `--unheard_word_repeats`, the
+grammar's words that no training sentence says, spoken in short word lists), and exports the TF-free pipeline
 (`voice_ft.runtime.SpeechToIntent`; `--recognizer_quantization` / `--nlu_quantization`, the recogniser
 writing only the grammar's tokens unless `--recognizer_vocabulary=full`). Then, on the test clips:
 - the command acceptance rate (CAR: the intent and every slot value exactly right) of the fine-tuned
@@ -35,7 +36,8 @@ Last line (JSON): one block per domain, and over all domains' test clips togethe
 `tflite_car_snr6`, `intent_accuracy`,
 `slot_f1`, `wer` (the last three of the exported pipeline), `num_commands`, `out_of_grammar_rejected` (the mean over
 the domains), `general_speech_rendered` (SNIPS clips rendered for `--general_speech_per_intent`); per domain also
-`general_speech_clips` (those that fit the window and trained its recogniser), `sizes_bytes`
+`general_speech_clips` (those that fit the window and trained its recogniser), `unheard_words` (grammar words no
+training clip says) and `unheard_word_clips` (the word-list clips that trained its recogniser), `sizes_bytes`
 (recogniser, NLU), `pipeline_bytes`, `out_of_grammar_rejected` and the whole exported pipeline's median time per
 test command of at most 3 s (`latency_ms_3s_1thread`, `latency_ms_3s_2threads`; `latency_commands` timed), and
 over the domains `pipeline_bytes_max` and `latency_ms_3s_2threads_max`.
@@ -69,10 +71,15 @@ flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_integer("general_speech_per_intent", 0, "SNIPS training commands of each of its 7 intents, rendered by "
                      "training voices, that also train each domain's recogniser (general English beside the grammar's; 0: none).")
+flags.DEFINE_integer("unheard_word_repeats", 0, "Times each grammar word that no training sentence says is spoken in "
+                     "short word lists by training voices, for the recogniser (0: none).")
 flags.DEFINE_list("noise_snr_db", ["0", "20"], "Lowest and highest SNR (dB) of the noisy training copies.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")
 flags.DEFINE_enum("train_encoder", "frozen", ["frozen", "top", "lora", "full"], "What of the Whisper encoder trains.")
 flags.DEFINE_integer("encoder_top_layers", 1, "With --train_encoder=top, how many of the last encoder layers train.")
+flags.DEFINE_enum("train_decoder", "full", ["full", "layers", "lora"], "What of the Whisper decoder trains (layers: "
+                  "all but its token and position embeddings).")
+flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
 flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
 flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
 flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
@@ -140,7 +147,8 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray], g
         grammar, recognizer, voice_ft.load_backbone(FLAGS.nlu_backbone), out_dir, per_expression=FLAGS.per_expression,
         seed=FLAGS.seed, split_by=FLAGS.split_by, renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies,
         noise_snr_db=tuple(float(v) for v in FLAGS.noise_snr_db), general_speech=general or None, audio_frames=round(FLAGS.audio_seconds * 100),
-        train_encoder=FLAGS.train_encoder, encoder_top_layers=FLAGS.encoder_top_layers,
+        unheard_word_repeats=FLAGS.unheard_word_repeats, train_encoder=FLAGS.train_encoder,
+        encoder_top_layers=FLAGS.encoder_top_layers, train_decoder=FLAGS.train_decoder, lora_rank=FLAGS.lora_rank,
         asr_recipe=Recipe(epochs=FLAGS.asr_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.asr_learning_rate,
                           seed=FLAGS.seed),
         nlu_recipe=Recipe(epochs=FLAGS.nlu_epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.nlu_learning_rate,
@@ -174,6 +182,7 @@ def run_domain(grammar: str, out_dir: pathlib.Path, outside: list[np.ndarray], g
                    slot_f1=exported["slot_f1"], wer=exported["wer"], num_commands=len(references),
                    train_seconds=train_seconds, keras_wer_clean=speech_to_intent_report(references, keras_by_condition["clean"])["wer"],
                    sizes_bytes=sizes, pipeline_bytes=sum(sizes.values()), general_speech_clips=result.metrics["general_speech_clips"],
+                   unheard_words=result.metrics["unheard_words"], unheard_word_clips=result.metrics["unheard_word_clips"],
                    output_tokens=result.metrics["asr_export"]["output_tokens"])  # fmt: skip
     read = [pipeline.understand_text(r.transcript) for r in references]  # the NLU + grammar half alone
     figures.update(text_car=speech_to_intent_report(references, read)["command_acceptance_rate"],
@@ -239,7 +248,7 @@ def main(argv):
     if outside:  # each domain's pipeline heard the same clips
         pooled["out_of_grammar_rejected"] = float(np.mean([d["figures"]["out_of_grammar_rejected"] for d in domains.values()]))
     print_result({**pooled, "domains": {name: d["figures"] for name, d in domains.items()},
-                  "split_by": FLAGS.split_by, "general_speech_rendered": len(general), "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "recognizer_quantization": FLAGS.recognizer_quantization,
+                  "split_by": FLAGS.split_by, "general_speech_rendered": len(general), "unheard_word_repeats": FLAGS.unheard_word_repeats, "train_encoder": FLAGS.train_encoder, "encoder_top_layers": FLAGS.encoder_top_layers, "train_decoder": FLAGS.train_decoder, "recognizer_quantization": FLAGS.recognizer_quantization,
                   "nlu_quantization": FLAGS.nlu_quantization, "recognizer_vocabulary": FLAGS.recognizer_vocabulary, "recognizer_backbone": FLAGS.recognizer_backbone, "nlu_backbone": FLAGS.nlu_backbone,
                   "machine": machine()})  # fmt: skip
 

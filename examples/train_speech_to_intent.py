@@ -32,6 +32,8 @@ flags.DEFINE_string("manifest", None, "Clips to use instead of rendering: CSV pa
 flags.DEFINE_string("audio_dir", None, "Where rendered audio goes (reused if present); default <run_dir>/audio.")
 flags.DEFINE_string("general_speech", None, "Manifest of other speech (path,transcript or path,text; split train or "
                     "none) that also trains the recogniser, so that it keeps general English beside the grammar's wording.")
+flags.DEFINE_integer("unheard_word_repeats", 0, "Times each grammar word that no training sentence says is spoken in "
+                     "short word lists by training voices, for the recogniser (0: none).")
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds (short-audio mode); 30 = Whisper's standard.")
@@ -61,6 +63,7 @@ flags.DEFINE_bool("overwrite", False, "Replace a finished run.")
 flags.register_validator("per_expression", lambda v: v >= 1, message="--per_expression must be >= 1")
 flags.register_validator("renditions", lambda v: v >= 1, message="--renditions must be >= 1")
 flags.register_validator("noisy_copies", lambda v: v >= 0, message="--noisy_copies must be >= 0")
+flags.register_validator("unheard_word_repeats", lambda v: v >= 0, message="--unheard_word_repeats must be >= 0")
 flags.register_validator("audio_seconds", lambda v: 0.02 <= v <= 30, message="--audio_seconds must be in [0.02, 30]")
 flags.register_validator("lora_rank", lambda v: v >= 1, message="--lora_rank must be >= 1")
 for _name in ("asr_epochs", "nlu_epochs", "batch_size", "max_tokens"):
@@ -100,7 +103,7 @@ def main(argv):
                                  learning_rate=FLAGS.nlu_learning_rate, seed=FLAGS.seed)  # fmt: skip
     frames = None if FLAGS.audio_seconds >= 30 else round(FLAGS.audio_seconds * 100)
     settings = {name: FLAGS[name].value for name in (
-        "grammar", "recognizer_backbone", "nlu_backbone", "per_expression", "split_by", "manifest", "general_speech", "renditions", "noisy_copies", "audio_seconds",
+        "grammar", "recognizer_backbone", "nlu_backbone", "per_expression", "split_by", "manifest", "general_speech", "unheard_word_repeats", "renditions", "noisy_copies", "audio_seconds",
         "train_encoder", "encoder_top_layers", "train_decoder", "lora_rank", "sequence_length", "crf", "calibrate", "reject_rate",
         "nlu_quantization", "recognizer_quantization", "recognizer_vocabulary", "max_tokens", "max_eval", "seed")}  # fmt: skip
     record_run_config(run_dir, {"task": "speech_to_intent", **settings, "audio_frames": frames,
@@ -109,7 +112,8 @@ def main(argv):
     result = fit_speech_to_intent(
         grammar, load_recognizer_backbone(), voice_ft.load_backbone(FLAGS.nlu_backbone), run_dir,
         per_expression=FLAGS.per_expression, seed=FLAGS.seed, split_by=FLAGS.split_by, manifest=FLAGS.manifest, audio_dir=FLAGS.audio_dir,
-        renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, general_speech=FLAGS.general_speech, audio_frames=frames, train_encoder=FLAGS.train_encoder,
+        renditions=FLAGS.renditions, noisy_copies=FLAGS.noisy_copies, general_speech=FLAGS.general_speech,
+        unheard_word_repeats=FLAGS.unheard_word_repeats, audio_frames=frames, train_encoder=FLAGS.train_encoder,
         train_decoder=FLAGS.train_decoder, lora_rank=FLAGS.lora_rank, encoder_top_layers=FLAGS.encoder_top_layers,
         asr_recipe=asr_recipe, nlu_recipe=nlu_recipe,
         sequence_length=FLAGS.sequence_length, crf=FLAGS.crf, calibrate=FLAGS.calibrate,

@@ -69,6 +69,7 @@ def test_words_are_every_word_a_saying_can_have_and_the_values_as_written(tmp_pa
     said = {word for i in range(len(grammar.expressions)) for tokens, _ in sayings(grammar, i) for word in tokens}
     assert said == set(grammar.words) - {"12", "oz"}  # "12 oz" is said only as its spoken forms
     assert grammar.words == sorted(grammar.words) and {"would", "roast", "twelve", "ounces", "please"} <= said
+    assert grammar.spoken_words == sorted(said)  # the words sentences say: no "12 oz"
 
 
 def test_nested_optional_choice_and_canonical_values(tmp_path):

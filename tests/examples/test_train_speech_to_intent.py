@@ -53,7 +53,7 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
     (general / "manifest.csv").write_text("path,text,split\n" + "".join(f"{i}.wav,{t},{s}\n" for i, (t, s) in enumerate(sentences)))
     run_dir = tmp_path / "run"
     done = run_example("train_speech_to_intent.py", *args(tmp_path, tiny_preset, run_dir),
-                       f"--general_speech={general / 'manifest.csv'}", timeout=400)  # fmt: skip
+                       f"--general_speech={general / 'manifest.csv'}", "--unheard_word_repeats=1", timeout=400)  # fmt: skip
     assert "command acceptance rate" in done.stdout
 
     for name in ("nlu.tflite", "nlu.json", "speech_recognizer.json", "speech_recognizer_encoder.tflite",
@@ -69,6 +69,8 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
     test = metrics["test"]
     assert test["num_commands"] == metrics["num_clips"]["test"] == metrics["num_sentences"]["test"] > 0
     assert metrics["general_speech_clips"] == 2  # the two training clips within the 3 s window
+    # grammar words no training sentence says ("twelve ounces" was not drawn), once each in lists of 4, one voice
+    assert metrics["unheard_word_clips"] == -(-metrics["unheard_words"] // 4) >= 1
     for key in ("command_acceptance_rate", "intent_accuracy", "slot_f1", "not_understood_rate"):
         assert 0.0 <= test[key] <= 1.0, key
     assert test["wer"] >= 0 and test["command_acceptance_rate"] <= test["intent_accuracy"]
@@ -95,6 +97,7 @@ def test_trainer_writes_a_phone_ready_run_and_refuses_to_overwrite(tmp_path, tin
 @pytest.mark.parametrize("flag, message", [("--per_expression=0", "--per_expression must be >= 1"),
                                            ("--reject_rate=1.5", "--reject_rate must be in"),
                                            ("--noisy_copies=-1", "--noisy_copies must be >= 0"),
+                                           ("--unheard_word_repeats=-1", "--unheard_word_repeats must be >= 0"),
                                            ("--train_encoder=half", "train_encoder"),
                                            ("--encoder_top_layers=0", "--encoder_top_layers must be >= 1")])  # fmt: skip
 def test_bad_flags_fail_before_training_naming_the_flag(tmp_path, flag, message):

@@ -153,6 +153,15 @@ class Grammar:
     def words(self) -> list[str]:
         """Every word a sentence of the grammar can say (expressions, macros, the used slot types' values
         and spoken forms), sorted: a closed domain's vocabulary (`voice_ft.asr.output_vocabulary`)."""
+        return self._words(with_values=True)
+
+    @property
+    def spoken_words(self) -> list[str]:
+        """The words of `words` that sampled sentences say: as `words`, but of slot values only their spoken
+        forms (not a canonical "18" or "91%" that is said "eighteen degrees", "ninety one percent"), sorted."""
+        return self._words(with_values=False)
+
+    def _words(self, with_values: bool) -> list[str]:
         found: set[str] = set()
 
         def walk(node) -> None:
@@ -166,7 +175,7 @@ class Grammar:
         for types in self.slot_names.values():
             for slot_type in types:
                 for value in self.slot_types[slot_type].values:
-                    for phrase in (value.value, *value.spoken):
+                    for phrase in ((value.value,) if with_values else ()) + tuple(value.spoken):
                         found.update(phrase.split())
         return sorted(found)
 

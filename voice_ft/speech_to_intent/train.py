@@ -12,7 +12,9 @@
    reads a manifest of that shape, and fine-tunes the Whisper recogniser on them with
    `fit_speech_recognizer` (its own encoder/decoder/LoRA options; the training clips also come mixed
    with noise, `noisy_copies`; `general_speech`, clips of other sentences, can join its training so
-   that its decoder does not learn the grammar's wording as the only English there is), then exports it
+   that its decoder does not learn the grammar's wording as the only English there is, and
+   `unheard_word_repeats` has the grammar words no training sentence says spoken in short lists,
+   `unheard_words.py`), then exports it
    (`speech_recognizer_*.tflite` + sidecar, verified against Keras on a few test clips). By default
    the export writes only the grammar's tokens (`recognizer_vocabulary="grammar"`,
    `voice_ft.asr.output_vocabulary`): the decoder keeps a few hundred of Whisper's 51,864 embedding
@@ -38,6 +40,7 @@ from absl import logging
 
 from voice_ft.speech_to_intent.grammar_values import write_grammar_values
 from voice_ft.speech_to_intent.metrics import Command, speech_to_intent_report
+from voice_ft.speech_to_intent.unheard_words import unheard_word_lists, unheard_words
 
 SPLITS = ("train", "validation", "test")
 RECOGNIZER_VOCABULARIES = ("grammar", "full")
@@ -145,9 +148,10 @@ def read_general_speech(source) -> list:
     return records
 
 
-def within_window(records: list, audio_frames: int | None) -> list:
-    """The general-speech records whose clips fit the recogniser's window (`audio_frames` of 10 ms; None: 30 s):
-    a clip the window cuts off would teach words it does not hold. Reads only the files' headers.
+def within_window(records: list, audio_frames: int | None, what: str = "general-speech") -> list:
+    """The extra training records (general speech, unheard-word lists: `what`, for the log and errors) whose clips
+    fit the recogniser's window (`audio_frames` of 10 ms; None: 30 s): a clip the window cuts off would teach words it
+    does not hold. Reads only the files' headers.
 
     Raises:
         AudioFileError: a missing or unreadable file, naming it and its manifest line.
@@ -162,10 +166,10 @@ def within_window(records: list, audio_frames: int | None) -> list:
     seconds = (audio_frames or FULL_FRAMES) / 100
     fits = clip_seconds(records) <= seconds
     if not fits.any():
-        raise DataError(f"none of the {len(records)} general-speech clips fits the recogniser's {seconds:g} s window "
+        raise DataError(f"none of the {len(records)} {what} clips fits the recogniser's {seconds:g} s window "
                         f"(the first: {records[0].source or records[0].path})")  # fmt: skip
-    logging.info("General speech: %d of %d clips fit the recogniser's %g s window; the rest are left out.",
-                 int(fits.sum()), len(records), seconds)  # fmt: skip
+    logging.info("%d of %d %s clips fit the recogniser's %g s window; the rest are left out.",
+                 int(fits.sum()), len(records), what, seconds)  # fmt: skip
     return [record for record, fit in zip(records, fits) if fit]
 
 
@@ -197,6 +201,7 @@ def fit_speech_to_intent(
     noisy_copies: int = 2,
     noise_snr_db: tuple[float, float] | None = None,
     general_speech=None,
+    unheard_word_repeats: int = 0,
     audio_frames: int | None = 300,
     train_encoder: str = "frozen",
     train_decoder: str = "full",
@@ -235,6 +240,9 @@ def fit_speech_to_intent(
         general_speech: clips of other sentences (`read_general_speech`: records or a manifest) that train the
             recogniser beside the grammar's, noisy copies too; not the NLU, and not the exported output
             vocabulary, which stays the grammar's. None: the grammar's clips alone.
+        unheard_word_repeats: each grammar word that no training clip (nor general speech) says is also said this
+            many times in short word lists rendered by the training voices (`unheard_words.unheard_word_lists`),
+            which train the recogniser only. 0: none.
         audio_frames / train_encoder / train_decoder / lora_rank / encoder_top_layers: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
         nlu_recipe / sequence_length / crf: the NLU model's.
@@ -248,7 +256,7 @@ def fit_speech_to_intent(
         verify_clips: test clips the recogniser export is checked against Keras on.
         max_eval: score at most this many test clips (None: all).
     """
-    from voice_ft.asr.data import load_speech
+    from voice_ft.asr.data import load_speech, read_transcript_manifest
     from voice_ft.asr.export import export_speech_recognizer
     from voice_ft.asr.output_vocabulary import domain_token_ids
     from voice_ft.asr.train import fit_speech_recognizer
@@ -263,6 +271,8 @@ def fit_speech_to_intent(
 
     if recognizer_vocabulary not in RECOGNIZER_VOCABULARIES:
         raise ValueError(f"recognizer_vocabulary must be one of {RECOGNIZER_VOCABULARIES}, got {recognizer_vocabulary!r}.")
+    if unheard_word_repeats < 0:
+        raise ValueError(f"unheard_word_repeats must be >= 0, got {unheard_word_repeats}")
     run_dir = pathlib.Path(run_dir)
     general = read_general_speech(general_speech) if general_speech is not None else []  # before any training
     grammar = grammar if isinstance(grammar, Grammar) else read_grammar(grammar)
@@ -291,20 +301,30 @@ def fit_speech_to_intent(
                                    overwrite=overwrite, calibration=calibration)  # fmt: skip
 
     # --- the recogniser half, on speech ------------------------------------------------------
+    audio_root = pathlib.Path(audio_dir or run_dir / "audio")
     if manifest is not None:
         records, commands = read_speech_manifest(manifest)
     else:
         rendered = synthesize_text_splits({name: examples for name, examples in splits.items() if examples},
-                                          audio_dir or run_dir / "audio", seed=seed, renditions={"train": renditions})
+                                          audio_root, seed=seed, renditions={"train": renditions})
         records, commands = read_speech_manifest(rendered)  # grammar sentences: intents and slot values too
     by_split = {name: [(r, c) for r, c in zip(records, commands) if r.split == name] for name in SPLITS}
     if not by_split["train"] or not by_split["test"]:
         raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
                          f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
     frames = models.recognizer.audio_frames
+    heard = [r.transcript.split() for r in [*(r for r, _ in by_split["train"]), *general]]
+    word_lists = unheard_word_lists(grammar.spoken_words, heard, repeats=unheard_word_repeats, seed=seed)
+    word_clips = []
+    if word_lists:
+        word_manifest = synthesize_text_splits({"train": word_lists}, audio_root / "unheard_words", seed=seed,
+                                               renditions={"train": renditions})  # fmt: skip
+        word_clips = within_window(read_transcript_manifest(word_manifest, transcript_column="text"), frames,
+                                   "unheard-word")  # fmt: skip
+    extra_train = general + word_clips  # after the grammar's clips: the output vocabulary below counts on it
     noise = {"noise_snr_db": tuple(noise_snr_db)} if noise_snr_db is not None else {}
-    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs] + (general if name == "train" else []), frames,
-                                seed=seed, noisy_copies=noisy_copies if name == "train" else 0, **noise)
+    speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs] + (extra_train if name == "train" else []),
+                                frames, seed=seed, noisy_copies=noisy_copies if name == "train" else 0, **noise)
               for name, pairs in by_split.items() if pairs}  # fmt: skip
     asr_recipe = asr_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-5, seed=seed)
     asr_result = fit_speech_recognizer(models.recognizer, speech["train"], speech.get("validation"), recipe=asr_recipe,
@@ -336,6 +356,7 @@ def fit_speech_to_intent(
         "asr_history": asr_result.history, "nlu_history": nlu_history.history, "asr_train_seconds": asr_result.seconds,
         "num_sentences": {name: len(examples) for name, examples in splits.items()},
         "num_clips": {name: len(pairs) for name, pairs in by_split.items()}, "general_speech_clips": len(general),
+        "unheard_words": len(unheard_words(grammar.spoken_words, heard)), "unheard_word_clips": len(word_clips),
         "intents": list(intents), "slot_tags": list(slot_tags),
         "calibration": calibration.report if calibration is not None else None,
     }  # fmt: skip
