@@ -43,6 +43,22 @@ def test_encode_dataset_batches_and_counts_truncation(tiny_backbone, snips_rows,
     assert counts.sum() == 100 and counts.tolist() == [sum(r["intent"] == l for r in snips_rows[:100]) for l in labels]
 
 
+def test_one_encoder_traces_its_tokenizer_once_for_every_dataset_it_encodes(tiny_backbone, snips_rows):
+    """Each tf.data map used to trace the tokenizer again (~2 s a map, six maps a training run)."""
+    encoder = TextEncoder(tiny_backbone.tokenizer, sequence_length=16)
+    texts = [r["text"] for r in snips_rows[:40]]
+    encoded = []
+    for rows in (snips_rows[:40], snips_rows[40:60], snips_rows[:40]):  # train, validation, test: three pipelines
+        raw, _ = snips_dataset(rows)
+        encoded.append([x["token_ids"].numpy() for x, _ in encode_dataset(raw, encoder, batch_size=8)])
+    assert encoder._encode_batch.experimental_get_tracing_count() == 1
+    assert encoder._batch_lengths.experimental_get_tracing_count() == 1  # the truncation counts
+    # the traced encoding is the eager one, and a single text (rank 0) still encodes
+    eager = encoder._encode(tf.constant(texts))["token_ids"].numpy()
+    np.testing.assert_array_equal(np.concatenate(encoded[2]), eager)
+    np.testing.assert_array_equal(encoder(tf.constant(texts[0]))["token_ids"].numpy(), eager[0])
+
+
 def test_shuffle_reorders_each_epoch_but_keeps_examples(tiny_backbone, snips_rows):
     raw, _ = snips_dataset(snips_rows[:64])
     batched = encode_dataset(raw, TextEncoder(tiny_backbone.tokenizer, 16), batch_size=64, shuffle=True, seed=3)

@@ -46,8 +46,21 @@ class TextEncoder:
             return_padding_mask=True,
         )
 
+        # Traced once per encoder and reused by every tf.data map that calls it: tracing the tokenizer (keras-hub
+        # 0.x WordPiece + packer) into each dataset's map function took ~2 s a map, and a training run maps
+        # its splits six times or more (train, validation, test, truncation counts, calibration, export checks).
+        self._encode_batch = tf.function(self._encode, input_signature=[tf.TensorSpec([None], tf.string)])
+        self._batch_lengths = tf.function(lambda texts: self.tokenizer(texts).row_lengths(),
+                                          input_signature=[tf.TensorSpec([None], tf.string)])  # fmt: skip
+
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         """Encodes a string tensor (scalar or batch) to int32 `token_ids` and `padding_mask`."""
+        texts = tf.convert_to_tensor(texts, tf.string)
+        if texts.shape.rank == 1:
+            return self._encode_batch(texts)
+        return self._encode(texts)
+
+    def _encode(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         token_ids, padding_mask = self._packer(self.tokenizer(texts))
         return {"token_ids": tf.cast(token_ids, tf.int32), "padding_mask": tf.cast(padding_mask, tf.int32)}
 
@@ -63,7 +76,7 @@ class TextEncoder:
         limit = self.sequence_length - 2
 
         def count(batch):
-            lengths = self.tokenizer(batch).row_lengths()
+            lengths = self._batch_lengths(batch)
             return tf.reduce_sum(tf.cast(lengths > limit, tf.int64)), tf.size(batch, tf.int64)
 
         totals = texts.batch(1024).map(count).reduce(
