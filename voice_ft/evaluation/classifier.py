@@ -17,6 +17,7 @@ from voice_ft.evaluation.calibration import (
     calibrate_logits,
 )
 from voice_ft.evaluation.distance_score import fit_class_gaussians, logits_and_embeddings
+from voice_ft.evaluation.inference import inference_function
 
 
 def _batched(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
@@ -31,7 +32,7 @@ def _batched(model: keras.Model, dataset: tf.data.Dataset, batch_size: int) -> t
 def predict_classes(model: keras.Model, dataset: tf.data.Dataset, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs the model over `(x, y)` data; returns (true ids, predicted ids, logits)."""
     batched = _batched(model, dataset, batch_size)
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = inference_function(model)
     labels, logits = [], []
     for x, y, *_ in batched:
         logits.append(np.asarray(predict(x)))

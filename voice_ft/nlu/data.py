@@ -34,6 +34,7 @@ from absl import logging
 from voice_ft.data.datasets import SPLITS, data_root
 from voice_ft.data.labels import OOS_LABEL_ID, LabelVocabulary
 from voice_ft.data.slot_examples import SlotExample
+from voice_ft.evaluation.inference import inference_function
 from voice_ft.nlu import metrics as nlu_metrics
 from voice_ft.nlu.readers import check_known, read_slot_file, read_slot_jsonl, slot_tags_from_examples
 from voice_ft.runtime.errors import DataError
@@ -241,7 +242,7 @@ def decode_and_score(encoded: EncodedNLU, intent_logits: np.ndarray, slot_logits
 
 def predict_nlu(model, encoded: EncodedNLU, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Runs a Keras joint NLU model over encoded examples; returns (intent logits, slot logits)."""
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = inference_function(model)
     intent_logits, slot_logits = [], []
     for start in range(0, len(encoded), batch_size):
         batch = {k: v[start : start + batch_size] for k, v in encoded.inputs.items()}

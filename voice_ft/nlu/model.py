@@ -31,6 +31,7 @@ from voice_ft.backbones.encoder import backbone_outputs, encoder_inputs, pooled_
 from voice_ft.data.labels import LabelVocabulary
 from voice_ft.data.text_encoder import TextEncoder
 from voice_ft.evaluation import reports
+from voice_ft.evaluation.inference import inference_function
 from voice_ft.nlu.data import decoder_for_model, wordpiece_for
 from voice_ft.runtime.slot_alignment import DECODINGS, OUTSIDE, align_words, parse_result, split_words
 from voice_ft.runtime.text_classifier import softmax
@@ -270,7 +271,7 @@ def joint_nlu_metrics() -> dict:
 # === Parsing ======================================================================
 
 
-_PREDICT_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_WORDPIECES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its TF-free WordPiece tokenizer
 
 
 def parse(model: keras.Model, text: str | Sequence[str]):
@@ -283,11 +284,10 @@ def parse(model: keras.Model, text: str | Sequence[str]):
     """
     if not isinstance(text, str):
         return [parse(model, t) for t in text]
-    cache = _PREDICT_CACHE.get(model)
-    if cache is None:
-        cache = (wordpiece_for(model.text_encoder.tokenizer), tf.function(lambda x: model(x, training=False)))
-        _PREDICT_CACHE[model] = cache
-    wordpiece, predict = cache
+    wordpiece = _WORDPIECES.get(model)
+    if wordpiece is None:
+        wordpiece = _WORDPIECES[model] = wordpiece_for(model.text_encoder.tokenizer)
+    predict = inference_function(model)
     words = split_words(text)
     aligned = align_words(wordpiece, [w for w, _, _ in words], model.text_encoder.sequence_length)
     outputs = predict({"token_ids": aligned.token_ids[None], "padding_mask": aligned.padding_mask[None]})

@@ -31,6 +31,7 @@ import tensorflow as tf
 from absl import logging
 
 from voice_ft.evaluation import metrics
+from voice_ft.evaluation.inference import inference_function
 from voice_ft.export.companions import check_export_target
 from voice_ft.export.convert import convert_to_tflite, export_saved_model, make_converter, run_converter
 from voice_ft.export.quantization import QUANTIZATIONS
@@ -177,7 +178,7 @@ def tflite_predict(tflite: TFLiteModel, waveforms: np.ndarray, batch_size: int =
 
 
 def keras_predict(model: keras.Model, waveforms: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = inference_function(model)
     return np.concatenate([np.asarray(predict(waveforms[i : i + batch_size])) for i in range(0, len(waveforms), batch_size)])
 
 

@@ -29,6 +29,7 @@ from voice_ft.backbones.encoder import text_input_signature
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
 from voice_ft.evaluation import metrics
 from voice_ft.evaluation.calibration import Calibration
+from voice_ft.evaluation.inference import inference_function
 from voice_ft.export.companions import check_export_target, text_model_companions, tokenizer_metadata, write_companions
 from voice_ft.export.convert import convert_to_tflite
 from voice_ft.export.quantization import check_quantization, milder_quantization
@@ -208,7 +209,7 @@ def _verify(model, tflite: TFLiteModel, outputs: dict, dataset, result: ExportRe
     distance_name = outputs.get(DISTANCE_SCORE)  # the "mahalanobis" output, if the model has it
     y_true, tflite_out, *rest = tflite_logits(tflite, batched, outputs["logits"], distance_name)
     tflite_distance = rest[0] if distance_name else None
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = inference_function(model)
     keras_outputs = [predict(x) for x, *_ in batched]
 
     def keras_output(key):
