@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from voice_ft.data.text_pipeline import encode_dataset, is_raw_text
+from voice_ft.evaluation.inference import inference_function
 from voice_ft.evaluation.mahalanobis import ClassGaussians
 from voice_ft.layers.mahalanobis import MahalanobisScore
 
@@ -45,10 +46,16 @@ def _embedding(model: keras.Model):
     return model.get_layer(EMBEDDING_LAYER).input
 
 
+# classifier -> a model of its (logits, sentence embedding); weak keys as `_scored_models` below.
+_with_embedding: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def logits_and_embeddings(model: keras.Model, dataset: tf.data.Dataset, batch_size: int = 64):
     """(label ids [n], logits [n, classes], sentence embeddings [n, dim]) over `(text, label)` data, one pass."""
-    both = keras.Model(model.inputs, [model.output, _embedding(model)])
-    predict = tf.function(lambda x: both(x, training=False))
+    both = _with_embedding.get(model)
+    if both is None:  # one per classifier, so its traced forward pass (`inference_function`) is reused
+        both = _with_embedding[model] = keras.Model(model.inputs, [model.output, _embedding(model)])
+    predict = inference_function(both)
     if is_raw_text(dataset):
         dataset = encode_dataset(dataset, model.text_encoder, batch_size=batch_size, cache=False, report_truncation=False)
     labels, logits, embeddings = [], [], []
