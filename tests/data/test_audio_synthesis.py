@@ -42,6 +42,18 @@ def test_synthesize_dataset_renders_readable_voice_disjoint_clips(tmp_path):
         speech_synthesis.render("hello", tmp_path / "x.wav", voice="no-such-voice")
 
 
+def test_a_folder_rendered_before_reuses_only_the_clips_of_the_same_saying(tmp_path):
+    voices = {"train": ["en-us+m1"]}
+    say = lambda *texts: {"train": [speech_synthesis.Utterance(t, "x") for t in texts]}  # noqa: E731
+    speech_synthesis.synthesize_dataset(say("play some jazz", "will it rain"), tmp_path, voices)
+    first, second = tmp_path / "train" / "000000.wav", tmp_path / "train" / "000001.wav"
+    before = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in (first, second)}
+    speech_synthesis.synthesize_dataset(say("play some jazz", "turn off the lights"), tmp_path, voices)
+    assert (first.stat().st_mtime_ns, first.read_bytes()) == before[first]  # the same saying: reused
+    assert second.read_bytes() != before[second][1]  # another sentence at the same path: rendered again
+    assert "turn off the lights" in (tmp_path / "manifest.csv").read_text()
+
+
 def test_grammar_splits_render_with_transcripts_tags_and_slot_values(tmp_path):
     import csv
     import json

@@ -142,7 +142,9 @@ def synthesize_dataset(
 
     The manifest's `speaker` column is the voice name, so speaker-disjointness can be checked;
     `text` is the transcript; `tags` and `slots` are added when any utterance has slot tags.
-    Files already rendered are reused (the manifest is rewritten), so a re-run is cheap.
+    Files already rendered are reused where the folder's earlier manifest says they hold the same text, voice,
+    speed and pitch (the manifest is then rewritten), so a re-run is cheap and a run with other sentences
+    renders its own.
     """
     if espeak_binary() is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install -y espeak-ng).")
@@ -169,15 +171,33 @@ def synthesize_dataset(
                     row["tags"] = " ".join(utterance.tags or ())
                     row["slots"] = json.dumps(dict(utterance.slots), ensure_ascii=False)
                 rows.append(row)
-    todo = [job for job in jobs if not job[1].is_file()]
+    manifest = out_dir / "manifest.csv"
+    rendered = _rendered_before(manifest)
+
+    def done_before(job) -> bool:
+        text, path, voice, speed, pitch = job
+        return path.is_file() and rendered.get(path.relative_to(out_dir).as_posix()) == (text, voice, speed, pitch)
+
+    todo = [job for job in jobs if not done_before(job)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda job: render(*job), todo))
-    manifest = out_dir / "manifest.csv"
     with manifest.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     return manifest
+
+
+def _rendered_before(manifest: pathlib.Path) -> dict[str, tuple]:
+    """path -> (text, voice, speed, pitch) of the clips an earlier run's manifest lists: a file is reused only
+    where it holds the same saying (the same folder rendered for other sentences would otherwise keep stale audio)."""
+    if not manifest.is_file():
+        return {}
+    with manifest.open(encoding="utf-8", newline="") as f:
+        try:
+            return {row["path"]: (row["text"], row["speaker"], int(row["speed"]), int(row["pitch"])) for row in csv.DictReader(f)}
+        except (KeyError, TypeError, ValueError):  # not a manifest this function wrote: render everything again
+            return {}
 
 
 def synthesize_text_splits(
