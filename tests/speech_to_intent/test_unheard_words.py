@@ -11,11 +11,12 @@ from voice_ft.data.grammar_sampling import from_grammar
 from voice_ft.speech_to_intent.unheard_words import LABEL, unheard_word_lists, unheard_words
 
 WORDS = ["dim", "heat", "Lights", "off", "on", "turn", "warm", "listen", "brighten"]
-HEARD = [("turn", "on", "the", "lights"), ("turn", "off", "the", "lights")]
+HEARD = [("Turn", "on", "the", "lights"), ("turn", "off", "the", "Lights.")]
 
 
-def test_unheard_words_are_the_grammar_words_no_sentence_says_case_ignored():
+def test_unheard_words_are_the_grammar_words_no_sentence_says_case_and_punctuation_ignored():
     assert unheard_words(WORDS, HEARD) == ["brighten", "dim", "heat", "listen", "warm"]
+    assert unheard_words(["o'clock", "twenty-one"], [("seven", "o'clock"), ("twenty", "two")]) == ["twenty-one"]
     assert unheard_words(WORDS, [WORDS]) == []
 
 

@@ -16,14 +16,16 @@ import random
 from collections.abc import Iterable, Sequence
 
 from voice_ft.data.speech_synthesis import Utterance
+from voice_ft.runtime.words import normalize_words
 
 LABEL = "unheard_words"
 
 
 def unheard_words(grammar_words: Iterable[str], sentences: Iterable[Sequence[str]]) -> list[str]:
-    """The grammar words (sorted) that none of `sentences` (each a sequence of words) says, case ignored."""
-    heard = {word.lower() for sentence in sentences for word in sentence}
-    return sorted({word for word in grammar_words if word.lower() not in heard})
+    """The grammar words (sorted) that none of `sentences` (each a sequence of words) says. Words compare as the
+    WER does (`normalize_words`: case and punctuation ignored), so a manifest's "Turn on the Lights." says "lights"."""
+    heard = {part for sentence in sentences for word in sentence for part in normalize_words(word)}
+    return sorted({word for word in grammar_words if not set(normalize_words(word)) <= heard})
 
 
 def unheard_word_lists(grammar_words: Iterable[str], sentences: Iterable[Sequence[str]], repeats: int = 2,
