@@ -40,7 +40,7 @@ from absl import logging
 
 from voice_ft.speech_to_intent.grammar_values import write_grammar_values
 from voice_ft.speech_to_intent.metrics import Command, speech_to_intent_report
-from voice_ft.speech_to_intent.unheard_words import unheard_word_lists, unheard_words
+from voice_ft.speech_to_intent.unheard_words import unheard_words, word_lists
 
 SPLITS = ("train", "validation", "test")
 RECOGNIZER_VOCABULARIES = ("grammar", "full")
@@ -241,7 +241,7 @@ def fit_speech_to_intent(
             recogniser beside the grammar's, noisy copies too; not the NLU, and not the exported output
             vocabulary, which stays the grammar's. None: the grammar's clips alone.
         unheard_word_repeats: each grammar word that no training clip (nor general speech) says is also said this
-            many times in short word lists rendered by the training voices (`unheard_words.unheard_word_lists`),
+            many times in short word lists rendered by the training voices (`unheard_words.word_lists`),
             which train the recogniser only. 0: none.
         audio_frames / train_encoder / train_decoder / lora_rank / encoder_top_layers: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
@@ -313,11 +313,12 @@ def fit_speech_to_intent(
         raise ValueError(f"{manifest or 'the rendered manifest'} needs train and test clips (has "
                          f"{ {k: len(v) for k, v in by_split.items()} }).")  # fmt: skip
     frames = models.recognizer.audio_frames
-    heard = [r.transcript.split() for r in [*(r for r, _ in by_split["train"]), *general]]
-    word_lists = unheard_word_lists(grammar.spoken_words, heard, repeats=unheard_word_repeats, seed=seed)
+    heard = [r.transcript.split() for r, _ in by_split["train"]] + [r.transcript.split() for r in general]
+    unheard = unheard_words(grammar.spoken_words, heard)
+    lists = word_lists(unheard, repeats=unheard_word_repeats, seed=seed)
     word_clips = []
-    if word_lists:
-        word_manifest = synthesize_text_splits({"train": word_lists}, audio_root / "unheard_words", seed=seed,
+    if lists:
+        word_manifest = synthesize_text_splits({"train": lists}, audio_root / "unheard_words", seed=seed,
                                                renditions={"train": renditions})  # fmt: skip
         word_clips = within_window(read_transcript_manifest(word_manifest, transcript_column="text"), frames,
                                    "unheard-word")  # fmt: skip
@@ -356,7 +357,7 @@ def fit_speech_to_intent(
         "asr_history": asr_result.history, "nlu_history": nlu_history.history, "asr_train_seconds": asr_result.seconds,
         "num_sentences": {name: len(examples) for name, examples in splits.items()},
         "num_clips": {name: len(pairs) for name, pairs in by_split.items()}, "general_speech_clips": len(general),
-        "unheard_words": len(unheard_words(grammar.spoken_words, heard)), "unheard_word_clips": len(word_clips),
+        "unheard_words": len(unheard), "unheard_word_clips": len(word_clips),
         "intents": list(intents), "slot_tags": list(slot_tags),
         "calibration": calibration.report if calibration is not None else None,
     }  # fmt: skip

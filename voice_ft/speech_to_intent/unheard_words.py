@@ -4,7 +4,7 @@ A grammar's sampled training sentences leave many of its words unsaid: slot valu
 not draw, and, with `split_by="expression"`, the words that only held-out expressions hold. The
 exported recogniser may write every grammar word (`voice_ft.asr.output_vocabulary`), but a word it
 never heard in fine-tuning comes out as a trained one that sounds alike ("heat" heard as "hey to",
-"dim" as "give"). `unheard_word_lists` turns the unsaid words into short lists ("dim heat listen
+"dim" as "give"). `unheard_words` finds them and `word_lists` turns them into short lists ("dim heat listen
 brighten"), each word in `repeats` lists, which `fit_speech_to_intent(unheard_word_repeats=...)`
 renders in the training voices and adds to the recogniser's training clips (not the NLU's: they are
 not commands). The lists are shuffled, so no word order is taught.
@@ -28,10 +28,9 @@ def unheard_words(grammar_words: Iterable[str], sentences: Iterable[Sequence[str
     return sorted({word for word in grammar_words if not set(normalize_words(word)) <= heard})
 
 
-def unheard_word_lists(grammar_words: Iterable[str], sentences: Iterable[Sequence[str]], repeats: int = 2,
-                       words_per_list: int = 4, seed: int = 0) -> list[Utterance]:  # fmt: skip
-    """Word lists that say each unheard grammar word `repeats` times, `words_per_list` words a list (the last
-    list may be shorter), with no word twice in a list; seeded. Empty when every word is heard or `repeats` is 0.
+def word_lists(words: Sequence[str], repeats: int = 2, words_per_list: int = 4, seed: int = 0) -> list[Utterance]:
+    """Lists that say each of `words` (`unheard_words`) `repeats` times, `words_per_list` words a list (the last
+    list of a round may be shorter), with no word twice in a list; seeded. Empty when `words` is or `repeats` is 0.
 
     Raises:
         ValueError: `repeats` < 0 or `words_per_list` < 1.
@@ -40,7 +39,6 @@ def unheard_word_lists(grammar_words: Iterable[str], sentences: Iterable[Sequenc
         raise ValueError(f"repeats must be >= 0, got {repeats}")
     if words_per_list < 1:
         raise ValueError(f"words_per_list must be >= 1, got {words_per_list}")
-    words = unheard_words(grammar_words, sentences)
     rng = random.Random(seed)
     lists = []
     for _ in range(repeats):  # each round says every word once, so no list holds a word twice
