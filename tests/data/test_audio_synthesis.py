@@ -54,6 +54,25 @@ def test_a_folder_rendered_before_reuses_only_the_clips_of_the_same_saying(tmp_p
     assert "turn off the lights" in (tmp_path / "manifest.csv").read_text()
 
 
+def test_the_test_split_is_the_same_clips_whatever_the_training_split_holds(tmp_path):
+    import csv
+
+    def utterances(split, n):
+        return [speech_synthesis.Utterance(f"{split} sentence number {i}", f"label{i % 2}") for i in range(n)]
+
+    splits = {"train": utterances("train", 6), "test": utterances("test", 6)}
+    voices = {"train": speech_synthesis.voices(["en-us", "en-gb"]), "test": speech_synthesis.voices(["en-029"])}
+
+    def test_clips(run, **training):
+        manifest = speech_synthesis.synthesize_text_splits(splits, tmp_path / run, split_voices=voices, seed=3, **training)
+        with open(manifest, encoding="utf-8") as f:
+            return [(r["text"], r["speaker"], r["speed"], r["pitch"]) for r in csv.DictReader(f) if r["split"] == "test"]
+
+    few = test_clips("few", per_label={"train": 1, "test": 2}, renditions={"train": 1})
+    many = test_clips("many", per_label={"train": 3, "test": 2}, renditions={"train": 3})
+    assert len(few) == 4 and few == many  # more training sentences and voices: the same test sentences, voices, rates
+
+
 def test_grammar_splits_render_with_transcripts_tags_and_slot_values(tmp_path):
     import csv
     import json

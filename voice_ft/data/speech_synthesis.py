@@ -137,7 +137,8 @@ def synthesize_dataset(
         speeds: (min, max) words per minute, drawn uniformly per rendition.
         pitches: (min, max) espeak pitch 0-99.
         renditions: split name -> how many different voices speak each utterance (default 1).
-        seed: voice/speed/pitch draws.
+        seed: voice/speed/pitch draws, made per split (`split_rng`): a split's voices do not depend on the others'
+            utterances or renditions, so a test split stays the same clips when the training split changes.
         workers: parallel espeak-ng processes.
 
     The manifest's `speaker` column is the voice name, so speaker-disjointness can be checked;
@@ -153,13 +154,13 @@ def synthesize_dataset(
         raise DataError(f"no voices given for splits {sorted(missing)}")
     for voice in {v for vs in split_voices.values() for v in vs}:
         check_voice(voice)
-    rng = random.Random(seed)
     out_dir = pathlib.Path(out_dir)
     with_tags = any(u.tags is not None for us in splits.values() for u in us)
     jobs, rows = [], []
     for split, utterances in splits.items():
         (out_dir / split).mkdir(parents=True, exist_ok=True)
         count = (renditions or {}).get(split, 1)
+        rng = split_rng(seed, split)
         for i, utterance in enumerate(utterances):
             for voice in rng.sample(list(split_voices[split]), k=min(count, len(split_voices[split]))):
                 speed, pitch = rng.randint(*speeds), rng.randint(*pitches)
@@ -186,6 +187,13 @@ def synthesize_dataset(
         writer.writeheader()
         writer.writerows(rows)
     return manifest
+
+
+def split_rng(seed: int, split: str) -> random.Random:
+    """The random draws of one split, from the seed and the split's name alone. One generator shared by all splits
+    made the test split's sentences and voices change with the training split's size or renditions, so two
+    training settings were scored on different test clips."""
+    return random.Random(f"{seed}/{split}")
 
 
 def _rendered_before(manifest: pathlib.Path) -> dict[str, tuple]:
@@ -226,12 +234,12 @@ def synthesize_text_splits(
         >>> synthesize_text_splits({"train": train, "validation": val, "test": test}, "out/timers_audio",
         ...                        renditions={"train": 3})
     """
-    rng = random.Random(seed)
     splits = {}
     for split, source in split_files.items():
         utterances = _utterances(source, label_field)
         limit = (per_label or {}).get(split)
         if limit:
+            rng = split_rng(seed, split)
             by_label = {}
             for u in utterances:
                 by_label.setdefault(u.label, []).append(u)
