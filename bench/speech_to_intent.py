@@ -8,7 +8,7 @@ sentences (train/validation/test split by expression, so test sentences come fro
 on, or with `--split_by=sentence` new sayings of every expression), trains the joint NLU on their text, renders
 them with espeak-ng (test voices never heard in training), fine-tunes the Whisper recogniser on the speech (plus
 `--noisy_copies` of each training clip in white or brown noise; with `--general_speech_per_intent`, also SNIPS
-training commands rendered by the training voices: speech that is not the grammar's; with `--unheard_word_repeats`, the
+training commands rendered by the training voices: speech that is not the grammar's; with `--unheard_word_repeats` (10), the
 grammar's words that no training sentence says, spoken in short word lists), and exports the TF-free pipeline
 (`voice_ft.runtime.SpeechToIntent`; `--recognizer_quantization` / `--nlu_quantization`, the recogniser
 writing only the grammar's tokens unless `--recognizer_vocabulary=full`). Then, on the test clips:
@@ -71,7 +71,7 @@ flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")
 flags.DEFINE_integer("general_speech_per_intent", 0, "SNIPS training commands of each of its 7 intents, rendered by "
                      "training voices, that also train each domain's recogniser (general English beside the grammar's; 0: none).")
-flags.DEFINE_integer("unheard_word_repeats", 0, "Times each grammar word that no training sentence says is spoken in "
+flags.DEFINE_integer("unheard_word_repeats", 10, "Times each grammar word that no training sentence says is spoken in "
                      "short word lists by training voices, for the recogniser (0: none).")
 flags.DEFINE_list("noise_snr_db", ["0", "20"], "Lowest and highest SNR (dB) of the noisy training copies.")
 flags.DEFINE_float("audio_seconds", 3.0, "Recogniser window in seconds.")

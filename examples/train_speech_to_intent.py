@@ -5,8 +5,10 @@
     python examples/train_speech_to_intent.py --grammar=my.yml --manifest=clips/manifest.csv --train_encoder=lora ...
 
 The grammar's sentences (split by expression) train the NLU model on text; espeak-ng renders them
-(voice-disjoint splits) and the recogniser is fine-tuned on the speech. run_dir then holds what a
-phone needs, read by `voice_ft.runtime.SpeechToIntent.from_dir(run_dir)` without TensorFlow:
+(voice-disjoint splits) and the recogniser is fine-tuned on the speech, and on short lists of the grammar's
+words that no training sentence says (`--unheard_word_repeats`, 10 times each; espeak-ng renders them with
+`--manifest` too; 0: none). run_dir then holds what a phone needs, read by
+`voice_ft.runtime.SpeechToIntent.from_dir(run_dir)` without TensorFlow:
 speech_recognizer{.json,_encoder.tflite,_decoder.tflite,...}, nlu.tflite (+ nlu.json, vocab.txt),
 grammar_values.json; plus config.json and metrics.json (on the test clips, through that runtime:
 command acceptance rate, intent accuracy, slot F1, WER). It refuses to overwrite a finished run.
@@ -32,7 +34,7 @@ flags.DEFINE_string("manifest", None, "Clips to use instead of rendering: CSV pa
 flags.DEFINE_string("audio_dir", None, "Where rendered audio goes (reused if present); default <run_dir>/audio.")
 flags.DEFINE_string("general_speech", None, "Manifest of other speech (path,transcript or path,text; split train or "
                     "none) that also trains the recogniser, so that it keeps general English beside the grammar's wording.")
-flags.DEFINE_integer("unheard_word_repeats", 0, "Times each grammar word that no training sentence says is spoken in "
+flags.DEFINE_integer("unheard_word_repeats", 10, "Times each grammar word that no training sentence says is spoken in "
                      "short word lists by training voices, for the recogniser (0: none).")
 flags.DEFINE_integer("renditions", 2, "Voices speaking each training sentence.")
 flags.DEFINE_integer("noisy_copies", 2, "Noisy copies (white/brown noise, 0-20 dB SNR) of each training clip for the recogniser.")

