@@ -45,7 +45,7 @@ flags.DEFINE_enum("train_decoder", "full", ["full", "layers", "lora"], "What of 
                   "all but its token and position embeddings).")
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
 flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
-flags.DEFINE_float("asr_learning_rate", 1e-5, "Recogniser peak learning rate.")
+flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
 flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
 flags.DEFINE_float("nlu_learning_rate", 1e-4, "NLU peak learning rate.")
 flags.DEFINE_integer("batch_size", 16, "Batch size of both halves.")
