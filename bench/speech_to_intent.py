@@ -58,6 +58,7 @@ from absl import app, flags
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from common import machine, median_call_ms, print_result  # noqa: E402
 from speech_out_of_grammar import REPO, out_of_grammar_clips, rejection_figures  # noqa: E402
+from voice_ft.speech_to_intent.train import ASR_RECIPE, NLU_RECIPE  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", "/tmp/bench_speech_to_intent", "Where each domain's run goes (replaced).")
@@ -80,11 +81,11 @@ flags.DEFINE_integer("encoder_top_layers", 1, "With --train_encoder=top, how man
 flags.DEFINE_enum("train_decoder", "full", ["full", "layers", "lora"], "What of the Whisper decoder trains (layers: "
                   "all but its token and position embeddings).")
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
-flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
-flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
-flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
-flags.DEFINE_float("nlu_learning_rate", 1e-4, "NLU peak learning rate.")
-flags.DEFINE_integer("batch_size", 16, "Batch size of both halves.")
+flags.DEFINE_integer("asr_epochs", ASR_RECIPE["epochs"], "Recogniser training epochs.")
+flags.DEFINE_float("asr_learning_rate", ASR_RECIPE["learning_rate"], "Recogniser peak learning rate.")
+flags.DEFINE_integer("nlu_epochs", NLU_RECIPE["epochs"], "NLU training epochs.")
+flags.DEFINE_float("nlu_learning_rate", NLU_RECIPE["learning_rate"], "NLU peak learning rate.")
+flags.DEFINE_integer("batch_size", ASR_RECIPE["batch_size"], "Batch size of both halves.")
 flags.DEFINE_enum("recognizer_quantization", "float32", ["float32", "dynamic"], "Exported recogniser variant.")
 flags.DEFINE_enum("nlu_quantization", "float32", ["float32", "float16", "dynamic", "int8"], "Exported NLU variant.")
 flags.DEFINE_enum("recognizer_vocabulary", "grammar", ["grammar", "full"], "Tokens the exported recogniser writes.")

@@ -21,6 +21,7 @@ import json
 from absl import app, flags
 
 from voice_ft.training.interrupt import exit_on_interrupt
+from voice_ft.speech_to_intent.train import ASR_RECIPE, NLU_RECIPE
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("grammar", None, "Rhino-style grammar YAML, or a bundled grammar's name (smart_home, timers).")
@@ -44,11 +45,11 @@ flags.DEFINE_integer("encoder_top_layers", 1, "With --train_encoder=top, how man
 flags.DEFINE_enum("train_decoder", "full", ["full", "layers", "lora"], "What of the Whisper decoder trains (layers: "
                   "all but its token and position embeddings).")
 flags.DEFINE_integer("lora_rank", 8, "LoRA rank where LoRA is chosen.")
-flags.DEFINE_integer("asr_epochs", 3, "Recogniser training epochs.")
-flags.DEFINE_float("asr_learning_rate", 5e-5, "Recogniser peak learning rate.")
-flags.DEFINE_integer("nlu_epochs", 5, "NLU training epochs.")
-flags.DEFINE_float("nlu_learning_rate", 1e-4, "NLU peak learning rate.")
-flags.DEFINE_integer("batch_size", 16, "Batch size of both halves.")
+flags.DEFINE_integer("asr_epochs", ASR_RECIPE["epochs"], "Recogniser training epochs.")
+flags.DEFINE_float("asr_learning_rate", ASR_RECIPE["learning_rate"], "Recogniser peak learning rate.")
+flags.DEFINE_integer("nlu_epochs", NLU_RECIPE["epochs"], "NLU training epochs.")
+flags.DEFINE_float("nlu_learning_rate", NLU_RECIPE["learning_rate"], "NLU peak learning rate.")
+flags.DEFINE_integer("batch_size", ASR_RECIPE["batch_size"], "Batch size of both halves.")
 flags.DEFINE_integer("sequence_length", 32, "NLU word pieces per utterance, [CLS]/[SEP] included.")
 flags.DEFINE_bool("crf", False, "CRF slot layer in the NLU model.")
 flags.DEFINE_bool("calibrate", True, "Fit the NLU's 'I didn't understand' threshold on the validation sentences.")

@@ -44,6 +44,10 @@ from voice_ft.speech_to_intent.metrics import Command, speech_to_intent_report
 from voice_ft.speech_to_intent.unheard_words import unheard_words, word_lists
 
 SPLITS = ("train", "validation", "test")
+# The recipes `fit_speech_to_intent` uses when given none, and the defaults of the trainer's and the bench's flags:
+# what bench/speech_to_intent.py measures. Kept in one place (the three copies had drifted: 1e-5 against 5e-5).
+ASR_RECIPE = {"epochs": 3, "batch_size": 16, "learning_rate": 5e-5}
+NLU_RECIPE = {"epochs": 5, "batch_size": 16, "learning_rate": 1e-4}
 RECOGNIZER_VOCABULARIES = ("grammar", "full")
 
 
@@ -245,9 +249,9 @@ def fit_speech_to_intent(
             many times in short word lists rendered by the training voices (`unheard_words.word_lists`),
             which train the recogniser only (needs espeak-ng, also with a `manifest`). 0: none.
         audio_frames / train_encoder / train_decoder / lora_rank / encoder_top_layers: the recogniser's
-            (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`; None: 3
-            epochs at 5e-5, batch 16, what bench/speech_to_intent.py measures).
-        nlu_recipe / sequence_length / crf: the NLU model's (None: 5 epochs at 1e-4, batch 16).
+            (`build_speech_recognizer`); `asr_recipe` its `voice_ft.Recipe` (`fit_speech_recognizer`; None:
+            `ASR_RECIPE`).
+        nlu_recipe / sequence_length / crf: the NLU model's (None: `NLU_RECIPE`).
         calibrate / reject_rate: fit the NLU's rejection threshold so that `reject_rate` of the
             in-scope validation sentences are rejected (None: calibrated confidences only).
         nlu_quantization: the NLU `.tflite` variant.
@@ -321,7 +325,7 @@ def fit_speech_to_intent(
 
     # --- the NLU half, on text -------------------------------------------------------------
     text = {name: [normalize_example(e) for e in examples] for name, examples in splits.items()}
-    nlu_recipe = nlu_recipe or Recipe(epochs=5, batch_size=16, learning_rate=1e-4, seed=seed)
+    nlu_recipe = nlu_recipe or Recipe(**NLU_RECIPE, seed=seed)
     nlu_history = nlu_train.fit_nlu(models.nlu, text["train"], text["validation"] or None, recipe=nlu_recipe,
                                     run_dir=run_dir / "nlu_training", verbose=verbose)  # fmt: skip
     nlu_text = nlu_train.evaluate_nlu(models.nlu, text["test"])
@@ -338,7 +342,7 @@ def fit_speech_to_intent(
     speech = {name: load_speech(recognizer_backbone, [r for r, _ in pairs] + (extra_train if name == "train" else []),
                                 frames, seed=seed, noisy_copies=noisy_copies if name == "train" else 0, **noise)
               for name, pairs in by_split.items() if pairs}  # fmt: skip
-    asr_recipe = asr_recipe or Recipe(epochs=3, batch_size=16, learning_rate=5e-5, seed=seed)
+    asr_recipe = asr_recipe or Recipe(**ASR_RECIPE, seed=seed)
     asr_result = fit_speech_recognizer(models.recognizer, speech["train"], speech.get("validation"), recipe=asr_recipe,
                                        run_dir=run_dir / "asr_training", verbose=verbose)  # fmt: skip
     test_pairs = by_split["test"][: max_eval or None]
